@@ -1,0 +1,9 @@
+"""qbench: how quantum and classical neural networks survive poisoned data, and how unlearning repairs them."""
+
+__version__ = "0.1.0"
+PROTOCOL_VERSION = "1"
+
+import os as _os
+
+# TensorFlow's C++ start-up chatter (CPU feature notes, XLA service lines) hides qbench's own output.
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

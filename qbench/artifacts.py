@@ -1,0 +1,46 @@
+"""Trained parameters kept beside the records (``OUT/models/<hash>.npz``), so that suites sharing a
+trained model (every unlearning method of a seed, every grid point of a sweep) train it once."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from qbench.records.provenance import config_hash
+
+_MEMORY: dict[str, tuple[np.ndarray, dict]] = {}
+
+
+def cached_params(root: str | os.PathLike, spec: dict, compute: Callable[[], tuple[np.ndarray, dict]]) -> tuple[np.ndarray, dict, bool]:
+    """Parameters for ``spec`` from memory, disk, or ``compute()`` -> (params, info); returns (params, info, trained_now)."""
+    key = config_hash(spec)
+    if key in _MEMORY:
+        return (*_MEMORY[key], False)
+    path = Path(root) / "models" / f"{key}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as z:
+            if json.loads(str(z["spec"])) == json.loads(json.dumps(spec, default=str)):
+                params, info = z["params"], json.loads(str(z["info"]))
+                _MEMORY[key] = (params, info)
+                return params, info, False
+    params, info = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key}.", suffix=".npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, params=params, spec=json.dumps(spec, default=str), info=json.dumps(info))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    _MEMORY[key] = (params, info)
+    return params, info, True
+
+
+def clear_memory() -> None:
+    _MEMORY.clear()

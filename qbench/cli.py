@@ -1,0 +1,181 @@
+"""The ``qbench`` command line. Bad input: one line on stderr, exit status 2, nothing written."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Sequence
+
+from qbench.errors import QbenchError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse prints usage + message; we promise one line
+        raise QbenchError(f"{self.prog}: {message}")
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise QbenchError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _seed_list(text: str) -> tuple[int, ...]:
+    """'0,1,2' or '0-4'."""
+    try:
+        if "-" in text and "," not in text:
+            lo, hi = (int(v) for v in text.split("-", 1))
+            if hi < lo:
+                raise ValueError
+            return tuple(range(lo, hi + 1))
+        seeds = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise QbenchError(f"--seeds expects '0,1,2' or a range '0-4', got {text!r}") from None
+    if not seeds or any(s < 0 for s in seeds):
+        raise QbenchError(f"--seeds expects non-negative integers, got {text!r}")
+    return seeds
+
+
+def _parse_sets(items: Sequence[str]) -> dict[str, dict[str, object]]:
+    """['scrub.lambda_fo=0.1', 'scrub.kl=study'] -> {'scrub': {'lambda_fo': 0.1, 'kl': 'study'}}."""
+    out: dict[str, dict[str, object]] = {}
+    for item in items:
+        target, eq, raw = item.partition("=")
+        method, dot, param = target.rpartition(".")
+        if not eq or not dot or not method or not param:
+            raise QbenchError(f"--set expects METHOD.PARAM=VALUE, got {item!r}")
+        value: object = raw
+        for conv in (int, float):
+            try:
+                value = conv(raw)
+                break
+            except ValueError:
+                continue
+        out.setdefault(method, {})[param] = value
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="qbench", description="Poisoning resilience and machine unlearning of QNNs and MLPs.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    ls = sub.add_parser("list", help="list suites, scenarios, tasks, models, corruptions")
+    ls.add_argument("what", nargs="?", default="all",
+                    choices=["all", "suites", "scenarios", "tasks", "models", "corruptions"])
+
+    run = sub.add_parser("run", help="run a suite into an output directory (resumes what is there)")
+    run.add_argument("--suite", required=True, help="suite name (see `qbench list suites`)")
+    run.add_argument("--task", action="append", dest="tasks", help="task name, repeatable (e.g. mnist-1v9, xxz-12, xxz-6)")
+    run.add_argument("--model", action="append", dest="models", help="qnn or mlp, repeatable")
+    run.add_argument("--corruption", action="append", dest="corruptions", help="label_flip or feature_randomization, repeatable")
+    run.add_argument("--alphas", type=_float_list, help="comma-separated corrupted fractions in [0, 1]")
+    run.add_argument("--alpha", type=float, action="append", dest="alpha_list", help="one alpha, repeatable")
+    run.add_argument("--seeds", type=_seed_list, help="'0,1,2' or '0-4' (default: the protocol's 0-4)")
+    run.add_argument("--epochs", type=int, help="override the protocol's epochs (for smoke tests)")
+    run.add_argument("--quick", action="store_true", help="the quick tier: fewer epochs, seeds and alphas")
+    run.add_argument("--out", help="output directory (default: runs/<suite>)")
+    run.add_argument("--data-dir", help="directory with the MNIST IDX files (or set QBENCH_DATA_DIR)")
+    run.add_argument("--cache-dir", help="cache directory for XXZ ground states (or set QBENCH_CACHE_DIR)")
+    run.add_argument("--method", action="append", dest="methods",
+                     help="unlearning method: a registered name or module:attribute, repeatable")
+    run.add_argument("--set", action="append", dest="sets", default=[], metavar="METHOD.PARAM=VALUE",
+                     help="override a method hyperparameter, e.g. scrub.lambda_fo=0.1 (repeatable)")
+    run.add_argument("--steps", type=int, help="unlearning steps (default: the protocol's 50)")
+    run.add_argument("--force", action="store_true", help="re-run units whose records exist")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from qbench.corruption import list_corruptions
+    from qbench.models import list_models
+    from qbench.scenarios import SUITES, list_scenarios, list_suites
+    from qbench.tasks import list_tasks
+
+    sections = {
+        "suites": lambda: [f"{n:<12} {SUITES[n].description}" for n in list_suites()],
+        "scenarios": lambda: [f"{s.name:<48} alphas={len(s.alphas)} seeds={list(s.seeds)}" for s in list_scenarios()],
+        "tasks": list_tasks,
+        "models": list_models,
+        "corruptions": list_corruptions,
+    }
+    for name, lines in sections.items():
+        if args.what in ("all", name):
+            print(f"{name}:")
+            for line in lines():
+                print(f"  {line}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from qbench.corruption import check_alpha, list_corruptions
+    from qbench.experiment import RunContext, load_task
+    from qbench.models import list_models
+    from qbench.records import RecordStore
+    from qbench.runner import run_units
+    from qbench.scenarios import RunOptions, get_suite
+    from qbench.summary import format_table
+
+    suite = get_suite(args.suite)
+    for m in args.models or ():
+        if m not in list_models():
+            raise QbenchError(f"unknown model {m!r}; known: {', '.join(list_models())}")
+    for c in args.corruptions or ():
+        if c not in list_corruptions():
+            raise QbenchError(f"unknown corruption {c!r}; known: {', '.join(list_corruptions())}")
+    alphas = tuple(args.alphas or ()) + tuple(args.alpha_list or ())
+    for a in alphas:
+        check_alpha(a)
+    if args.epochs is not None and args.epochs < 1:
+        raise QbenchError(f"--epochs must be >= 1, got {args.epochs}")
+    if args.steps is not None and args.steps < 1:
+        raise QbenchError(f"--steps must be >= 1, got {args.steps}")
+    extra = {"methods": tuple(args.methods) if args.methods else None,
+             "method_overrides": _parse_sets(args.sets), "steps": args.steps}
+    options = RunOptions(
+        tasks=tuple(args.tasks) if args.tasks else None,
+        models=tuple(args.models) if args.models else None,
+        corruptions=tuple(args.corruptions) if args.corruptions else None,
+        alphas=alphas or None, seeds=args.seeds, epochs=args.epochs, quick=args.quick, extra=extra,
+    )
+    scenarios = suite.scenarios(options)
+    if not scenarios:
+        raise QbenchError(f"no {suite.name} scenario matches the given --task/--model/--corruption")
+    ctx = RunContext(data_dir=args.data_dir, cache_dir=args.cache_dir)
+    # load every task before writing anything: missing data is bad input, not a failed unit
+    for task in sorted(suite.tasks_needed(scenarios)):
+        load_task(task, 0, ctx.data_dir, ctx.cache_dir)
+    units = suite.plan(scenarios, options)
+    out = args.out or os.path.join("runs", suite.name + ("-quick" if args.quick else ""))
+    store = RecordStore(out)
+    start = time.perf_counter()
+    report = run_units(units, store, ctx, force=args.force, progress=not args.no_progress)
+    wall = time.perf_counter() - start
+    keys = {u.key for u in units}
+    records = [r for r in store.load() if r["unit_key"] in keys]
+    table = suite.summarize(records)
+    print(format_table(table, [c[: -len("_mean")] for c in table.columns if c.endswith("_mean")]))
+    print(f"\n{len(report.done)} run, {len(report.skipped)} already present, {len(report.failed)} failed "
+          f"in {wall:.1f} s; records in {store.records_dir}")
+    for key in report.failed:
+        print(f"failed: {key}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return {"list": cmd_list, "run": cmd_run}[args.command](args)
+    except QbenchError as exc:
+        print(f"qbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("qbench: interrupted; completed units are kept, re-run the command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""The shared machinery of every suite: load a task, corrupt it, build a model, train it.
+
+Resilience, capacity, unlearning and landscape all start from "a model trained per PROTOCOL 2.3 on
+a (possibly) corrupted training set"; this module is the one place that does it.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from qbench.corruption import Corrupted, check_alpha, corrupt
+from qbench.models import BinaryModel, get_model
+from qbench.protocol import TrainConfig
+from qbench.seeding import int_seed, rng
+from qbench.tasks import get_task
+from qbench.tasks.base import TaskData
+from qbench.training import TrainResult, accuracy, train
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where data and caches live; not part of any result's identity."""
+
+    data_dir: str | None = None
+    cache_dir: str | None = None
+
+
+@functools.lru_cache(maxsize=8)
+def load_task(name: str, data_seed: int = 0, data_dir: str | None = None, cache_dir: str | None = None) -> TaskData:
+    return get_task(name, data_seed=data_seed, data_dir=data_dir, cache_dir=cache_dir)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Everything that determines one trained model, as plain data."""
+
+    task: str
+    model: str
+    model_options: dict[str, Any]
+    corruption: str
+    alpha: float
+    seed: int
+    train: TrainConfig
+    data_seed: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task, "data_seed": self.data_seed, "model": self.model,
+            "model_options": _plain(self.model_options), "corruption": self.corruption,
+            "alpha": self.alpha, "seed": self.seed, "train": _plain(self.train.__dict__),
+        }
+
+
+def _plain(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+@dataclass
+class Prepared:
+    """A task's corrupted training set, encoded for a built (untrained) model."""
+
+    spec: TrainSpec
+    task: TaskData
+    model: BinaryModel
+    corrupted: Corrupted
+    x_train: np.ndarray  # model input of the training set as trained (corrupted)
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+
+@dataclass
+class Trained(Prepared):
+    """A model trained on a corrupted training set, with the encoded data it saw."""
+
+    params: np.ndarray = None  # type: ignore[assignment]
+    result: TrainResult | None = None
+
+    def train_acc(self) -> float:
+        return accuracy(self.model, self.params, self.x_train, self.y_train)
+
+    def val_acc(self) -> float:
+        return accuracy(self.model, self.params, self.x_val, self.y_val)
+
+
+def build_model(task: TaskData, name: str, options: dict[str, Any]) -> BinaryModel:
+    model = get_model(name, **options)
+    probe = task.encode(task.x_train[:1], model.input_encoding)
+    return model.build(probe.shape[1], complex_input=np.iscomplexobj(probe))
+
+
+def prepare(spec: TrainSpec, ctx: RunContext) -> Prepared:
+    """Load the task, corrupt its training set per ``spec`` and build the model for it."""
+    check_alpha(spec.alpha)
+    task = load_task(spec.task, spec.data_seed, ctx.data_dir, ctx.cache_dir)
+    model = build_model(task, spec.model, spec.model_options)
+    corrupted = corrupt(task.x_train, task.y_train, spec.corruption, spec.alpha, spec.seed)
+    x_train = task.encode(corrupted.x, model.input_encoding)
+    x_val = task.encode(task.x_val, model.input_encoding)
+    return Prepared(spec, task, model, corrupted, x_train, corrupted.y, x_val, task.y_val)
+
+
+def train_corrupted(spec: TrainSpec, ctx: RunContext) -> Trained:
+    """Corrupt, build, and train from the seed's initialization (PROTOCOL 2.3)."""
+    p = prepare(spec, ctx)
+    theta0 = p.model.init_params(int_seed(spec.seed, "init"))
+    result = train(p.model, p.x_train, p.y_train, spec.train, rng(spec.seed, "order"), theta0)
+    return Trained(**p.__dict__, params=result.params, result=result)

@@ -1,0 +1,96 @@
+"""The unlearning-method API.
+
+A method is a small object with frozen hyperparameters and one objective: given the model's pure
+function, the current parameters and the unlearning data (retain set, polluted forget set, and the
+frozen teacher's logits on both), return the scalar loss of one full-batch step. The loop, the
+optimizer (a fresh Adam), the metrics and the clock belong to qbench, so every method, built-in or
+plugin, is measured identically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, ClassVar, Mapping
+
+import tensorflow as tf
+
+LogitsFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+
+#: tensors an objective receives (all full sets; labels float32 in {0, 1})
+DATA_KEYS = ("x_retain", "y_retain", "x_forget", "y_forget", "teacher_retain", "teacher_forget")
+
+
+@dataclasses.dataclass(frozen=True)
+class NoHyperparameters:
+    pass
+
+
+class UnlearningMethod:
+    """Base class of unlearning methods; subclass, set ``Hyperparameters``, implement ``objective``.
+
+    * ``Hyperparameters``: a frozen dataclass whose defaults are the method's documented values.
+      Numeric fields reach ``objective`` as scalar tensors (a sweep over them reuses one compiled
+      step); other fields (strings, bools) are structural and fixed at compile time.
+    * ``from_scratch``: start from a fresh initialization (``retrain``) instead of the poisoned model.
+    """
+
+    name: ClassVar[str] = ""
+    Hyperparameters: ClassVar[type] = NoHyperparameters
+    from_scratch: ClassVar[bool] = False
+
+    def __init__(self, **hyperparameters: Any):
+        names = {f.name for f in dataclasses.fields(self.Hyperparameters)}
+        unknown = sorted(set(hyperparameters) - names)
+        if unknown:
+            raise ValueError(
+                f"{self.name or type(self).__name__}: unknown hyperparameter(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(names)) or '(none)'}"
+            )
+        self.hp = self.Hyperparameters(**hyperparameters)
+
+    def objective(
+        self,
+        logits_fn: LogitsFn,
+        theta: tf.Tensor,
+        data: Mapping[str, tf.Tensor],
+        hp: Mapping[str, Any],
+        step: tf.Tensor,
+    ) -> tf.Tensor:
+        """Scalar loss to minimize at unlearning step ``step`` (0-based, an int32 tensor)."""
+        raise NotImplementedError
+
+    # -- plumbing used by the loop --------------------------------------------------------
+    def numeric_hyperparameters(self) -> dict[str, float]:
+        return {k: float(v) for k, v in dataclasses.asdict(self.hp).items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+    def structural_hyperparameters(self) -> dict[str, Any]:
+        numeric = self.numeric_hyperparameters()
+        return {k: v for k, v in dataclasses.asdict(self.hp).items() if k not in numeric}
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.hp)
+
+
+# -- loss helpers every method may use ----------------------------------------------------
+def mean_bce(logits: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    """Mean binary cross-entropy of labels y under sigmoid(logits)."""
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(y, logits.dtype), logits=logits))
+
+
+def bernoulli_kl(teacher_logits: tf.Tensor, student_logits: tf.Tensor, form: str = "bernoulli") -> tf.Tensor:
+    """Mean over samples of KL(teacher || student) between Bernoulli outputs.
+
+    ``form='bernoulli'``: p_t log(p_t/p_s) + (1-p_t) log((1-p_t)/(1-p_s)) (qbench's default);
+    ``form='study'``: only p_t log(p_t/p_s), as in the study's code. Computed from logits with
+    log-sigmoids, so saturated outputs stay finite.
+    """
+    p_t = tf.sigmoid(teacher_logits)
+    log_pt, log_1mpt = tf.math.log_sigmoid(teacher_logits), tf.math.log_sigmoid(-teacher_logits)
+    log_ps, log_1mps = tf.math.log_sigmoid(student_logits), tf.math.log_sigmoid(-student_logits)
+    kl = p_t * (log_pt - log_ps)
+    if form == "bernoulli":
+        kl = kl + (1.0 - p_t) * (log_1mpt - log_1mps)
+    elif form != "study":
+        raise ValueError(f"kl form must be 'bernoulli' or 'study', got {form!r}")
+    return tf.reduce_mean(kl)

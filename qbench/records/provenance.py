@@ -1,0 +1,57 @@
+"""What produced a record: package versions, git revision, machine."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+PACKAGES = ("qbench", "tensorflow", "tensorcircuit-ng", "keras", "numpy", "scipy")
+
+
+@functools.cache
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+@functools.cache
+def git_revision() -> str:
+    """HEAD of the qbench source checkout, '+dirty' if it has uncommitted changes; 'unknown' outside git."""
+    src = Path(__file__).resolve().parents[2]
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=src, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "qbench"],
+            cwd=src, capture_output=True, text=True, timeout=10,
+        ).stdout.strip()
+        return rev + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+@functools.cache
+def machine() -> dict[str, object]:
+    return {"platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count()}
+
+
+def provenance() -> dict[str, object]:
+    return {"versions": versions(), "git_revision": git_revision(), "machine": machine()}
+
+
+def config_hash(config: dict) -> str:
+    """Stable short hash of a JSON-able config (sorted keys)."""
+    blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -1,0 +1,68 @@
+"""Field names of a record, in one place, and validation on read."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from qbench.errors import QbenchError
+
+SCHEMA_VERSION = 1
+
+# key fields: what a record is about
+SUITE = "suite"
+SCENARIO = "scenario"
+TASK = "task"
+MODEL = "model"
+MODEL_SIZE = "model_size"
+CORRUPTION = "corruption"
+ALPHA = "alpha"
+METHOD = "method"
+STEP = "step"
+SEED = "seed"
+# bookkeeping
+UNIT_KEY = "unit_key"
+CONFIG = "config"
+CONFIG_HASH = "config_hash"
+METRICS = "metrics"
+PROVENANCE = "provenance"
+STATUS = "status"
+ERROR = "error"
+
+KEY_FIELDS = (SUITE, SCENARIO, TASK, MODEL, MODEL_SIZE, CORRUPTION, ALPHA, METHOD, STEP, SEED)
+REQUIRED = ("schema_version", "protocol_version") + KEY_FIELDS + (UNIT_KEY, CONFIG, CONFIG_HASH, METRICS, PROVENANCE, STATUS)
+STATUSES = ("ok", "failed")
+
+# PROTOCOL section 5 names, plus bookkeeping metrics
+METRIC_NAMES = (
+    "train_acc", "val_acc", "forget_acc", "forget_clean_acc", "retain_acc",
+    "hessian_trace", "lrr", "wall_s", "final_loss", "n_steps",
+)
+
+
+def validate_record(rec: Any, where: str = "record") -> dict:
+    """Raise QbenchError naming ``where`` unless ``rec`` is a well-formed record."""
+    if not isinstance(rec, dict):
+        raise QbenchError(f"{where}: a record must be a JSON object, got {type(rec).__name__}")
+    missing = [f for f in REQUIRED if f not in rec]
+    if missing:
+        raise QbenchError(f"{where}: missing field(s) {', '.join(missing)}")
+    if rec["schema_version"] != SCHEMA_VERSION:
+        raise QbenchError(f"{where}: schema_version {rec['schema_version']!r}, this qbench reads {SCHEMA_VERSION}")
+    if rec[STATUS] not in STATUSES:
+        raise QbenchError(f"{where}: status must be one of {STATUSES}, got {rec[STATUS]!r}")
+    if not isinstance(rec[SEED], int) or isinstance(rec[SEED], bool):
+        raise QbenchError(f"{where}: seed must be an integer, got {rec[SEED]!r}")
+    if rec[ALPHA] is not None and not (isinstance(rec[ALPHA], (int, float)) and 0.0 <= rec[ALPHA] <= 1.0):
+        raise QbenchError(f"{where}: alpha must be a number in [0, 1] or null, got {rec[ALPHA]!r}")
+    metrics = rec[METRICS]
+    if not isinstance(metrics, dict):
+        raise QbenchError(f"{where}: metrics must be an object")
+    for name, value in metrics.items():
+        if value is not None and not isinstance(value, (int, float, list)):
+            raise QbenchError(f"{where}: metric {name!r} must be a number, list or null, got {value!r}")
+        if isinstance(value, float) and math.isinf(value):
+            raise QbenchError(f"{where}: metric {name!r} is infinite")
+    if not isinstance(rec[CONFIG], dict) or not isinstance(rec[PROVENANCE], dict):
+        raise QbenchError(f"{where}: config and provenance must be objects")
+    return rec

@@ -1,0 +1,138 @@
+"""Registered benchmarks: named scenarios (fixed seeds, grids and metrics) grouped into suites.
+
+A scenario is one task x model x corruption with its alpha grid, seeds, training settings and
+metrics; a suite knows how to turn scenarios into units of work (one trained model per alpha and
+seed for ``resilience``) and how to summarize their records. Later suites join the same registries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterable, Sequence
+
+from qbench.errors import QbenchError
+from qbench.protocol import ALPHAS, SEEDS, TrainConfig
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    suite: str
+    task: str
+    model: str
+    model_options: tuple[tuple[str, Any], ...]
+    corruption: str
+    alphas: tuple[float, ...] = ALPHAS
+    seeds: tuple[int, ...] = SEEDS
+    train: TrainConfig | None = None
+    metrics: tuple[str, ...] = ()
+    data_seed: int = 0
+    description: str = ""
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_options)
+
+    def with_overrides(self, **changes: Any) -> "Scenario":
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One independent piece of work; ``key`` is derived from its full config."""
+
+    key: str
+    suite: str
+    scenario: str
+    config: dict
+    run: Callable[..., list[dict]] = field(compare=False, repr=False)
+    group: tuple = ()  # units sharing a group reuse compiled functions: run them together
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the command line can change about a suite's registered scenarios."""
+
+    tasks: tuple[str, ...] | None = None
+    models: tuple[str, ...] | None = None
+    corruptions: tuple[str, ...] | None = None
+    alphas: tuple[float, ...] | None = None
+    seeds: tuple[int, ...] | None = None
+    epochs: int | None = None
+    quick: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    scenarios: Callable[[RunOptions], list[Scenario]]
+    plan: Callable[[list[Scenario], RunOptions], list[Unit]]
+    summarize: Callable[[list[dict]], Any]
+    tasks_needed: Callable[[list[Scenario]], set[str]] = lambda scs: {s.task for s in scs}
+
+
+SCENARIOS: dict[str, Scenario] = {}
+SUITES: dict[str, Suite] = {}
+
+
+def register_scenario(scenario: Scenario) -> Scenario:
+    if scenario.name in SCENARIOS:
+        raise ValueError(f"scenario {scenario.name!r} registered twice")
+    SCENARIOS[scenario.name] = scenario
+    return scenario
+
+
+def register_suite(suite: Suite) -> Suite:
+    if suite.name in SUITES:
+        raise ValueError(f"suite {suite.name!r} registered twice")
+    SUITES[suite.name] = suite
+    return suite
+
+
+def get_suite(name: str) -> Suite:
+    _load_builtin_suites()
+    if name not in SUITES:
+        raise QbenchError(f"unknown suite {name!r}; known: {', '.join(sorted(SUITES))}")
+    return SUITES[name]
+
+
+def list_suites() -> list[str]:
+    _load_builtin_suites()
+    return sorted(SUITES)
+
+
+def list_scenarios(suite: str | None = None) -> list[Scenario]:
+    _load_builtin_suites()
+    return [s for s in SCENARIOS.values() if suite is None or s.suite == suite]
+
+
+def select(scenarios: Iterable[Scenario], options: RunOptions) -> list[Scenario]:
+    """Scenarios matching the options' task/model/corruption filters, with alpha/seed overrides."""
+    out = []
+    for s in scenarios:
+        if options.models and s.model not in options.models:
+            continue
+        if options.corruptions and s.corruption not in options.corruptions:
+            continue
+        out.append(s.with_overrides(alphas=options.alphas, seeds=options.seeds))
+    return out
+
+
+def retarget(scenarios: Sequence[Scenario], tasks: Sequence[str]) -> list[Scenario]:
+    """The same scenarios on other tasks of the same family (e.g. xxz-6 for xxz-12 in tests)."""
+    from qbench.protocol import task_family
+
+    out = []
+    for task in tasks:
+        family = [s for s in scenarios if task_family(s.task) == task_family(task)]
+        if not family:
+            raise QbenchError(f"no {scenarios[0].suite if scenarios else ''} scenario for task {task!r}")
+        for s in family:
+            out.append(replace(s, task=task, name=s.name.replace(s.task, task)))
+    return out
+
+
+def _load_builtin_suites() -> None:
+    import qbench.suites  # noqa: F401  (registers the built-in suites)

@@ -1,0 +1,111 @@
+"""``resilience`` (PROTOCOL 4.1): accuracy against the corrupted fraction alpha."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pandas as pd
+
+from qbench import PROTOCOL_VERSION
+from qbench.experiment import RunContext, TrainSpec, train_corrupted
+from qbench.protocol import QUICK, model_size, train_config
+from qbench.records.build import new_record, unit_key
+from qbench.scenarios import RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget, select
+from qbench.summary import mean_std_table
+
+PROTOCOL_TASKS = ("mnist-1v9", "xxz-12")
+MODELS = ("qnn", "mlp")
+METRICS = ("train_acc", "val_acc", "final_loss", "wall_s")
+
+
+def make_scenario(task: str, model: str, corruption: str, suite: str = "resilience", **options: Any) -> Scenario:
+    opts = model_size(task, model)
+    opts.update(options)
+    size = "-".join(f"{k}{v}" for k, v in options.items())
+    name = f"{suite}/{task}/{model}{'-' + size if size else ''}/{corruption}"
+    return Scenario(
+        name=name, suite=suite, task=task, model=model,
+        model_options=tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in opts.items())),
+        corruption=corruption, train=train_config(task, model), metrics=METRICS,
+        description=f"{model} on {task} under {corruption}: train/val accuracy vs alpha",
+    )
+
+
+for _task in PROTOCOL_TASKS:
+    for _model in MODELS:
+        for _corr in ("label_flip", "feature_randomization"):
+            register_scenario(make_scenario(_task, _model, _corr))
+
+
+def scenarios_for(suite: str, options: RunOptions) -> list[Scenario]:
+    from qbench.scenarios import list_scenarios
+
+    scs = list_scenarios(suite)
+    if options.tasks:
+        scs = retarget(scs, options.tasks)
+    if options.quick:
+        scs = [s.with_overrides(alphas=QUICK.alphas, seeds=QUICK.seeds) for s in scs]
+    return select(scs, options)
+
+
+def effective_train(s: Scenario, options: RunOptions):
+    cfg = s.train
+    if options.quick:
+        cfg = cfg.scaled(QUICK.epoch_fraction)
+    if options.epochs is not None:
+        cfg = cfg.scaled(options.epochs / cfg.epochs)
+    return cfg
+
+
+def plan_training_units(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
+    """One unit per (scenario, alpha, seed): train on the corrupted set, record train/val accuracy."""
+    units = []
+    for s in scenarios:
+        cfg = effective_train(s, options)
+        for alpha in s.alphas:
+            for seed in s.seeds:
+                spec = TrainSpec(s.task, s.model, s.options, s.corruption, float(alpha), int(seed), cfg, s.data_seed)
+                config = {"suite": s.suite, "scenario": s.name, "protocol_version": PROTOCOL_VERSION,
+                          "quick": options.quick, **spec.as_dict()}
+                key = unit_key(f"{s.suite}-{s.task}-{s.model}-{s.corruption}-a{alpha:g}-s{seed}", config)
+                units.append(Unit(key, s.suite, s.name, config, _runner(s, spec, config, key),
+                                  group=(s.task, s.model, s.model_options)))
+    return units
+
+
+def _runner(s: Scenario, spec: TrainSpec, config: dict, key: str):
+    def run(ctx: RunContext, out_dir: str = ".") -> list[dict]:
+        start = time.perf_counter()
+        trained = train_corrupted(spec, ctx)
+        metrics = {
+            "train_acc": trained.train_acc(),
+            "val_acc": trained.val_acc(),
+            "final_loss": float(trained.result.epoch_loss[-1]),
+            "n_steps": trained.result.n_steps,
+            "n_corrupted": int(len(trained.corrupted.indices)),
+            "train_wall_s": trained.result.wall_s,
+            "wall_s": time.perf_counter() - start,
+        }
+        return [new_record(
+            suite=s.suite, scenario=s.name, unit_key=key, config=config, metrics=metrics,
+            task=s.task, model=s.model, model_size=trained.model.size_label(),
+            corruption=s.corruption, alpha=spec.alpha, seed=spec.seed,
+        )]
+
+    return run
+
+
+def summarize(records: list[dict]) -> pd.DataFrame:
+    return mean_std_table(
+        records, by=["task", "model", "model_size", "corruption", "alpha"], metrics=["train_acc", "val_acc"]
+    )
+
+
+register_suite(Suite(
+    name="resilience",
+    description="train/val accuracy vs corrupted fraction alpha (PROTOCOL 4.1)",
+    scenarios=lambda options: scenarios_for("resilience", options),
+    plan=plan_training_units,
+    summarize=summarize,
+))

@@ -1,0 +1,198 @@
+"""``unlearning`` (PROTOCOL 4.2): remove label-flipping poison step by step, per method.
+
+One unit per (task, model, method, seed). The poisoned model of a (task, model, seed) is trained
+once and shared by every method (kept under ``OUT/models``); each method then runs its full-batch
+steps through the one loop in :mod:`qbench.training.unlearn`, with metrics at step 0 and after
+every step.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from qbench import PROTOCOL_VERSION
+from qbench.artifacts import cached_params
+from qbench.experiment import Prepared, RunContext, TrainSpec, prepare, train_corrupted
+from qbench.methods import get_method, method_source
+from qbench.protocol import SEEDS, model_size, task_family, train_config
+from qbench.records.build import new_record, unit_key
+from qbench.scenarios import RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget
+from qbench.seeding import int_seed
+from qbench.summary import mean_std_table
+from qbench.training.unlearn import UnlearnSets, unlearn
+
+PROTOCOL_METHODS = ("retrain", "finetune", "gradient_ascent", "scrub", "scrub_alternating")
+ALPHA = 0.3
+STEPS = 50
+LR = {"xxz": 0.01, "mnist": 0.001}
+STEP_METRICS = ("val_acc", "forget_acc", "forget_clean_acc", "retain_acc", "wall_s", "loss")
+
+
+@dataclass(frozen=True)
+class UnlearningConfig:
+    """Suite-level settings (method hyperparameters live with each method)."""
+
+    alpha: float = ALPHA
+    steps: int = STEPS
+    lr: float | None = None  # None: the protocol's value for the task family
+    step_budget_s: float = 120.0
+    quick_steps: int = 10
+    quick_epoch_fraction: float = 0.1
+    quick_seeds: tuple[int, ...] = (0, 1)
+
+
+CONFIG = UnlearningConfig()
+
+for _task in ("mnist-1v9", "xxz-12"):
+    for _model in ("qnn", "mlp"):
+        register_scenario(Scenario(
+            name=f"unlearning/{_task}/{_model}", suite="unlearning", task=_task, model=_model,
+            model_options=tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in model_size(_task, _model).items())),
+            corruption="label_flip", alphas=(ALPHA,), seeds=SEEDS, train=train_config(_task, _model),
+            metrics=STEP_METRICS, description=f"unlearning label-flip poison from a {_model} on {_task}",
+        ))
+
+
+def _scenarios(options: RunOptions) -> list[Scenario]:
+    from qbench.scenarios import list_scenarios
+
+    scs = list_scenarios("unlearning")
+    if options.tasks:
+        scs = retarget(scs, options.tasks)
+    if options.models:
+        scs = [s for s in scs if s.model in options.models]
+    out = []
+    for s in scs:
+        seeds = options.seeds or (CONFIG.quick_seeds if options.quick else s.seeds)
+        alphas = options.alphas or s.alphas
+        out.append(replace(s, seeds=seeds, alphas=alphas))
+    return out
+
+
+def _method_specs(options: RunOptions) -> list[tuple[str, dict[str, Any]]]:
+    names = options.extra.get("methods") or PROTOCOL_METHODS
+    overrides = options.extra.get("method_overrides", {})
+    return [(n, dict(overrides.get(n, {}))) for n in names]
+
+
+def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
+    units = []
+    steps = options.extra.get("steps") or (CONFIG.quick_steps if options.quick else CONFIG.steps)
+    for s in scenarios:
+        cfg = s.train
+        if options.quick:
+            cfg = cfg.scaled(CONFIG.quick_epoch_fraction)
+        if options.epochs is not None:
+            cfg = cfg.scaled(options.epochs / cfg.epochs)
+        lr = options.extra.get("lr") or CONFIG.lr or LR[task_family(s.task)]
+        for alpha in s.alphas:
+            for seed in s.seeds:
+                spec = TrainSpec(s.task, s.model, s.options, s.corruption, float(alpha), int(seed), cfg, s.data_seed)
+                for name, hp in _method_specs(options):
+                    method = get_method(name, **hp)  # validates names and hyperparameters up front
+                    config = {
+                        "suite": "unlearning", "scenario": s.name, "protocol_version": PROTOCOL_VERSION,
+                        "quick": options.quick, "poisoned": spec.as_dict(), "method": name,
+                        "method_hyperparameters": method.hyperparameters(), "method_source": method_source(name),
+                        "steps": steps, "lr": lr, "optimizer": "adam (fresh)", "step_budget_s": CONFIG.step_budget_s,
+                        "task": s.task, "model": s.model, "corruption": s.corruption, "alpha": float(alpha), "seed": int(seed),
+                    }
+                    key = unit_key(f"unlearning-{s.task}-{s.model}-a{alpha:g}-s{seed}-{name}", config)
+                    units.append(Unit(key, "unlearning", s.name, config, _runner(s, spec, name, hp, config, key),
+                                      group=(s.task, s.model, s.model_options)))
+    return units
+
+
+def poisoned_model(spec: TrainSpec, ctx: RunContext, out_dir: str) -> tuple[Prepared, np.ndarray, dict]:
+    """The model trained on the polluted set for ``spec``: trained once, then shared (memory and disk)."""
+    prepared = prepare(spec, ctx)
+
+    def compute():
+        trained = train_corrupted(spec, ctx)
+        return trained.params, {"train_acc": trained.train_acc(), "val_acc": trained.val_acc(),
+                                "train_wall_s": trained.result.wall_s}
+
+    params, info, _ = cached_params(out_dir, spec.as_dict(), compute)
+    return prepared, params, info
+
+
+def unlearn_sets(p: Prepared) -> UnlearnSets:
+    forget = np.zeros(len(p.y_train), bool)
+    forget[p.corrupted.indices] = True
+    return UnlearnSets(
+        x_retain=p.x_train[~forget], y_retain=p.y_train[~forget],
+        x_forget=p.x_train[forget], y_forget=p.y_train[forget], y_forget_clean=p.task.y_train[forget],
+        x_val=p.x_val, y_val=p.y_val,
+    )
+
+
+def _runner(s: Scenario, spec: TrainSpec, name: str, hp: dict, config: dict, key: str):
+    def run(ctx: RunContext, out_dir: str = ".") -> list[dict]:
+        start = time.perf_counter()
+        prepared, poisoned, info = poisoned_model(spec, ctx, out_dir)
+        method = get_method(name, **hp)
+        fresh = prepared.model.init_params(int_seed(spec.seed, "retrain_init"))
+        res = unlearn(prepared.model, method, poisoned, fresh, unlearn_sets(prepared),
+                      steps=config["steps"], lr=config["lr"], step_budget_s=config["step_budget_s"])
+        common = dict(suite="unlearning", scenario=s.name, unit_key=key, config=config, task=s.task,
+                      model=s.model, model_size=prepared.model.size_label(), corruption=s.corruption,
+                      alpha=spec.alpha, seed=spec.seed, method=name)
+        records = [new_record(**common, step=i, metrics=m) for i, m in enumerate(res.metrics)]
+        if res.status != "ok":
+            records.append(new_record(**common, step=len(res.metrics), metrics={}, status="failed", error=res.error))
+        for r in records:
+            r["metrics"]["first_step_s"] = res.compile_s
+            r["poisoned_model"] = info
+        records[-1]["metrics"]["unit_wall_s"] = time.perf_counter() - start
+        return records
+
+    return run
+
+
+def steps_to_reach(curve: pd.Series, target: float) -> float:
+    """First step at which the curve reaches ``target`` (NaN if never)."""
+    hit = np.flatnonzero(curve.to_numpy() >= target - 1e-12)
+    return float(curve.index[hit[0]]) if len(hit) else float("nan")
+
+
+def summarize(records: list[dict]) -> pd.DataFrame:
+    """Per task, model and method: val_acc at steps 0/10/last, forget_acc at the last step,
+    steps to reach retrain's final val_acc (same seed), seconds per step; mean and std over seeds."""
+    from qbench.summary import records_frame
+
+    df = records_frame([r for r in records if r["status"] == "ok"])
+    if df.empty:
+        return pd.DataFrame()
+    rows = []
+    for (task, model, seed), g in df.groupby(["task", "model", "seed"]):
+        last = int(g["step"].max())
+        retrain = g[g["method"] == "retrain"].set_index("step")["val_acc"]
+        target = float(retrain.loc[retrain.index.max()]) if len(retrain) else float("nan")
+        for method, gm in g.groupby("method"):
+            c = gm.set_index("step").sort_index()
+            n = int(c.index.max())
+            rows.append({
+                "task": task, "model": model, "method": method, "seed": seed, "status": "ok",
+                "metrics": {
+                    "val_acc_0": c["val_acc"].get(0, np.nan), "val_acc_10": c["val_acc"].get(10, np.nan),
+                    f"val_acc_last": c["val_acc"].get(n, np.nan), "forget_acc_last": c["forget_acc"].get(n, np.nan),
+                    "steps_to_retrain": steps_to_reach(c["val_acc"], target),
+                    "s_per_step": c["wall_s"].get(n, np.nan) / max(n, 1), "steps": n, "last": last,
+                },
+            })
+    return mean_std_table(rows, by=["task", "model", "method"],
+                          metrics=["val_acc_0", "val_acc_10", "val_acc_last", "forget_acc_last", "steps_to_retrain", "s_per_step"])
+
+
+register_suite(Suite(
+    name="unlearning",
+    description="val/forget accuracy per unlearning step for each method (PROTOCOL 4.2)",
+    scenarios=_scenarios,
+    plan=_plan,
+    summarize=summarize,
+))

@@ -1,0 +1,55 @@
+"""Tasks (PROTOCOL section 1): ``get_task(name)`` returns a :class:`TaskData`.
+
+Registered: ``mnist-1v9`` and ``xxz-12``; ``xxz-<L>`` for any even L >= 4 runs the same code.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+
+from qbench.errors import QbenchError
+from qbench.tasks.base import _TASKS, ENCODINGS, TaskData, register_task
+from qbench.tasks import mnist, xxz  # noqa: E402,F401  (registration)
+
+__all__ = ["ENCODINGS", "TaskData", "get_task", "list_tasks", "register_task"]
+
+
+def list_tasks() -> list[str]:
+    """Names of the registered tasks."""
+    return sorted(_TASKS)
+
+
+def get_task(
+    name: str,
+    *,
+    data_seed: int = 0,
+    data_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    **options,
+) -> TaskData:
+    """Load task ``name`` with data seed ``data_seed``; ``options`` go to the task's loader."""
+    match = xxz.TASK_NAME_RE.match(name) if isinstance(name, str) else None
+    if match:
+        loader = xxz.load_xxz
+        fixed = {"n_qubits": int(match.group(1))}
+    elif name in _TASKS:
+        loader, fixed = _TASKS[name], {}
+    else:
+        known = ", ".join(list_tasks() + ["xxz-<L> (even L >= 4)"])
+        raise QbenchError(f"unknown task {name!r}; known: {known}")
+    params = inspect.signature(loader).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    allowed = {k for k, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    allowed -= {"data_seed", *fixed}
+    unknown = sorted(set(options) - allowed) if not takes_any else sorted(set(options) & set(fixed))
+    if unknown:
+        raise QbenchError(
+            f"unknown option(s) {', '.join(unknown)} for task {name!r}; allowed: {', '.join(sorted(allowed)) or 'none'}"
+        )
+    for key, value in (("data_dir", data_dir), ("cache_dir", cache_dir)):
+        if key in allowed or takes_any:
+            options[key] = value
+        elif value is not None:
+            raise QbenchError(f"task {name!r} takes no {key}")
+    return loader(data_seed=data_seed, **fixed, **options)

@@ -1,0 +1,88 @@
+"""Initial (possibly poisoned) training per PROTOCOL 2.3, and evaluation."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from qbench.models.base import BinaryModel
+from qbench.protocol import TrainConfig
+from qbench.training import compiled
+
+EVAL_CHUNK = 256
+
+
+@dataclass
+class TrainResult:
+    params: np.ndarray
+    epoch_loss: np.ndarray  # mean training loss of each epoch
+    n_steps: int
+    wall_s: float
+
+
+def batch_plan(n: int, batch_size: int, epochs: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Shuffled mini-batch indices (epochs, n_batches, B) and masks; the last batch is padded, mask 0."""
+    n_batches = -(-n // batch_size)
+    idx = np.zeros((epochs, n_batches * batch_size), np.int32)
+    w = np.zeros((epochs, n_batches * batch_size), np.float32)
+    for e in range(epochs):
+        idx[e, :n] = rng.permutation(n)
+        w[e, :n] = 1.0
+    shape = (epochs, n_batches, batch_size)
+    return idx.reshape(shape), w.reshape(shape)
+
+
+def _as_input(model: BinaryModel, x: np.ndarray) -> tf.Tensor:
+    return tf.constant(x, dtype=tf.complex64 if model.complex_input_ else tf.float32)
+
+
+def train(
+    model: BinaryModel,
+    x: np.ndarray,
+    y: np.ndarray,
+    config: TrainConfig,
+    order_rng: np.random.Generator,
+    theta0: np.ndarray,
+) -> TrainResult:
+    """Adam from ``theta0`` on (x, y); batch order from ``order_rng``. Sets ``model.params_``."""
+    start = time.perf_counter()
+    idx, w = batch_plan(len(y), config.batch_size, config.epochs, order_rng)
+    step = compiled.epoch_fn(model)
+    theta = tf.constant(theta0, tf.float32)
+    m = tf.zeros_like(theta)
+    v = tf.zeros_like(theta)
+    t = tf.constant(0.0)
+    x_all, y_all = _as_input(model, x), tf.constant(y, tf.float32)
+    lr = tf.constant(config.lr, tf.float32)
+    hyper = tf.constant([config.beta_1, config.beta_2, config.epsilon], tf.float32)
+    losses = np.zeros(config.epochs)
+    for e in range(config.epochs):
+        theta, m, v, t, batch_losses = step(theta, m, v, t, x_all, y_all, idx[e], w[e], lr, hyper)
+        # per-batch losses are batch means; weight them by real batch sizes for the epoch mean
+        sizes = w[e].sum(axis=1)
+        losses[e] = float(np.dot(batch_losses.numpy(), sizes) / sizes.sum())
+    params = theta.numpy()
+    model.params_ = params
+    return TrainResult(params, losses, int(config.epochs * idx.shape[1]), time.perf_counter() - start)
+
+
+def predict_logits(model: BinaryModel, theta: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Logits in fixed-size chunks (padded), so every set size reuses one compiled shape."""
+    fn = compiled.logits_fn(model)
+    n = len(x)
+    n_pad = -(-n // EVAL_CHUNK) * EVAL_CHUNK
+    xp = np.zeros((n_pad,) + x.shape[1:], dtype=x.dtype)
+    xp[:n] = x
+    th = tf.constant(theta, tf.float32)
+    out = [fn(th, _as_input(model, xp[i : i + EVAL_CHUNK])).numpy() for i in range(0, n_pad, EVAL_CHUNK)]
+    return np.concatenate(out)[:n]
+
+
+def accuracy(model: BinaryModel, theta: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
+    """Fraction of samples where sigmoid(logit) > 0.5 agrees with y."""
+    if len(y) == 0:
+        return float("nan")
+    return float(np.mean((predict_logits(model, theta, x) > 0) == (np.asarray(y) == 1)))

@@ -1,0 +1,157 @@
+"""The one unlearning loop: fresh Adam, full-batch steps of a method's objective, metrics every step.
+
+The method supplies only ``objective``; this loop owns the optimizer, the compiled step (one per
+model shape and method structure, reused across seeds and hyperparameter values), the metrics and
+the clock, and stops a run that produces non-finite parameters or exceeds its time budget.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import numpy as np
+import tensorflow as tf
+
+from qbench.models.base import BinaryModel
+from qbench.training import compiled
+from qbench.training.adam import adam_update
+from qbench.training.trainer import accuracy, predict_logits
+
+
+class Objective(Protocol):
+    name: str
+    from_scratch: bool
+
+    def objective(self, logits_fn, theta, data, hp, step) -> tf.Tensor: ...
+    def numeric_hyperparameters(self) -> dict[str, float]: ...
+    def structural_hyperparameters(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class UnlearnSets:
+    """Model inputs of the unlearning data; ``y_forget`` are the polluted labels, ``y_forget_clean`` the true ones."""
+
+    x_retain: np.ndarray
+    y_retain: np.ndarray
+    x_forget: np.ndarray
+    y_forget: np.ndarray
+    y_forget_clean: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+
+@dataclass
+class UnlearnResult:
+    metrics: list[dict[str, float]]  # index = step (0 = before unlearning)
+    params: np.ndarray
+    status: str = "ok"
+    error: str | None = None
+    compile_s: float = 0.0
+    extras: dict = field(default_factory=dict)
+
+
+class StepFailure(Exception):
+    pass
+
+
+def _step_factory(model: BinaryModel, method: Objective) -> Callable:
+    logits_fn = model.logits_fn
+
+    @tf.function(jit_compile=compiled.JIT_COMPILE, reduce_retracing=False)
+    def step_fn(theta, m, v, t, data, hp, step, lr, adam):
+        with tf.GradientTape() as tape:
+            tape.watch(theta)
+            loss = method.objective(logits_fn, theta, data, hp, step)
+        grad = tape.gradient(loss, theta)
+        theta, m, v, t = adam_update(theta, grad, m, v, t, lr, adam)
+        return theta, m, v, t, loss
+
+    return step_fn
+
+
+def step_fn_for(model: BinaryModel, method: Objective) -> Callable:
+    structure = json.dumps(method.structural_hyperparameters(), sort_keys=True, default=str)
+    # keyed by the method class too: two methods never share a trace
+    name = f"unlearn:{type(method).__module__}.{type(method).__qualname__}:{structure}"
+    return compiled.cached(model, name, lambda m: _step_factory(m, method))
+
+
+def evaluate(model: BinaryModel, theta: np.ndarray, sets: UnlearnSets) -> dict[str, float]:
+    return {
+        "val_acc": accuracy(model, theta, sets.x_val, sets.y_val),
+        "forget_acc": accuracy(model, theta, sets.x_forget, sets.y_forget),
+        "forget_clean_acc": accuracy(model, theta, sets.x_forget, sets.y_forget_clean),
+        "retain_acc": accuracy(model, theta, sets.x_retain, sets.y_retain),
+    }
+
+
+def unlearn(
+    model: BinaryModel,
+    method: Objective,
+    poisoned: np.ndarray,
+    fresh: np.ndarray,
+    sets: UnlearnSets,
+    *,
+    steps: int,
+    lr: float,
+    adam: tuple[float, float, float] = (0.9, 0.999, 1e-7),
+    step_budget_s: float | None = None,
+) -> UnlearnResult:
+    """Run ``steps`` full-batch steps of ``method`` from the poisoned (or, for retrain, fresh) parameters.
+
+    ``wall_s`` in the metrics is the cumulative time spent in steps, excluding evaluation and the
+    one-off compilation of the step (reported as ``compile_s``).
+    """
+    teacher = np.array(poisoned, dtype=np.float32, copy=True)
+    teacher.setflags(write=False)
+    cast = tf.complex64 if model.complex_input_ else tf.float32
+    data = {
+        "x_retain": tf.constant(sets.x_retain, cast),
+        "y_retain": tf.constant(sets.y_retain, tf.float32),
+        "x_forget": tf.constant(sets.x_forget, cast),
+        "y_forget": tf.constant(sets.y_forget, tf.float32),
+        "teacher_retain": tf.constant(predict_logits(model, teacher, sets.x_retain), tf.float32),
+        "teacher_forget": tf.constant(predict_logits(model, teacher, sets.x_forget), tf.float32),
+    }
+    hp = {k: tf.constant(v, tf.float32) for k, v in method.numeric_hyperparameters().items()}
+    step_fn = step_fn_for(model, method)
+    start = np.array(fresh if method.from_scratch else teacher, dtype=np.float32)
+    theta = tf.constant(start)
+    m, v, t = tf.zeros_like(theta), tf.zeros_like(theta), tf.constant(0.0)
+    lr_t, adam_t = tf.constant(lr, tf.float32), tf.constant(adam, tf.float32)
+
+    metrics = [{**evaluate(model, start, sets), "wall_s": 0.0, "loss": float("nan")}]
+    result = UnlearnResult(metrics, start)
+    elapsed = 0.0
+    for s in range(steps):
+        t0 = time.perf_counter()
+        try:
+            theta, m, v, t, loss = step_fn(theta, m, v, t, data, hp, tf.constant(s, tf.int32), lr_t, adam_t)
+            params = theta.numpy()
+        except Exception as exc:  # noqa: BLE001  (a method that raises fails its run, not the suite)
+            return _failed(result, f"step {s}: {type(exc).__name__}: {exc}")
+        dt = time.perf_counter() - t0
+        if s == 0:
+            result.compile_s = dt  # the first call traces and compiles; timed separately
+        else:
+            elapsed += dt
+        if not np.all(np.isfinite(params)):
+            return _failed(result, f"step {s}: non-finite parameters")
+        if step_budget_s is not None and s > 0 and dt > step_budget_s:
+            return _failed(result, f"step {s}: took {dt:.2f} s, over the step budget of {step_budget_s} s")
+        # step 0's time is its compile; charge it the mean of later steps once known (see below)
+        metrics.append({**evaluate(model, params, sets), "wall_s": elapsed, "loss": float(loss)})
+        result.params = params
+    if steps > 1:
+        per_step = elapsed / (steps - 1)
+        for i, rec in enumerate(metrics[1:], 1):
+            rec["wall_s"] = rec["wall_s"] + per_step  # add the estimated cost of step 0
+    return result
+
+
+def _failed(result: UnlearnResult, why: str) -> UnlearnResult:
+    result.status, result.error = "failed", why
+    return result

@@ -1,0 +1,23 @@
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("QBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> str:
+    d = os.environ.get("QBENCH_DATA_DIR") or str(MNIST_DIR)
+    if not Path(d, "train-images-idx3-ubyte.gz").exists() and not Path(d, "train-images-idx3-ubyte").exists():
+        pytest.fail(f"MNIST IDX files not found in {d}: set QBENCH_DATA_DIR (CI uses ../shared/data/mnist)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> str:
+    """One XXZ cache for the whole test session, never the user's own cache."""
+    return str(tmp_path_factory.mktemp("qbench-cache"))

@@ -1,0 +1,164 @@
+"""Unlearning methods: objectives against hand computations, and the loop's guarantees."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from qbench.errors import QbenchError
+from qbench.methods import get_method, list_methods
+from qbench.models import get_model
+from qbench.training.unlearn import UnlearnSets, evaluate, unlearn
+
+
+def sig(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def ce(z, y):
+    p = sig(z)
+    return float(np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p))))
+
+
+def kl(zt, zs, form="bernoulli"):
+    pt, ps = sig(zt), sig(zs)
+    k = pt * np.log(pt / ps)
+    if form == "bernoulli":
+        k = k + (1 - pt) * np.log((1 - pt) / (1 - ps))
+    return float(np.mean(k))
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    rng = np.random.default_rng(0)
+    model = get_model("mlp", hidden=(3,)).build(4)
+    theta = model.init_params(1) + 0.3 * rng.standard_normal(model.n_params).astype(np.float32)
+    teacher = model.init_params(2)
+    xr, xf = rng.standard_normal((6, 4)).astype(np.float32), rng.standard_normal((3, 4)).astype(np.float32)
+    yr, yf = np.array([0, 1, 1, 0, 1, 0]), np.array([1, 0, 1])
+    z = lambda th, x: model.predict_proba(x, th)  # noqa: E731
+    logit = lambda th, x: np.log(z(th, x) / (1 - z(th, x)))  # noqa: E731
+    data = {
+        "x_retain": tf.constant(xr), "y_retain": tf.constant(yr, tf.float32),
+        "x_forget": tf.constant(xf), "y_forget": tf.constant(yf, tf.float32),
+        "teacher_retain": tf.constant(logit(teacher, xr), tf.float32),
+        "teacher_forget": tf.constant(logit(teacher, xf), tf.float32),
+    }
+    zs_r, zs_f = logit(theta, xr), logit(theta, xf)
+    zt_r, zt_f = logit(teacher, xr), logit(teacher, xf)
+    return model, theta, data, (zs_r, zs_f, zt_r, zt_f, yr, yf)
+
+
+def _loss(model, method, theta, data, step=0):
+    hp = {k: tf.constant(v, tf.float32) for k, v in method.numeric_hyperparameters().items()}
+    return float(method.objective(model.logits_fn, tf.constant(theta), data, hp, tf.constant(step)))
+
+
+def test_builtin_methods_are_registered():
+    assert set(list_methods()) >= {"retrain", "finetune", "gradient_ascent", "scrub", "scrub_alternating"}
+
+
+def test_finetune_and_retrain_are_retain_cross_entropy(tiny):
+    model, theta, data, (zs_r, _, _, _, yr, _) = tiny
+    for name in ("finetune", "retrain"):
+        assert _loss(model, get_method(name), theta, data) == pytest.approx(ce(zs_r, yr), rel=1e-5)
+
+
+def test_gradient_ascent_subtracts_beta_times_forget_ce(tiny):
+    model, theta, data, (zs_r, zs_f, _, _, yr, yf) = tiny
+    expected = ce(zs_r, yr) - 0.2 * ce(zs_f, yf)
+    assert _loss(model, get_method("gradient_ascent"), theta, data) == pytest.approx(expected, rel=1e-5)
+    # the ascent term has the minus sign: a larger beta lowers the loss
+    assert _loss(model, get_method("gradient_ascent", beta=0.5), theta, data) < expected
+
+
+@pytest.mark.parametrize("form", ["bernoulli", "study"])
+def test_scrub_objective_with_bernoulli_kl(tiny, form):
+    model, theta, data, (zs_r, zs_f, zt_r, zt_f, yr, yf) = tiny
+    m = get_method("scrub", lambda_kl=0.3, kl=form)
+    expected = ce(zs_r, yr) + 0.3 * kl(zt_r, zs_r, form) - 0.2 * kl(zt_f, zs_f, form)
+    assert _loss(model, m, theta, data) == pytest.approx(expected, rel=1e-4)
+    # protocol defaults: lambda_ce 1, lambda_kl 0, lambda_fo 0.2
+    expected_default = ce(zs_r, yr) - 0.2 * kl(zt_f, zs_f)
+    assert _loss(model, get_method("scrub"), theta, data) == pytest.approx(expected_default, rel=1e-4)
+
+
+def test_bernoulli_kl_is_nonnegative_and_zero_at_teacher(tiny):
+    model, theta, data, (zs_r, zs_f, zt_r, zt_f, yr, yf) = tiny
+    assert kl(zt_f, zs_f) > 0
+    m = get_method("scrub", lambda_ce=0.0, lambda_kl=1.0, lambda_fo=0.0)
+    teacher_data = dict(data, teacher_retain=tf.constant(zs_r, tf.float32))
+    assert abs(_loss(model, m, theta, teacher_data)) < 1e-6
+
+
+def test_scrub_alternating_max_then_min_steps(tiny):
+    model, theta, data, (zs_r, zs_f, zt_r, zt_f, yr, yf) = tiny
+    m = get_method("scrub_alternating")  # gamma .99, alpha .001, T 4, msteps 5
+    T = 4.0
+    max_loss = -(T**2) * kl(zt_f / T, zs_f / T)
+    min_loss = 0.99 * ce(zs_r, yr) + 0.001 * T**2 * kl(zt_r / T, zs_r / T)
+    assert _loss(model, m, theta, data, step=0) == pytest.approx(max_loss, rel=1e-4)
+    assert _loss(model, m, theta, data, step=1) == pytest.approx(min_loss, rel=1e-4)
+    assert _loss(model, m, theta, data, step=8) == pytest.approx(max_loss, rel=1e-4)
+    assert _loss(model, m, theta, data, step=10) == pytest.approx(min_loss, rel=1e-4)  # max phase over
+
+
+def test_unknown_hyperparameter_is_a_clear_error():
+    with pytest.raises(QbenchError, match="unknown hyperparameter.*lambda_x.*known: kl, lambda_ce"):
+        get_method("scrub", lambda_x=1.0)
+    with pytest.raises(QbenchError, match="unknown unlearning method 'nope'"):
+        get_method("nope")
+
+
+@pytest.fixture(scope="module")
+def unlearn_case():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((60, 5)).astype(np.float32)
+    y_true = (x[:, 0] > 0).astype(np.int64)
+    forget = np.arange(60) < 18
+    y = y_true.copy()
+    y[forget] = 1 - y[forget]
+    sets = UnlearnSets(x[~forget], y[~forget], x[forget], y[forget], y_true[forget], x[:30], y_true[:30])
+    model = get_model("mlp", hidden=(4,)).build(5)
+    return model, sets, model.init_params(0), model.init_params(9)
+
+
+@pytest.mark.parametrize("name", ["finetune", "gradient_ascent", "scrub", "scrub_alternating", "retrain"])
+def test_step0_is_the_start_model_and_teacher_is_untouched(unlearn_case, name):
+    model, sets, poisoned, fresh = unlearn_case
+    before = poisoned.copy()
+    res = unlearn(model, get_method(name), poisoned, fresh, sets, steps=3, lr=0.01)
+    assert res.status == "ok" and len(res.metrics) == 4
+    start = fresh if name == "retrain" else poisoned
+    expected = evaluate(model, start, sets)
+    assert {k: res.metrics[0][k] for k in expected} == expected
+    np.testing.assert_array_equal(poisoned, before)
+    assert not np.array_equal(res.params, start)
+    assert res.metrics[-1]["wall_s"] > res.metrics[1]["wall_s"] > 0
+
+
+def test_same_seed_same_records(unlearn_case):
+    model, sets, poisoned, fresh = unlearn_case
+    a = unlearn(model, get_method("scrub"), poisoned, fresh, sets, steps=4, lr=0.01)
+    b = unlearn(model, get_method("scrub"), poisoned, fresh, sets, steps=4, lr=0.01)
+    strip = lambda ms: [{k: v for k, v in m.items() if k != "wall_s"} for m in ms]  # noqa: E731
+    np.testing.assert_equal(strip(a.metrics), strip(b.metrics))
+    np.testing.assert_array_equal(a.params, b.params)
+
+
+class _Explodes(get_method("finetune").__class__):
+    def objective(self, logits_fn, theta, data, hp, step):
+        return 1e30 * tf.reduce_sum(tf.exp(50.0 * theta))
+
+
+class _Raises(get_method("finetune").__class__):
+    def objective(self, logits_fn, theta, data, hp, step):
+        raise RuntimeError("boom")
+
+
+def test_nan_parameters_and_exceptions_fail_the_run_not_the_suite(unlearn_case):
+    model, sets, poisoned, fresh = unlearn_case
+    bad = unlearn(model, _Explodes(), poisoned, fresh, sets, steps=3, lr=0.01)
+    assert bad.status == "failed" and "non-finite" in bad.error
+    boom = unlearn(model, _Raises(), poisoned, fresh, sets, steps=3, lr=0.01)
+    assert boom.status == "failed" and "boom" in boom.error
+    assert len(boom.metrics) == 1  # step 0 was still recorded
