@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                     choices=["all", "suites", "scenarios", "tasks", "models", "corruptions"])
 
     run = sub.add_parser("run", help="run a suite into an output directory (resumes what is there)")
-    run.add_argument("--suite", required=True, help="suite name (see `qbench list suites`)")
+    run.add_argument("--suite", required=True, help="suite name (see `qbench list suites`), or 'all'")
     run.add_argument("--task", action="append", dest="tasks", help="task name, repeatable (e.g. mnist-1v9, xxz-12, xxz-6)")
     run.add_argument("--model", action="append", dest="models", help="qnn or mlp, repeatable")
     run.add_argument("--corruption", action="append", dest="corruptions", help="label_flip or feature_randomization, repeatable")
@@ -110,16 +110,28 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+ALL_SUITES = ("resilience", "unlearning", "landscape", "capacity")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    """``--suite all`` runs every protocol suite in turn, each into its own output directory."""
+    from qbench.scenarios import get_suite
+
+    names = ALL_SUITES if args.suite == "all" else (args.suite,)
+    plans = [_plan_suite(get_suite(n), args) for n in names]  # all input checked before any work
+    codes = [_execute(*p, args) for p in plans]
+    return max(codes)
+
+
+def _plan_suite(suite, args: argparse.Namespace):
     from qbench.corruption import check_alpha, list_corruptions
     from qbench.experiment import RunContext, load_task
     from qbench.models import list_models
-    from qbench.records import RecordStore
-    from qbench.runner import run_units
-    from qbench.scenarios import RunOptions, get_suite
-    from qbench.summary import format_table
+    from qbench.scenarios import RunOptions
+    from qbench.tasks import check_task_name
 
-    suite = get_suite(args.suite)
+    for t in args.tasks or ():
+        check_task_name(t)
     for m in args.models or ():
         if m not in list_models():
             raise QbenchError(f"unknown model {m!r}; known: {', '.join(list_models())}")
@@ -144,12 +156,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenarios = suite.scenarios(options)
     if not scenarios:
         raise QbenchError(f"no {suite.name} scenario matches the given --task/--model/--corruption")
+    units = suite.plan(scenarios, options)  # validates methods and hyperparameters
     ctx = RunContext(data_dir=args.data_dir, cache_dir=args.cache_dir)
     # load every task before writing anything: missing data is bad input, not a failed unit
     for task in sorted(suite.tasks_needed(scenarios)):
         load_task(task, 0, ctx.data_dir, ctx.cache_dir)
-    units = suite.plan(scenarios, options)
-    out = args.out or os.path.join("runs", suite.name + ("-quick" if args.quick else ""))
+    tier = "-quick" if args.quick else ""
+    if args.out:
+        out = os.path.join(args.out, suite.name) if args.suite == "all" else args.out
+    else:
+        out = os.path.join("runs", suite.name + tier)
+    return suite, units, ctx, out
+
+
+def _execute(suite, units, ctx, out: str, args: argparse.Namespace) -> int:
+    from qbench.records import RecordStore
+    from qbench.runner import run_units
+    from qbench.summary import format_table
+
     store = RecordStore(out)
     start = time.perf_counter()
     report = run_units(units, store, ctx, force=args.force, progress=not args.no_progress)
@@ -157,6 +181,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     keys = {u.key for u in units}
     records = [r for r in store.load() if r["unit_key"] in keys]
     table = suite.summarize(records)
+    print(f"== {suite.name}")
     print(format_table(table, [c[: -len("_mean")] for c in table.columns if c.endswith("_mean")]))
     print(f"\n{len(report.done)} run, {len(report.skipped)} already present, {len(report.failed)} failed "
           f"in {wall:.1f} s; records in {store.records_dir}")

@@ -7,6 +7,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("QBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
 
 MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+# tests never download: MNIST comes from ../shared/data/mnist unless QBENCH_DATA_DIR says otherwise
+os.environ.setdefault("QBENCH_DATA_DIR", str(MNIST_DIR))
 
 
 @pytest.fixture(scope="session")

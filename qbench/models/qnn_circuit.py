@@ -226,7 +226,7 @@ def _default_blocks(n: int) -> list[int]:
     return [half, n - half]
 
 
-def _build_core(n: int, depth: int, entangler: str, scale: float, complex_input: bool,
+def _build_core_2block(n: int, depth: int, entangler: str, scale: float, complex_input: bool,
                 blocks: Sequence[int] | None = None):
     """Return core(theta (S, P), X (S, B, 2**n)) -> logits (S, B) float32.
 
@@ -346,6 +346,125 @@ def _build_core(n: int, depth: int, entangler: str, scale: float, complex_input:
         return scale * z
 
     return core, P
+
+
+
+def _build_core(n: int, depth: int, entangler: str, scale: float, complex_input: bool,
+                blocks: Sequence[int] | None = None):
+    """Return core(theta (S, P), X (S, B, 2**n)) -> logits (S, B) float32.
+
+    The state is one real float32 tensor (S, 2, ...) whose axis 1 is (real, imaginary); the other
+    axes are the batch B and one axis of size 2**k per Kronecker block of k consecutive qubits. A
+    block is applied by one matmul from the left, ``M @ state``, with M the real (2K, 2K)
+    representation [[Ar, -Ai], [Ai, Ar]] of the Kronecker product of its fused 2x2 unitaries
+    acting on the merged (re/im, block) axis, followed by a transpose that rolls the next block's
+    axis next to the re/im axis.
+    """
+    pairs = entangler_pairs(n, entangler)
+    n_pairs = len(pairs)
+    d = int(depth)
+    n_rot = d * n * 3
+    P = n_rot + d * n_pairs
+    blocks = _default_blocks(n) if blocks is None else [int(b) for b in blocks]
+    if sum(blocks) != n or any(b < 1 for b in blocks):
+        raise ValueError(f"blocks must be positive sizes summing to {n}, got {blocks}")
+    m = len(blocks)
+    starts = np.concatenate([[0], np.cumsum(blocks)[:-1]]).astype(int)
+    Ks = [2**b for b in blocks]
+    zz_signs = tf.constant(_zz_sign_matrix(n, pairs)) if n_pairs else None  # (2**n, n_pairs)
+    scale = float(scale)
+    # axis order bookkeeping: the state is (S, 2, *axes) with axes a permutation of
+    # ["B", 0, 1, ..., m-1]; a block is applied when its axis is first.
+
+    def core(theta, X):
+        theta = tf.convert_to_tensor(theta, tf.float32)
+        S = tf.shape(theta)[0]
+        Bsz = tf.shape(X)[1]
+        rot = tf.reshape(theta[:, :n_rot], (-1, d, n, 3))
+        Ur_all, Ui_all = _fused_u(rot)  # (S, D, N, 2, 2)
+        sizes = {"B": Bsz, **{i: Ks[i] for i in range(m)}}
+
+        X = tf.convert_to_tensor(X)
+        if complex_input and X.dtype.is_complex:
+            xr, xi = tf.math.real(X), tf.math.imag(X)
+        else:
+            xr = tf.cast(tf.math.real(X) if X.dtype.is_complex else X, tf.float32)
+            xi = None if not complex_input else tf.zeros_like(xr)
+        # initial layout (S, [2,] K_0, ..., K_{m-1}, B)
+        perm = [0] + [2 + i for i in range(m)] + [1]
+        xr = tf.transpose(tf.reshape(xr, [S, Bsz] + Ks), perm)
+        if xi is None:
+            st, real_in = xr, True
+        else:
+            xi = tf.transpose(tf.reshape(xi, [S, Bsz] + Ks), perm)
+            st, real_in = tf.stack([xr, xi], 1), False
+        axes = list(range(m)) + ["B"]
+
+        def shape_of(ax):
+            return [S, 2] + [sizes[a] for a in ax]
+
+        for layer in range(d - 1):
+            Ur, Ui = Ur_all[:, layer], Ui_all[:, layer]
+            for b in range(m):
+                assert axes[0] == b
+                Ar, Ai = _kron_block(Ur[:, starts[b]:starts[b] + blocks[b]], Ui[:, starts[b]:starts[b] + blocks[b]])
+                K = Ks[b]
+                if real_in:
+                    M = tf.concat([Ar, Ai], -2)  # (S, 2K, K) acting on a real state
+                    st = tf.matmul(M, tf.reshape(st, (S, K, -1)))
+                    real_in = False
+                else:
+                    M = _real_rep(Ar, Ai)  # (S, 2K, 2K)
+                    st = tf.matmul(M, tf.reshape(st, (S, 2 * K, -1)))
+                st = tf.reshape(st, shape_of(axes))
+                # roll: move this block's axis to the end
+                nxt = axes[1:] + axes[:1]
+                if nxt[0] == "B":
+                    nxt = nxt[1:] + nxt[:1]
+                perm = [0, 1] + [2 + axes.index(a) for a in nxt]
+                st = tf.transpose(st, perm)
+                axes = nxt
+            # RZZ layer: one elementwise phase exp(-i/2 sum_p t_p z_i z_j); the state is back in
+            # (S, 2, K_0, ..., K_{m-1}, B) order here
+            if n_pairs:
+                tzz = theta[:, n_rot + layer * n_pairs: n_rot + (layer + 1) * n_pairs]
+                phi = -0.5 * tf.matmul(tzz, zz_signs, transpose_b=True)  # (S, 2**n)
+                phi = tf.reshape(phi, [S] + Ks + [1])
+                c, s = tf.cos(phi), tf.sin(phi)
+                re, im = st[:, 0], st[:, 1]
+                st = tf.stack([c * re - s * im, s * re + c * im], 1)
+
+        # ---- last layer: only U_{N-1} matters; <Z_{N-1}> = tr(U^dag Z U rho_{N-1})
+        # state layout (S, [2,] K_0..K_{m-1}, B) -> (S, [2,] 2**(n-1), 2, B)
+        if real_in:
+            t = tf.reshape(st, (S, 2**(n - 1), 2, Bsz))
+            r0, r1 = t[:, :, 0], t[:, :, 1]
+            p0 = tf.reduce_sum(r0 * r0, 1)
+            p1 = tf.reduce_sum(r1 * r1, 1)
+            re01 = tf.reduce_sum(r0 * r1, 1)
+            im01 = tf.zeros_like(re01)
+        else:
+            t = tf.reshape(st, (S, 2, 2**(n - 1), 2, Bsz))
+            r0, r1, i0, i1 = t[:, 0, :, 0], t[:, 0, :, 1], t[:, 1, :, 0], t[:, 1, :, 1]
+            p0 = tf.reduce_sum(r0 * r0 + i0 * i0, 1)
+            p1 = tf.reduce_sum(r1 * r1 + i1 * i1, 1)
+            re01 = tf.reduce_sum(r0 * r1 + i0 * i1, 1)  # Re rho_01, rho_01 = sum psi_0 conj(psi_1)
+            im01 = tf.reduce_sum(i0 * r1 - r0 * i1, 1)  # Im rho_01
+        return scale * _last_qubit_z(Ur_all[:, d - 1, n - 1], Ui_all[:, d - 1, n - 1], p0, p1, re01, im01)
+
+    return core, P
+
+
+def _last_qubit_z(Ur, Ui, p0, p1, re01, im01):
+    """tr(U^dag Z U rho) for U = Ur + i Ui (S, 2, 2) and rho given by p0, p1, rho_01 (each (S, B))."""
+    ar, br, cr, er = Ur[:, 0, 0], Ur[:, 0, 1], Ur[:, 1, 0], Ur[:, 1, 1]
+    ai, bi, ci, ei = Ui[:, 0, 0], Ui[:, 0, 1], Ui[:, 1, 0], Ui[:, 1, 1]
+    # O = U^dag Z U = [[nz, nx - i ny], [nx + i ny, -nz]];  O_01 = conj(a) b - conj(c) e
+    nz = ar * ar + ai * ai - cr * cr - ci * ci
+    o01r = ar * br + ai * bi - cr * er - ci * ei
+    o01i = ar * bi - ai * br - cr * ei + ci * er
+    # tr(O rho) = nz (p0 - p1) + 2 Re(O_10 rho_01), O_10 = conj(O_01)
+    return nz[:, None] * (p0 - p1) + 2.0 * (o01r[:, None] * re01 + o01i[:, None] * im01)
 
 
 def _check_x(X, n, batched):

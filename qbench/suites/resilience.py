@@ -19,10 +19,16 @@ MODELS = ("qnn", "mlp")
 METRICS = ("train_acc", "val_acc", "final_loss", "wall_s")
 
 
+def _size_tag(key: str, value: Any) -> str:
+    if key == "hidden":
+        return "x".join(str(h) for h in value)
+    return f"{key[0]}{value}"
+
+
 def make_scenario(task: str, model: str, corruption: str, suite: str = "resilience", **options: Any) -> Scenario:
     opts = model_size(task, model)
     opts.update(options)
-    size = "-".join(f"{k}{v}" for k, v in options.items())
+    size = "-".join(_size_tag(k, v) for k, v in options.items())
     name = f"{suite}/{task}/{model}{'-' + size if size else ''}/{corruption}"
     return Scenario(
         name=name, suite=suite, task=task, model=model,

@@ -12,12 +12,28 @@ from qbench.errors import QbenchError
 from qbench.tasks.base import _TASKS, ENCODINGS, TaskData, register_task
 from qbench.tasks import mnist, xxz  # noqa: E402,F401  (registration)
 
-__all__ = ["ENCODINGS", "TaskData", "get_task", "list_tasks", "register_task"]
+__all__ = ["ENCODINGS", "TaskData", "check_task_name", "get_task", "list_tasks", "register_task"]
 
 
 def list_tasks() -> list[str]:
     """Names of the registered tasks."""
     return sorted(_TASKS)
+
+
+def _resolve(name: str):
+    match = xxz.TASK_NAME_RE.match(name) if isinstance(name, str) else None
+    if match:
+        return xxz.load_xxz, {"n_qubits": int(match.group(1))}
+    if name in _TASKS:
+        return _TASKS[name], {}
+    known = ", ".join(list_tasks() + ["xxz-<L> (even L >= 4)"])
+    raise QbenchError(f"unknown task {name!r}; known: {known}")
+
+
+def check_task_name(name: str) -> str:
+    """``name`` if it names a task (without loading any data), else a QbenchError listing the known ones."""
+    _resolve(name)
+    return name
 
 
 def get_task(
@@ -29,15 +45,7 @@ def get_task(
     **options,
 ) -> TaskData:
     """Load task ``name`` with data seed ``data_seed``; ``options`` go to the task's loader."""
-    match = xxz.TASK_NAME_RE.match(name) if isinstance(name, str) else None
-    if match:
-        loader = xxz.load_xxz
-        fixed = {"n_qubits": int(match.group(1))}
-    elif name in _TASKS:
-        loader, fixed = _TASKS[name], {}
-    else:
-        known = ", ".join(list_tasks() + ["xxz-<L> (even L >= 4)"])
-        raise QbenchError(f"unknown task {name!r}; known: {known}")
+    loader, fixed = _resolve(name)
     params = inspect.signature(loader).parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
     allowed = {k for k, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}

@@ -1,0 +1,32 @@
+"""``capacity`` (PROTOCOL 4.4): the xxz-12 label-flipping sweep across model sizes.
+
+The same units as ``resilience`` (one trained model per size, alpha and seed), only the scenarios
+differ: MLP widths (64, 16) ... (8, 2) and QNN depths 5, 6, 7.
+"""
+
+from __future__ import annotations
+
+from qbench.scenarios import Suite, register_scenario, register_suite
+from qbench.suites.resilience import make_scenario, plan_training_units, scenarios_for
+from qbench.summary import mean_std_table
+
+MLP_WIDTHS = ((64, 16), (32, 8), (16, 4), (8, 2))
+QNN_DEPTHS = (5, 6, 7)
+
+for _hidden in MLP_WIDTHS:
+    register_scenario(make_scenario("xxz-12", "mlp", "label_flip", suite="capacity", hidden=_hidden))
+for _depth in QNN_DEPTHS:
+    register_scenario(make_scenario("xxz-12", "qnn", "label_flip", suite="capacity", depth=_depth))
+
+
+def summarize(records: list[dict]):
+    return mean_std_table(records, by=["task", "model", "model_size", "alpha"], metrics=["train_acc", "val_acc"])
+
+
+register_suite(Suite(
+    name="capacity",
+    description="xxz-12 label-flip sweep across MLP widths and QNN depths (PROTOCOL 4.4)",
+    scenarios=lambda options: scenarios_for("capacity", options),
+    plan=plan_training_units,
+    summarize=summarize,
+))

@@ -1,0 +1,134 @@
+"""The command line: bad input is one line and status 2 with nothing written; runs resume."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qbench.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["run", "--suite", "nope"], "unknown suite 'nope'"),
+        (["run", "--suite", "resilience", "--task", "cifar"], "unknown task 'cifar'"),
+        (["run", "--suite", "resilience", "--model", "svm"], "unknown model 'svm'"),
+        (["run", "--suite", "resilience", "--corruption", "blur"], "unknown corruption 'blur'"),
+        (["run", "--suite", "resilience", "--alphas", "0.1,1.5"], "alpha must lie in [0, 1], got 1.5"),
+        (["run", "--suite", "resilience", "--alpha", "-0.2"], "alpha must lie in [0, 1], got -0.2"),
+        (["run", "--suite", "resilience", "--seeds", "a-b"], "--seeds expects"),
+        (["run", "--suite", "unlearning", "--method", "no_such_module_xyz:Thing"], "cannot import module"),
+        (["run", "--suite", "unlearning", "--method", "json:dumps"], "is not an unlearning method"),
+        (["run", "--suite", "unlearning", "--method", "nope"], "unknown unlearning method 'nope'"),
+        (["run", "--suite", "unlearning", "--set", "scrub.bogus=1"], "unknown hyperparameter(s) bogus"),
+        (["run", "--suite", "unlearning", "--set", "scrub"], "--set expects METHOD.PARAM=VALUE"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_line_status_2_and_writes_nothing(capsys, tmp_path, cache_dir, argv, needle):
+    out_dir = tmp_path / "out"
+    code, out, err = run_cli(capsys, *argv, *(["--out", str(out_dir), "--cache-dir", cache_dir] if argv[0] == "run" else []))
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert needle in lines[0]
+    assert not out_dir.exists()
+
+
+def test_data_directory_without_mnist_is_status_2(capsys, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run_cli(capsys, "run", "--suite", "resilience", "--task", "mnist-1v9", "--data-dir", str(empty),
+                           "--out", str(tmp_path / "out"))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "train-images-idx3-ubyte" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_list_shows_suites_tasks_models(capsys):
+    code, out, _ = run_cli(capsys, "list")
+    assert code == 0
+    for name in ("resilience", "unlearning", "mnist-1v9", "xxz-12", "qnn", "mlp", "label_flip",
+                 "resilience/mnist-1v9/qnn/label_flip"):
+        assert name in out
+
+
+def test_resilience_run_resumes_and_records_carry_provenance(capsys, tmp_path, cache_dir):
+    args = ["run", "--suite", "resilience", "--task", "xxz-6", "--model", "mlp", "--corruption", "label_flip",
+            "--alphas", "0,0.5", "--seeds", "0,1", "--epochs", "5", "--out", str(tmp_path), "--cache-dir", cache_dir,
+            "--no-progress"]
+    code, out, _ = run_cli(capsys, *args)
+    assert code == 0 and "4 run, 0 already present" in out
+    files = sorted((tmp_path / "records").glob("*.jsonl"))
+    assert len(files) == 4
+    rec = json.loads(files[0].read_text())
+    for field in ("config", "config_hash", "seed", "provenance", "metrics", "unit_key", "alpha"):
+        assert field in rec
+    assert set(rec["provenance"]["versions"]) >= {"tensorflow", "tensorcircuit-ng", "numpy", "qbench"}
+    assert rec["provenance"]["git_revision"]
+    assert rec["config"]["train"]["epochs"] == 5 and rec["config"]["model_options"] == {"hidden": [64, 16]}
+    before = {f.name: f.read_text() for f in files}
+    files[0].unlink()
+    code, out, _ = run_cli(capsys, *args)
+    assert code == 0 and "1 run, 3 already present" in out
+    after = {f.name: f.read_text() for f in sorted((tmp_path / "records").glob("*.jsonl"))}
+    strip = lambda t: {k: v for k, v in json.loads(t)["metrics"].items() if "wall" not in k}  # noqa: E731
+    assert {k: strip(v) for k, v in after.items()} == {k: strip(v) for k, v in before.items()}
+
+
+PLUGIN_DIST = """Metadata-Version: 2.1
+Name: qbench-example-plugin
+Version: 0.1
+"""
+
+
+def test_plugin_method_by_path_and_by_entry_point_gives_builtin_like_records(tmp_path, cache_dir):
+    """The README's worked example, run from outside the package, both ways, in a fresh process."""
+    plugdir = tmp_path / "plugins"
+    plugdir.mkdir()
+    shutil.copy(ROOT / "examples" / "neg_grad_plus.py", plugdir / "neg_grad_plus.py")
+    dist = plugdir / "qbench_example_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(PLUGIN_DIST)
+    (dist / "entry_points.txt").write_text("[qbench.unlearning_methods]\nngp = neg_grad_plus:NegGradPlus\n")
+    env = {"PYTHONPATH": str(plugdir), "QBENCH_CACHE_DIR": cache_dir, "PATH": "/usr/bin:/bin",
+           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    common = ["run", "--suite", "unlearning", "--task", "xxz-6", "--model", "mlp", "--seeds", "0",
+              "--epochs", "5", "--steps", "3", "--no-progress", "--method", "finetune"]
+    out1, out2 = tmp_path / "by_path", tmp_path / "by_entry_point"
+    r1 = subprocess.run([sys.executable, "-m", "qbench", *common, "--method", "neg_grad_plus:NegGradPlus",
+                         "--out", str(out1)], env=env, capture_output=True, text=True, timeout=300)
+    assert r1.returncode == 0, r1.stderr[-2000:]
+    r2 = subprocess.run([sys.executable, "-m", "qbench", *common, "--method", "ngp", "--out", str(out2)],
+                        env=env, capture_output=True, text=True, timeout=300)
+    assert r2.returncode == 0, r2.stderr[-2000:]
+
+    def load(d):
+        recs = [json.loads(line) for f in (d / "records").glob("*.jsonl") for line in f.read_text().splitlines()]
+        return {(r["method"], r["step"]): r for r in recs}
+
+    a, b = load(out1), load(out2)
+    assert {k for k in a if k[0] == "neg_grad_plus:NegGradPlus"} == {("neg_grad_plus:NegGradPlus", s) for s in range(4)}
+    assert {k for k in b if k[0] == "ngp"} == {("ngp", s) for s in range(4)}
+    for s in range(4):
+        m1, m2 = a[("neg_grad_plus:NegGradPlus", s)]["metrics"], b[("ngp", s)]["metrics"]
+        for k in ("val_acc", "forget_acc", "retain_acc", "forget_clean_acc"):
+            assert m1[k] == m2[k]
+        assert set(m1) == set(a[("finetune", s)]["metrics"])  # same record shape as a built-in
+    # same poisoned model (shared, trained once per seed) for plugin and builtin
+    assert a[("finetune", 0)]["metrics"]["val_acc"] == a[("neg_grad_plus:NegGradPlus", 0)]["metrics"]["val_acc"]
+    assert len(list((out1 / "models").glob("*.npz"))) == 1
+    assert a[("neg_grad_plus:NegGradPlus", 0)]["config"]["method_hyperparameters"] == {"beta": 0.9}
+    assert "neg_grad_plus" in b[("ngp", 0)]["config"]["method_source"] or "qbench-example-plugin" in b[("ngp", 0)]["config"]["method_source"]
