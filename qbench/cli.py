@@ -86,6 +86,32 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--steps", type=int, help="unlearning steps (default: the protocol's 50)")
     run.add_argument("--force", action="store_true", help="re-run units whose records exist")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    lb = sub.add_parser("leaderboard", help="regenerate the leaderboard tables from records")
+    lb.add_argument("--results", action="append", dest="results", metavar="DIR",
+                    help="records tree (files or directories, searched recursively), repeatable "
+                         "(default: leaderboard/results)")
+    lb.add_argument("--output", default=os.path.join("leaderboard", "README.md"),
+                    help="markdown file whose marker block is rewritten (default: leaderboard/README.md)")
+    lb.add_argument("--check", action="store_true",
+                    help="write nothing; exit 1 if the output would change (for CI)")
+
+    pl = sub.add_parser("plot", help="draw the figures (PNG) from records")
+    pl.add_argument("--results", nargs="+", action="extend", dest="results", metavar="DIR",
+                    help="records trees, searched recursively (default: leaderboard/results)")
+    pl.add_argument("--out", default=os.path.join("leaderboard", "figures"),
+                    help="directory for the PNG files (default: leaderboard/figures)")
+
+    vf = sub.add_parser("verify", help="re-run the units of stored records and compare their metrics")
+    vf.add_argument("records", nargs="+", metavar="RECORDS", help="record files or directories (searched recursively)")
+    vf.add_argument("--sample", type=int, metavar="N", help="re-run a random sample of N units (default: all)")
+    vf.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
+    vf.add_argument("--rtol", type=float, default=None,
+                    help="relative tolerance for non-accuracy metrics (default 1e-5)")
+    vf.add_argument("--atol", type=float, default=None,
+                    help="absolute tolerance for every compared metric (default 1e-6)")
+    vf.add_argument("--data-dir", help="directory with the MNIST IDX files (or set QBENCH_DATA_DIR)")
+    vf.add_argument("--cache-dir", help="cache directory for XXZ ground states (or set QBENCH_CACHE_DIR)")
     return p
 
 
@@ -190,10 +216,58 @@ def _execute(suite, units, ctx, out: str, args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    """Rewrite only the marker block of the output; exit 1 under --check when it is stale."""
+    from qbench.report.leaderboard import default_results, regenerate
+
+    results = args.results or [default_results()]
+    changed, _ = regenerate(results, args.output, check=args.check, missing_ok=not args.results)
+    if args.check:
+        if changed:
+            print(f"{args.output} is out of date with the records in {', '.join(results)}: "
+                  f"run `qbench leaderboard` and commit the result", file=sys.stderr)
+            return 1
+        print(f"{args.output} is up to date")
+        return 0
+    print(f"{args.output}: {'updated' if changed else 'unchanged'}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from qbench.report.figures import make_figures
+    from qbench.report.leaderboard import default_results, load_results
+
+    results = args.results or [default_results()]
+    paths = results if args.results else [p for p in results if os.path.exists(p)]
+    records = load_results(paths) if paths else []
+    written = make_figures(records, args.out)
+    print(f"{len(written)} figure(s) in {args.out}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """0: every compared metric agrees; 1: a disagreement (table on stdout); 2: bad input."""
+    from qbench.report.verify import DEFAULT_ATOL, DEFAULT_RTOL, verify
+
+    rtol = DEFAULT_RTOL if args.rtol is None else args.rtol
+    atol = DEFAULT_ATOL if args.atol is None else args.atol
+    report = verify(args.records, sample=args.sample, seed=args.seed, rtol=rtol, atol=atol,
+                    data_dir=args.data_dir, cache_dir=args.cache_dir)
+    n = len(report.units_checked)
+    if report.ok:
+        print(f"all {n} re-run unit(s) agree with their records (atol {atol:g}, rtol {rtol:g}; timings not compared)")
+        return 0
+    print(report.table())
+    print(f"\n{len(report.disagreements)} disagreement(s) in {len({d.unit for d in report.disagreements})} "
+          f"of {n} re-run unit(s) (atol {atol:g}, rtol {rtol:g}; timings not compared)")
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"list": cmd_list, "run": cmd_run}[args.command](args)
+        return {"list": cmd_list, "run": cmd_run, "leaderboard": cmd_leaderboard, "plot": cmd_plot,
+                "verify": cmd_verify}[args.command](args)
     except QbenchError as exc:
         print(f"qbench: error: {exc}", file=sys.stderr)
         return 2

@@ -71,6 +71,8 @@ class Suite:
     plan: Callable[[list[Scenario], RunOptions], list[Unit]]
     summarize: Callable[[list[dict]], Any]
     tasks_needed: Callable[[list[Scenario]], set[str]] = lambda scs: {s.task for s in scs}
+    # rebuild the unit a record's stored ``config`` describes (``qbench verify``); None: not re-runnable
+    unit_from_config: Callable[[dict], Unit] | None = None
 
 
 SCENARIOS: dict[str, Scenario] = {}

@@ -36,7 +36,8 @@ Entry points
 Fast formulation (see ``make_logits_fn``): the state is kept as one real float32 tensor with a
 real/imaginary axis; per layer, the fused ``RX RY RX`` 2x2 unitaries are combined into Kronecker
 blocks (each a real ``2*2**k x 2*2**k`` matrix acting on ``(re/im, block index)``) applied by
-matmul, the whole RZZ layer is one elementwise phase, and the last layer is reduced to what
+matmul (block A -- the first qubits -- from the left, block B from the right, no transpose of the
+state), the whole RZZ layer is one elementwise phase, real input halves the first layer, and the last layer is reduced to what
 ``<Z_{N-1}>`` can see: its RZZ phase and its single-qubit gates on qubits other than ``N-1`` commute
 with ``Z_{N-1}`` and cancel, so the output is ``tr(U^dagger Z U rho_{N-1})`` with ``rho_{N-1}`` the
 reduced density matrix of the last qubit before the last layer.
@@ -191,6 +192,23 @@ def _fused_u(rot):
     return Ur, Ui
 
 
+def _dim(t, i):
+    """Static size of axis i when known, else the dynamic one."""
+    v = t.shape[i]
+    return v if v is not None else tf.shape(t)[i]
+
+
+def _lead_shape(t, n_trailing):
+    return [_dim(t, i) for i in range(t.shape.rank - n_trailing)]
+
+
+def _bmm(a, b):
+    """a @ b over a leading seed axis; a plain 2-D matmul when that axis is statically 1."""
+    if a.shape[0] == 1 and b.shape[0] == 1:
+        return tf.matmul(a[0], b[0])[None]
+    return tf.matmul(a, b)
+
+
 def _kron_block(Ur, Ui):
     """Kronecker product over axis -3 of per-qubit 2x2 complex matrices given as real parts.
 
@@ -205,28 +223,35 @@ def _kron_block(Ur, Ui):
 
         def kr(a, b):
             t = a[..., :, None, :, None] * b[..., None, :, None, :]
-            return tf.reshape(t, tf.concat([tf.shape(t)[:-4], [2 * m, 2 * m]], 0))
+            return tf.reshape(t, _lead_shape(t, 4) + [2 * m, 2 * m])
 
         Ar, Ai = kr(Ar, Br) - kr(Ai, Bi), kr(Ar, Bi) + kr(Ai, Br)
     return Ar, Ai
 
 
 def _real_rep(Ar, Ai):
-    """Real (2K, 2K) representation [[Ar, -Ai], [Ai, Ar]] acting on (re/im, index) vectors."""
-    top = tf.concat([Ar, -Ai], -1)
-    bot = tf.concat([Ai, Ar], -1)
-    return tf.concat([top, bot], -2)
+    """Real (2K, 2K) representation [[Ar, -Ai], [Ai, Ar]] acting on (re/im, index) vectors.
+
+    Built with stack + reshape, not concat: the gradient of concat is a Slice, whose gradient
+    inside XLA is XlaDynamicUpdateSlice, which has no gradient (second derivatives would fail).
+    """
+    K = Ar.shape[-1]
+    lead = _lead_shape(Ar, 2)
+    top = tf.reshape(tf.stack([Ar, -Ai], -2), lead + [K, 2 * K])
+    bot = tf.reshape(tf.stack([Ai, Ar], -2), lead + [K, 2 * K])
+    return tf.reshape(tf.stack([top, bot], -3), lead + [2 * K, 2 * K])
 
 
 def _default_blocks(n: int) -> list[int]:
-    """Contiguous qubit groups of the Kronecker blocks (excluding nothing): measured choice."""
+    """Kronecker block sizes: one block up to 5 qubits, else two halves (measured: [5, 5] at N=10 and
+    [6, 6] at N=12 beat [4, 6], [7, 3], [3, 7], [7, 5], [5, 7] and 3-5 block variants with transposes)."""
     if n <= 5:
         return [n]
     half = n // 2
     return [half, n - half]
 
 
-def _build_core_2block(n: int, depth: int, entangler: str, scale: float, complex_input: bool,
+def _build_core(n: int, depth: int, entangler: str, scale: float, complex_input: bool,
                 blocks: Sequence[int] | None = None):
     """Return core(theta (S, P), X (S, B, 2**n)) -> logits (S, B) float32.
 
@@ -259,13 +284,16 @@ def _build_core_2block(n: int, depth: int, entangler: str, scale: float, complex
 
     def block_b_matrix(Ur, Ui):  # -> [Br^T, Bi^T] (S, K2, 2K2)
         Br, Bi = _kron_block(Ur[:, k1:], Ui[:, k1:])
-        return tf.concat([tf.linalg.matrix_transpose(Br), tf.linalg.matrix_transpose(Bi)], -1)
+        M = tf.stack([tf.linalg.matrix_transpose(Br), tf.linalg.matrix_transpose(Bi)], -2)  # (S, K2, 2, K2)
+        return tf.reshape(M, (_dim(M, 0), K2, 2 * K2))
 
     def core(theta, X):
         theta = tf.convert_to_tensor(theta, tf.float32)
-        S = tf.shape(theta)[0]
-        Bsz = tf.shape(X)[1]
-        rot = tf.reshape(theta[:, :n_rot], (-1, d, n, 3))
+        # static sizes where known (tf.vectorized_map / pfor-based jacobians mis-handle some of the
+        # dynamic-shape reshapes otherwise)
+        S = _dim(theta, 0)
+        Bsz = _dim(X, 1)
+        rot = tf.reshape(theta[:, :n_rot], (S, d, n, 3))
         Ur_all, Ui_all = _fused_u(rot)  # (S, D, N, 2, 2)
 
         # ---- input -> (S, 2, K1, B, K2) (or (S, K1, B, K2) real part only)
@@ -286,15 +314,15 @@ def _build_core_2block(n: int, depth: int, entangler: str, scale: float, complex
             Ar, Ai = block_a_matrix(Ur, Ui)
             # block A from the left
             if st is None:
-                M = tf.concat([Ar, Ai], -2)  # (S, 2K1, K1): real input
-                st = tf.reshape(tf.matmul(M, tf.reshape(real_state, (S, K1, -1))), (S, 2, K1, Bsz, K2))
+                M = tf.reshape(tf.stack([Ar, Ai], -3), (S, 2 * K1, K1))  # (S, 2K1, K1): real input
+                st = tf.reshape(_bmm(M, tf.reshape(real_state, (S, K1, Bsz * K2))), (S, 2, K1, Bsz, K2))
             else:
                 M = _real_rep(Ar, Ai)  # (S, 2K1, 2K1)
-                st = tf.reshape(tf.matmul(M, tf.reshape(st, (S, 2 * K1, -1))), (S, 2, K1, Bsz, K2))
+                st = tf.reshape(_bmm(M, tf.reshape(st, (S, 2 * K1, Bsz * K2))), (S, 2, K1, Bsz, K2))
             # block B from the right
             if k2:
                 Mb = block_b_matrix(Ur, Ui)  # (S, K2, 2K2)
-                t = tf.reshape(tf.matmul(tf.reshape(st, (S, -1, K2)), Mb), (S, 2, K1, Bsz, 2, K2))
+                t = tf.reshape(_bmm(tf.reshape(st, (S, 2 * K1 * Bsz, K2)), Mb), (S, 2, K1, Bsz, 2, K2))
                 re = t[:, 0, :, :, 0] - t[:, 1, :, :, 1]
                 im = t[:, 0, :, :, 1] + t[:, 1, :, :, 0]
                 st = tf.stack([re, im], 1)
@@ -333,126 +361,10 @@ def _build_core_2block(n: int, depth: int, entangler: str, scale: float, complex
             p1 = tf.reduce_sum(r1 * r1 + i1 * i1, red_axes)
             re01 = tf.reduce_sum(r0 * r1 + i0 * i1, red_axes)  # Re rho_01 = Re sum psi0 conj(psi1)
             im01 = tf.reduce_sum(i0 * r1 - r0 * i1, red_axes)  # Im rho_01
-        # O = U^dag Z U = [[nz, nx - i ny], [nx + i ny, -nz]],  U = [[a, b], [c, e]]
-        Ur, Ui = Ur_all[:, d - 1, n - 1], Ui_all[:, d - 1, n - 1]  # (S, 2, 2)
-        ar, br, cr, er = Ur[:, 0, 0], Ur[:, 0, 1], Ur[:, 1, 0], Ur[:, 1, 1]
-        ai, bi, ci, ei = Ui[:, 0, 0], Ui[:, 0, 1], Ui[:, 1, 0], Ui[:, 1, 1]
-        nz = ar * ar + ai * ai - cr * cr - ci * ci
-        # O_01 = conj(a) b - conj(c) e = nx - i ny
-        o01r = ar * br + ai * bi - cr * er - ci * ei
-        o01i = ar * bi - ai * br - cr * ei + ci * er
-        nx, ny = o01r, -o01i
-        z = nz[:, None] * (p0 - p1) + 2.0 * (nx[:, None] * re01 - ny[:, None] * im01)
-        return scale * z
-
-    return core, P
-
-
-
-def _build_core(n: int, depth: int, entangler: str, scale: float, complex_input: bool,
-                blocks: Sequence[int] | None = None):
-    """Return core(theta (S, P), X (S, B, 2**n)) -> logits (S, B) float32.
-
-    The state is one real float32 tensor (S, 2, ...) whose axis 1 is (real, imaginary); the other
-    axes are the batch B and one axis of size 2**k per Kronecker block of k consecutive qubits. A
-    block is applied by one matmul from the left, ``M @ state``, with M the real (2K, 2K)
-    representation [[Ar, -Ai], [Ai, Ar]] of the Kronecker product of its fused 2x2 unitaries
-    acting on the merged (re/im, block) axis, followed by a transpose that rolls the next block's
-    axis next to the re/im axis.
-    """
-    pairs = entangler_pairs(n, entangler)
-    n_pairs = len(pairs)
-    d = int(depth)
-    n_rot = d * n * 3
-    P = n_rot + d * n_pairs
-    blocks = _default_blocks(n) if blocks is None else [int(b) for b in blocks]
-    if sum(blocks) != n or any(b < 1 for b in blocks):
-        raise ValueError(f"blocks must be positive sizes summing to {n}, got {blocks}")
-    m = len(blocks)
-    starts = np.concatenate([[0], np.cumsum(blocks)[:-1]]).astype(int)
-    Ks = [2**b for b in blocks]
-    zz_signs = tf.constant(_zz_sign_matrix(n, pairs)) if n_pairs else None  # (2**n, n_pairs)
-    scale = float(scale)
-    # axis order bookkeeping: the state is (S, 2, *axes) with axes a permutation of
-    # ["B", 0, 1, ..., m-1]; a block is applied when its axis is first.
-
-    def core(theta, X):
-        theta = tf.convert_to_tensor(theta, tf.float32)
-        S = tf.shape(theta)[0]
-        Bsz = tf.shape(X)[1]
-        rot = tf.reshape(theta[:, :n_rot], (-1, d, n, 3))
-        Ur_all, Ui_all = _fused_u(rot)  # (S, D, N, 2, 2)
-        sizes = {"B": Bsz, **{i: Ks[i] for i in range(m)}}
-
-        X = tf.convert_to_tensor(X)
-        if complex_input and X.dtype.is_complex:
-            xr, xi = tf.math.real(X), tf.math.imag(X)
-        else:
-            xr = tf.cast(tf.math.real(X) if X.dtype.is_complex else X, tf.float32)
-            xi = None if not complex_input else tf.zeros_like(xr)
-        # initial layout (S, [2,] K_0, ..., K_{m-1}, B)
-        perm = [0] + [2 + i for i in range(m)] + [1]
-        xr = tf.transpose(tf.reshape(xr, [S, Bsz] + Ks), perm)
-        if xi is None:
-            st, real_in = xr, True
-        else:
-            xi = tf.transpose(tf.reshape(xi, [S, Bsz] + Ks), perm)
-            st, real_in = tf.stack([xr, xi], 1), False
-        axes = list(range(m)) + ["B"]
-
-        def shape_of(ax):
-            return [S, 2] + [sizes[a] for a in ax]
-
-        for layer in range(d - 1):
-            Ur, Ui = Ur_all[:, layer], Ui_all[:, layer]
-            for b in range(m):
-                assert axes[0] == b
-                Ar, Ai = _kron_block(Ur[:, starts[b]:starts[b] + blocks[b]], Ui[:, starts[b]:starts[b] + blocks[b]])
-                K = Ks[b]
-                if real_in:
-                    M = tf.concat([Ar, Ai], -2)  # (S, 2K, K) acting on a real state
-                    st = tf.matmul(M, tf.reshape(st, (S, K, -1)))
-                    real_in = False
-                else:
-                    M = _real_rep(Ar, Ai)  # (S, 2K, 2K)
-                    st = tf.matmul(M, tf.reshape(st, (S, 2 * K, -1)))
-                st = tf.reshape(st, shape_of(axes))
-                # roll: move this block's axis to the end
-                nxt = axes[1:] + axes[:1]
-                if nxt[0] == "B":
-                    nxt = nxt[1:] + nxt[:1]
-                perm = [0, 1] + [2 + axes.index(a) for a in nxt]
-                st = tf.transpose(st, perm)
-                axes = nxt
-            # RZZ layer: one elementwise phase exp(-i/2 sum_p t_p z_i z_j); the state is back in
-            # (S, 2, K_0, ..., K_{m-1}, B) order here
-            if n_pairs:
-                tzz = theta[:, n_rot + layer * n_pairs: n_rot + (layer + 1) * n_pairs]
-                phi = -0.5 * tf.matmul(tzz, zz_signs, transpose_b=True)  # (S, 2**n)
-                phi = tf.reshape(phi, [S] + Ks + [1])
-                c, s = tf.cos(phi), tf.sin(phi)
-                re, im = st[:, 0], st[:, 1]
-                st = tf.stack([c * re - s * im, s * re + c * im], 1)
-
-        # ---- last layer: only U_{N-1} matters; <Z_{N-1}> = tr(U^dag Z U rho_{N-1})
-        # state layout (S, [2,] K_0..K_{m-1}, B) -> (S, [2,] 2**(n-1), 2, B)
-        if real_in:
-            t = tf.reshape(st, (S, 2**(n - 1), 2, Bsz))
-            r0, r1 = t[:, :, 0], t[:, :, 1]
-            p0 = tf.reduce_sum(r0 * r0, 1)
-            p1 = tf.reduce_sum(r1 * r1, 1)
-            re01 = tf.reduce_sum(r0 * r1, 1)
-            im01 = tf.zeros_like(re01)
-        else:
-            t = tf.reshape(st, (S, 2, 2**(n - 1), 2, Bsz))
-            r0, r1, i0, i1 = t[:, 0, :, 0], t[:, 0, :, 1], t[:, 1, :, 0], t[:, 1, :, 1]
-            p0 = tf.reduce_sum(r0 * r0 + i0 * i0, 1)
-            p1 = tf.reduce_sum(r1 * r1 + i1 * i1, 1)
-            re01 = tf.reduce_sum(r0 * r1 + i0 * i1, 1)  # Re rho_01, rho_01 = sum psi_0 conj(psi_1)
-            im01 = tf.reduce_sum(i0 * r1 - r0 * i1, 1)  # Im rho_01
         return scale * _last_qubit_z(Ur_all[:, d - 1, n - 1], Ui_all[:, d - 1, n - 1], p0, p1, re01, im01)
 
     return core, P
+
 
 
 def _last_qubit_z(Ur, Ui, p0, p1, re01, im01):
@@ -467,7 +379,9 @@ def _last_qubit_z(Ur, Ui, p0, p1, re01, im01):
     return nz[:, None] * (p0 - p1) + 2.0 * (o01r[:, None] * re01 + o01i[:, None] * im01)
 
 
-def _check_x(X, n, batched):
+def _check_x(X, n, batched, complex_input):
+    if X.dtype.is_complex and not complex_input:
+        raise ValueError("X is complex: build the function with complex_input=True")
     rank = 3 if batched else 2
     if X.shape.rank is not None and X.shape.rank != rank:
         raise ValueError(f"X must have rank {rank}, got shape {X.shape}")
@@ -492,7 +406,7 @@ def make_logits_fn(n_qubits: int, depth: int, entangler: str = "ring", scale: fl
     def logits_fn(theta, X):
         theta = tf.convert_to_tensor(theta, tf.float32)
         X = tf.convert_to_tensor(X)
-        _check_x(X, n, batched=False)
+        _check_x(X, n, batched=False, complex_input=complex_input)
         if theta.shape.rank is not None and theta.shape.rank != 1:
             raise ValueError(f"theta must have shape (P,), got {theta.shape}")
         return core(theta[None], X[None])[0]
@@ -507,6 +421,10 @@ def make_logits_fn_batched(n_qubits: int, depth: int, entangler: str = "ring", s
     """``S`` parameter sets at once: ``f(theta (S, P), X (S, B, 2**N)) -> (S, B)`` float32.
 
     The seed axis is a batch axis of every matmul (no ``tf.vectorized_map``); differentiable.
+    Caution: TF's pfor (``GradientTape.jacobian``'s default, ``tf.vectorized_map``) mis-converts
+    3-D batched matmuls outside XLA (wrong values, even segfaults): with S > 1 use jacobians only
+    under ``jit_compile=True`` or with ``experimental_use_pfor=False``. With S == 1 the engine uses
+    2-D matmuls and pfor is correct.
     """
     _check_shapes(n_qubits, depth, entangler)
     n = int(n_qubits)
@@ -515,7 +433,7 @@ def make_logits_fn_batched(n_qubits: int, depth: int, entangler: str = "ring", s
     def logits_fn(theta, X):
         theta = tf.convert_to_tensor(theta, tf.float32)
         X = tf.convert_to_tensor(X)
-        _check_x(X, n, batched=True)
+        _check_x(X, n, batched=True, complex_input=complex_input)
         if theta.shape.rank is not None and theta.shape.rank != 2:
             raise ValueError(f"theta must have shape (S, P), got {theta.shape}")
         return core(theta, X)

@@ -12,7 +12,7 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from qbench.errors import QbenchError
 from qbench.records.schema import validate_record
@@ -62,12 +62,15 @@ class RecordStore:
         return load_records([self.records_dir]) if self.records_dir.exists() else []
 
 
-def _files(paths: Iterable[str | os.PathLike]) -> list[Path]:
+def _files(paths: Iterable[str | os.PathLike], recursive: bool = False) -> list[Path]:
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            sub = p / "records" if (p / "records").is_dir() else p
-            files.extend(sorted(sub.glob("*.jsonl")))
+            if recursive:
+                files.extend(sorted(f for f in p.rglob("*.jsonl") if not f.name.startswith(".")))
+            else:
+                sub = p / "records" if (p / "records").is_dir() else p
+                files.extend(sorted(sub.glob("*.jsonl")))
         elif p.is_file():
             files.append(p)
         else:
@@ -75,10 +78,13 @@ def _files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return files
 
 
-def load_records(paths: Iterable[str | os.PathLike]) -> list[dict]:
-    """All records under ``paths`` (files or directories); a malformed line is an error naming it."""
-    out: list[dict] = []
-    for f in _files(paths):
+def iter_records(paths: Iterable[str | os.PathLike], recursive: bool = False) -> Iterator[tuple[str, dict]]:
+    """``(where, record)`` for every record under ``paths``, ``where`` being 'file:line'.
+
+    With ``recursive``, every ``*.jsonl`` below a directory is read (a results tree holding several
+    suites' output directories). A malformed or truncated line is an error naming its file and line.
+    """
+    for f in _files(paths, recursive):
         with open(f) as fh:
             for lineno, line in enumerate(fh, 1):
                 if not line.strip():
@@ -88,5 +94,9 @@ def load_records(paths: Iterable[str | os.PathLike]) -> list[dict]:
                     rec = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise QbenchError(f"{where}: not valid JSON ({exc.msg})") from None
-                out.append(validate_record(rec, where))
-    return out
+                yield where, validate_record(rec, where)
+
+
+def load_records(paths: Iterable[str | os.PathLike], recursive: bool = False) -> list[dict]:
+    """All records under ``paths`` (files or directories); a malformed line is an error naming it."""
+    return [rec for _, rec in iter_records(paths, recursive)]

@@ -68,10 +68,27 @@ def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
                       "alphas": [0.0, *s.alphas], "seed": int(seed), "train": [sp.as_dict() for sp in specs],
                       "hessian": {"samples": n_samples, "loss": "mean BCE", "trace": "exact", "k_eigs": K_EIGS,
                                   "subset": "random from the training set as trained (corrupted labels)"}}
-            key = unit_key(f"landscape-{s.task}-{s.model}-s{seed}", config)
-            units.append(Unit(key, "landscape", s.name, config, _runner(s, specs, n_samples, config, key),
-                              group=(s.task, s.model, s.model_options)))
+            units.append(_unit(s, specs, n_samples, config))
     return units
+
+
+def _unit(s: Scenario, specs: list[TrainSpec], n_samples: int, config: dict) -> Unit:
+    key = unit_key(f"landscape-{s.task}-{s.model}-s{config['seed']}", config)
+    return Unit(key, "landscape", s.name, config, _runner(s, specs, n_samples, config, key),
+                group=(s.task, s.model, s.model_options))
+
+
+def unit_from_config(config: dict) -> Unit:
+    """The unit a landscape record's stored config describes (for ``qbench verify``)."""
+    from qbench.suites.resilience import model_options_tuple, train_spec_from_dict
+
+    specs = [train_spec_from_dict(d) for d in config["train"]]
+    first = specs[0]
+    s = Scenario(name=config["scenario"], suite="landscape", task=first.task, model=first.model,
+                 model_options=model_options_tuple(config["train"][0]["model_options"]), corruption=first.corruption,
+                 alphas=tuple(sp.alpha for sp in specs[1:]), seeds=(first.seed,), train=first.train,
+                 metrics=("hessian_trace", "lrr", "eig_top", "eig_bottom"), data_seed=first.data_seed)
+    return _unit(s, specs, int(config["hessian"]["samples"]), config)
 
 
 def _runner(s: Scenario, specs: list[TrainSpec], n_samples: int, config: dict, key: str):
@@ -140,4 +157,5 @@ register_suite(Suite(
     scenarios=_scenarios,
     plan=_plan,
     summarize=summarize,
+    unit_from_config=unit_from_config,
 ))

@@ -9,7 +9,7 @@ import pandas as pd
 
 from qbench import PROTOCOL_VERSION
 from qbench.experiment import RunContext, TrainSpec, train_corrupted
-from qbench.protocol import QUICK, model_size, train_config
+from qbench.protocol import QUICK, TrainConfig, model_size, train_config
 from qbench.records.build import new_record, unit_key
 from qbench.scenarios import RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget, select
 from qbench.summary import mean_std_table
@@ -74,10 +74,34 @@ def plan_training_units(scenarios: list[Scenario], options: RunOptions) -> list[
                 spec = TrainSpec(s.task, s.model, s.options, s.corruption, float(alpha), int(seed), cfg, s.data_seed)
                 config = {"suite": s.suite, "scenario": s.name, "protocol_version": PROTOCOL_VERSION,
                           "quick": options.quick, **spec.as_dict()}
-                key = unit_key(f"{s.suite}-{s.task}-{s.model}-{s.corruption}-a{alpha:g}-s{seed}", config)
-                units.append(Unit(key, s.suite, s.name, config, _runner(s, spec, config, key),
-                                  group=(s.task, s.model, s.model_options)))
+                units.append(_unit(s, spec, config))
     return units
+
+
+def _unit(s: Scenario, spec: TrainSpec, config: dict) -> Unit:
+    key = unit_key(f"{s.suite}-{s.task}-{s.model}-{s.corruption}-a{spec.alpha:g}-s{spec.seed}", config)
+    return Unit(key, s.suite, s.name, config, _runner(s, spec, config, key), group=(s.task, s.model, s.model_options))
+
+
+def model_options_tuple(options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """A scenario's ``model_options`` from a config's plain dict (lists back to tuples)."""
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items()))
+
+
+def train_spec_from_dict(d: dict[str, Any]) -> TrainSpec:
+    """The inverse of ``TrainSpec.as_dict``."""
+    return TrainSpec(d["task"], d["model"], dict(model_options_tuple(d["model_options"])), d["corruption"],
+                     float(d["alpha"]), int(d["seed"]), TrainConfig(**d["train"]), int(d.get("data_seed", 0)))
+
+
+def unit_from_config(config: dict) -> Unit:
+    """The unit a resilience or capacity record's stored config describes (for ``qbench verify``)."""
+    spec = train_spec_from_dict(config)
+    s = Scenario(name=config["scenario"], suite=config["suite"], task=spec.task, model=spec.model,
+                 model_options=model_options_tuple(config["model_options"]), corruption=spec.corruption,
+                 alphas=(spec.alpha,), seeds=(spec.seed,), train=spec.train, metrics=METRICS,
+                 data_seed=spec.data_seed)
+    return _unit(s, spec, config)
 
 
 def _runner(s: Scenario, spec: TrainSpec, config: dict, key: str):
@@ -114,4 +138,5 @@ register_suite(Suite(
     scenarios=lambda options: scenarios_for("resilience", options),
     plan=plan_training_units,
     summarize=summarize,
+    unit_from_config=unit_from_config,
 ))

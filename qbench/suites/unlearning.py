@@ -102,10 +102,29 @@ def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
                         "steps": steps, "lr": lr, "optimizer": "adam (fresh)", "step_budget_s": CONFIG.step_budget_s,
                         "task": s.task, "model": s.model, "corruption": s.corruption, "alpha": float(alpha), "seed": int(seed),
                     }
-                    key = unit_key(f"unlearning-{s.task}-{s.model}-a{alpha:g}-s{seed}-{name}", config)
-                    units.append(Unit(key, "unlearning", s.name, config, _runner(s, spec, name, hp, config, key),
-                                      group=(s.task, s.model, s.model_options)))
+                    units.append(_unit(s, spec, name, hp, config))
     return units
+
+
+def _unit(s: Scenario, spec: TrainSpec, name: str, hp: dict, config: dict) -> Unit:
+    key = unit_key(f"unlearning-{s.task}-{s.model}-a{spec.alpha:g}-s{spec.seed}-{name}", config)
+    return Unit(key, "unlearning", s.name, config, _runner(s, spec, name, hp, config, key),
+                group=(s.task, s.model, s.model_options))
+
+
+def unit_from_config(config: dict) -> Unit:
+    """The unit an unlearning record's stored config describes (for ``qbench verify``). The method is
+    rebuilt by name with every recorded hyperparameter; a ``module:attr`` method must be importable."""
+    from qbench.suites.resilience import model_options_tuple, train_spec_from_dict
+
+    spec = train_spec_from_dict(config["poisoned"])
+    s = Scenario(name=config["scenario"], suite="unlearning", task=spec.task, model=spec.model,
+                 model_options=model_options_tuple(config["poisoned"]["model_options"]), corruption=spec.corruption,
+                 alphas=(spec.alpha,), seeds=(spec.seed,), train=spec.train, metrics=STEP_METRICS,
+                 data_seed=spec.data_seed)
+    name, hp = config["method"], dict(config.get("method_hyperparameters") or {})
+    get_method(name, **hp)  # imports a module:attr method and checks the hyperparameters up front
+    return _unit(s, spec, name, hp, config)
 
 
 def poisoned_model(spec: TrainSpec, ctx: RunContext, out_dir: str) -> tuple[Prepared, np.ndarray, dict]:
@@ -195,4 +214,5 @@ register_suite(Suite(
     scenarios=_scenarios,
     plan=_plan,
     summarize=summarize,
+    unit_from_config=unit_from_config,
 ))

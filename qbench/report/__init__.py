@@ -1,0 +1,1 @@
+"""Reporting from records only: the leaderboard (markdown tables), figures, and ``verify`` (re-runs)."""

@@ -1,0 +1,389 @@
+"""The leaderboard: markdown tables from records only, written between two marker comments.
+
+Every cell is the mean ± sample standard deviation over seeds; each table has a column ``n`` (the
+number of seeds of the row) and a cell whose count differs says ``(n=k)``. Records of different
+protocol versions land in different tables. Failed units are counted in a note under their table and
+never averaged. The output depends only on the records: everything is sorted, numbers have a fixed
+format, there is no timestamp; regenerating from the same records gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from tabulate import tabulate
+
+from qbench.errors import QbenchError
+from qbench.records import schema as F
+from qbench.records.checks import check_one_variant, check_publication, check_same_seeds, seeds_by_row, split_failed
+from qbench.report.stats import DASH, Stat, fmt_alpha, fmt_ci, fmt_num, fmt_stat, natural_key, rank_groups
+
+START = "<!-- qbench:leaderboard:start -->"
+END = "<!-- qbench:leaderboard:end -->"
+SUITE_ORDER = ("unlearning", "resilience", "capacity", "landscape")
+SUITE_TITLES = {
+    "unlearning": "Unlearning (PROTOCOL 4.2)",
+    "resilience": "Resilience (PROTOCOL 4.1)",
+    "capacity": "Capacity (PROTOCOL 4.4)",
+    "landscape": "Loss landscape (PROTOCOL 4.3)",
+}
+WITHIN = 0.05  # the 5-point rule: largest alpha whose mean val_acc stays within 0.05 of the clean one
+MODEL_ORDER = {"mlp": 0, "qnn": 1}
+CORRUPTION_ORDER = {"label_flip": 0, "feature_randomization": 1}
+METHOD_ORDER = {m: i for i, m in enumerate(("retrain", "finetune", "gradient_ascent", "scrub", "scrub_alternating"))}
+
+
+@dataclass
+class Section:
+    heading: str
+    body: str
+    notes: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        parts = [f"#### {self.heading}", "", self.body]
+        if self.notes:
+            parts += [""] + [f"_{n}_" if not n.startswith("- ") else n for n in self.notes]
+        return "\n".join(parts)
+
+
+def family(rec: dict) -> str:
+    """The scenario family ('landscape', 'landscape-study', ...): scenario name up to its first '/'."""
+    return str(rec.get(F.SCENARIO) or rec[F.SUITE]).split("/", 1)[0]
+
+
+def _heading(*parts: Any, protocol: str, fam: str, suite: str) -> str:
+    extra = f"{fam}, " if fam != suite else ""
+    return " · ".join(str(p) for p in parts) + f" ({extra}protocol {protocol})"
+
+
+def _md(headers: list[str], rows: list[list[str]], align: Sequence[str] | None = None) -> str:
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True,
+                    colalign=align)
+
+
+def _failed_note(failed: list[dict], describe: Callable[[dict], str]) -> list[str]:
+    if not failed:
+        return []
+    items = sorted(f"{describe(r)}: {str(r.get(F.ERROR) or 'failed').splitlines()[0][:120]}" for r in failed)
+    return [f"{len(failed)} failed unit(s), not averaged:"] + [f"- {i}" for i in items]
+
+
+def _group(records: Iterable[dict], key: Callable[[dict], tuple]) -> dict[tuple, list[dict]]:
+    out: dict[tuple, list[dict]] = defaultdict(list)
+    for r in records:
+        out[key(r)].append(r)
+    return out
+
+
+def _metric(r: dict, name: str) -> float | None:
+    v = r[F.METRICS].get(name)
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _sort_tables(keys: Iterable[tuple]) -> list[tuple]:
+    return sorted(keys, key=lambda k: tuple((natural_key(str(x)) if x is not None else ()) for x in k))
+
+
+# -- unlearning -------------------------------------------------------------------------------------
+def steps_to_reach(curve: dict[int, float], target: float) -> float:
+    """First step whose value reaches ``target`` (NaN if none does)."""
+    if target is None or not math.isfinite(target):
+        return math.nan
+    for step in sorted(curve):
+        v = curve[step]
+        if v is not None and v >= target - 1e-12:
+            return float(step)
+    return math.nan
+
+
+def unlearning_sections(ok: list[dict], failed: list[dict]) -> list[Section]:
+    def tkey(r: dict) -> tuple:
+        return (r["protocol_version"], family(r), r[F.TASK], MODEL_ORDER.get(r[F.MODEL], 9), r[F.MODEL])
+
+    tables, fails = _group(ok, tkey), _group(failed, tkey)
+    sections = []
+    for key in _sort_tables(set(tables) | set(fails)):
+        pv, fam, task, _, model = key
+        recs = tables.get(key, [])
+        where = f"unlearning {task}/{model} (protocol {pv})"
+        by_method = _group(recs, lambda r: (r[F.METHOD],))
+        check_one_variant({m[0]: rs for m, rs in by_method.items()}, where)
+        check_same_seeds(seeds_by_row(recs, fails.get(key, []), lambda r: r[F.METHOD]), where)
+        body, notes = _unlearning_table(recs, where)
+        notes += _failed_note(fails.get(key, []), lambda r: f"{r[F.METHOD]} seed {r[F.SEED]}")
+        sections.append(Section(_heading(task, model, protocol=pv, fam=fam, suite="unlearning"), body, notes))
+    return sections
+
+
+def _unlearning_table(recs: list[dict], where: str) -> tuple[str, list[str]]:
+    if not recs:
+        return "No successful records.", []
+    finals = sorted({r[F.CONFIG].get("steps") for r in recs}, key=str)
+    if len(finals) != 1 or not isinstance(finals[0], int):
+        raise QbenchError(f"records not fit to publish: {where}: methods ran different numbers of steps {finals}")
+    final = finals[0]
+    # curves[method][seed][step] = metrics
+    curves: dict[str, dict[int, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))
+    for r in recs:
+        curves[r[F.METHOD]][r[F.SEED]][r[F.STEP]] = r[F.METRICS]
+    retrain = curves.get("retrain", {})
+    target = {seed: (c.get(final) or {}).get("val_acc") for seed, c in retrain.items()}
+    steps_shown = [s for s in (0, 10) if s < final] + [final]
+    rows: dict[str, dict[str, Any]] = {}
+    for method, by_seed in curves.items():
+        seeds = sorted(by_seed)
+        row: dict[str, Any] = {"n": len(seeds)}
+        for s in steps_shown:
+            row[f"val@{s}"] = Stat.of(by_seed[seed].get(s, {}).get("val_acc") for seed in seeds)
+        row["forget"] = Stat.of(by_seed[seed].get(final, {}).get("forget_acc") for seed in seeds)
+        reach = [steps_to_reach({st: m.get("val_acc") for st, m in by_seed[seed].items()}, target.get(seed, math.nan))
+                 for seed in seeds]
+        row["reach"] = Stat.of(reach)
+        row["reach_k"] = sum(1 for v in reach if math.isfinite(v))
+        row["sps"] = Stat.of((by_seed[seed].get(final, {}).get("wall_s") or math.nan) / max(final, 1) for seed in seeds)
+        rows[method] = row
+    ranking = rank_groups([(m, rows[m][f"val@{final}"]) for m in rows])
+    headers = ["rank", "method"] + [f"val_acc @{s}" for s in steps_shown] + [
+        f"95% CI val_acc @{final}", f"forget_acc @{final}", "steps to retrain's val_acc", "s/step", "n"]
+    table = []
+    for rank, method, _ in ranking:
+        row = rows[method]
+        n = row["n"]
+        reach = row["reach"]
+        reach_cell = (DASH if not retrain else
+                      f"{fmt_num(reach.mean, 1)} ± {fmt_num(reach.std, 1) if reach.n > 1 else DASH} ({row['reach_k']}/{n})"
+                      if reach.n else f"never (0/{n})")
+        table.append([str(rank) if rank else DASH, f"`{method}`"]
+                     + [fmt_stat(row[f"val@{s}"], 3, n) for s in steps_shown]
+                     + [fmt_ci(row[f"val@{final}"]), fmt_stat(row["forget"], 3, n), reach_cell,
+                        fmt_stat(row["sps"], 4, n), str(n)])
+    notes = [f"Ranked by val_acc at the final step ({final}); methods whose 95% interval of the mean "
+             "(Student t over seeds) overlaps the leader's share its rank. forget_acc: agreement with the "
+             "flipped labels on the forget set (lower is better). Steps to retrain's val_acc: first step at "
+             "which a seed reaches the final val_acc of the same seed's `retrain` run, mean over the seeds "
+             "that reach it (reached/seeds)."]
+    if not retrain:
+        notes.append("No `retrain` records in this table: steps to retrain's val_acc cannot be computed.")
+    return _md(headers, table), notes
+
+
+# -- resilience and capacity --------------------------------------------------------------------------
+def max_alpha_within(means: dict[float, float], within: float = WITHIN) -> float | None:
+    """Largest alpha up to which the mean val_acc stays within ``within`` of the clean (alpha 0) value:
+    alphas are taken in increasing order and the first one that drops more than ``within`` below the
+    clean value ends the run (a later recovery does not count). None without an alpha-0 value."""
+    clean = means.get(0.0)
+    if clean is None or not math.isfinite(clean):
+        return None
+    best = None
+    for a in sorted(means):
+        m = means[a]
+        if m is None or not math.isfinite(m) or clean - m > within + 1e-9:
+            break
+        best = a
+    return best
+
+
+def _sweep_sections(ok: list[dict], failed: list[dict], suite: str, row_fields: tuple[str, ...]) -> list[Section]:
+    def tkey(r: dict) -> tuple:
+        return (r["protocol_version"], family(r), r[F.TASK])
+
+    tables, fails = _group(ok, tkey), _group(failed, tkey)
+    sections = []
+    for key in _sort_tables(set(tables) | set(fails)):
+        pv, fam, task = key
+        recs = tables.get(key, [])
+        where = f"{suite} {task} (protocol {pv})"
+
+        def rkey(r: dict) -> tuple:
+            return tuple(r[f] for f in row_fields)
+
+        cells = _group(recs, lambda r: rkey(r) + (float(r[F.ALPHA]),))
+        check_one_variant({"/".join(map(str, k)): rs for k, rs in cells.items()}, where)
+        check_same_seeds(seeds_by_row(recs, fails.get(key, []), lambda r: "/".join(str(r.get(f)) for f in row_fields)
+                                      + f" alpha {r[F.ALPHA]}"), where)
+        alphas = sorted({k[-1] for k in cells})
+        row_keys = sorted({k[:-1] for k in cells}, key=lambda k: tuple(
+            (MODEL_ORDER.get(v, 9) if f == F.MODEL else CORRUPTION_ORDER.get(v, 9) if f == F.CORRUPTION else 0,
+             natural_key(str(v))) for f, v in zip(row_fields, k)))
+        headers = list(row_fields) + [f"α={fmt_alpha(a)}" for a in alphas] + [f"max α within {WITHIN:g} of α=0", "n"]
+        rows = []
+        for rk in row_keys:
+            stats = {a: Stat.of(_metric(r, "val_acc") for r in cells.get(rk + (a,), [])) for a in alphas}
+            n = max((s.n for s in stats.values()), default=0)
+            best = max_alpha_within({a: s.mean for a, s in stats.items() if s.n})
+            rows.append([str(v) for v in rk] + [fmt_stat(stats[a], 3, n) for a in alphas]
+                        + [DASH if best is None else fmt_alpha(best), str(n)])
+        body = _md(headers, rows) if rows else "No successful records."
+        notes = [f"val_acc (clean validation set) per corrupted fraction α. Last column: the largest α up to "
+                 f"which the mean val_acc stays within {WITHIN:g} ({WITHIN * 100:g} points) of its α=0 value."] if rows else []
+        notes += _failed_note(fails.get(key, []), lambda r: "/".join(str(r.get(f)) for f in row_fields)
+                              + f" alpha {r[F.ALPHA] if r[F.ALPHA] is None else fmt_alpha(r[F.ALPHA])} seed {r[F.SEED]}")
+        sections.append(Section(_heading(task, protocol=pv, fam=fam, suite=suite), body, notes))
+    return sections
+
+
+def resilience_sections(ok: list[dict], failed: list[dict]) -> list[Section]:
+    return _sweep_sections(ok, failed, "resilience", (F.MODEL, F.MODEL_SIZE, F.CORRUPTION))
+
+
+def capacity_sections(ok: list[dict], failed: list[dict]) -> list[Section]:
+    return _sweep_sections(ok, failed, "capacity", (F.MODEL, F.MODEL_SIZE))
+
+
+# -- landscape ----------------------------------------------------------------------------------------
+def landscape_sections(ok: list[dict], failed: list[dict]) -> list[Section]:
+    def tkey(r: dict) -> tuple:
+        return (r["protocol_version"], family(r), r[F.TASK])
+
+    tables, fails = _group(ok, tkey), _group(failed, tkey)
+    sections = []
+    for key in _sort_tables(set(tables) | set(fails)):
+        pv, fam, task = key
+        recs = tables.get(key, [])
+        where = f"landscape {task} (protocol {pv})"
+        check_one_variant({f"{m}/{s}": rs for (m, s), rs in _group(recs, lambda r: (r[F.MODEL], r[F.MODEL_SIZE])).items()},
+                          where)
+        cells = _group(recs, lambda r: (MODEL_ORDER.get(r[F.MODEL], 9), r[F.MODEL], r[F.MODEL_SIZE], float(r[F.ALPHA])))
+        check_same_seeds(seeds_by_row(recs, fails.get(key, []), lambda r: f"{r[F.MODEL]} ({r[F.SCENARIO]})"), where)
+        # the study's LRR: against the mean clean trace over seeds, per model (collapsed models excluded)
+        # a seed whose clean model collapsed has no per-seed ratio at any alpha
+        bad_clean = {(r[F.MODEL], r[F.MODEL_SIZE], r[F.SEED]) for r in recs
+                     if float(r[F.ALPHA]) == 0.0 and r[F.METRICS].get("collapsed")}
+        clean_mean: dict[tuple, float] = {}
+        for k, rs in cells.items():
+            if k[3] == 0.0:
+                clean_mean[k[:3]] = Stat.of(_metric(r, "hessian_trace") for r in rs if not r[F.METRICS].get("collapsed")).mean
+        headers = ["model", "model_size", "α", "hessian_trace", "LRR (same seed)", "LRR (vs mean clean)",
+                   "top eigenvalue", "collapsed", "n"]
+        rows = []
+        for k in sorted(cells, key=lambda k: (k[0], k[1], natural_key(k[2]), k[3])):
+            rs = sorted(cells[k], key=lambda r: r[F.SEED])
+            n = len({r[F.SEED] for r in rs})
+            live = [r for r in rs if not r[F.METRICS].get("collapsed")]
+            cm = clean_mean.get(k[:3], math.nan)
+            tops = [max(r[F.METRICS]["eig_top"]) if r[F.METRICS].get("eig_top") else None for r in rs]
+            rows.append([k[1], k[2], fmt_alpha(k[3]),
+                         fmt_stat(Stat.of(_metric(r, "hessian_trace") for r in rs), 4, n),
+                         fmt_stat(Stat.of(_metric(r, "lrr") for r in live
+                                          if (r[F.MODEL], r[F.MODEL_SIZE], r[F.SEED]) not in bad_clean), 3, n),
+                         fmt_stat(Stat.of((_metric(r, "hessian_trace") or math.nan) / cm if cm else math.nan
+                                          for r in live), 3, n),
+                         fmt_stat(Stat.of(tops), 4, n),
+                         str(len(rs) - len(live)), str(n)])
+        body = _md(headers, rows) if rows else "No successful records."
+        notes = ["Exact Hessian trace of the mean BCE at the trained parameters; LRR(α) = Tr H(α) / Tr H(0), "
+                 "per seed against the same seed's clean model, and (the study's form) against the mean clean "
+                 "trace over seeds. Models whose output collapsed to a constant are counted and left out of "
+                 "the ratios."] if rows else []
+        notes += _failed_note(fails.get(key, []), lambda r: f"{r[F.MODEL]} seed {r[F.SEED]}")
+        sections.append(Section(_heading(task, protocol=pv, fam=fam, suite="landscape"), body, notes))
+    return sections
+
+
+BUILDERS = {
+    "unlearning": unlearning_sections,
+    "resilience": resilience_sections,
+    "capacity": capacity_sections,
+    "landscape": landscape_sections,
+}
+
+
+def provenance_line(records: Sequence[dict]) -> str:
+    revs = sorted({str(r[F.PROVENANCE].get("git_revision", "unknown")) for r in records})
+    vers = sorted({str((r[F.PROVENANCE].get("versions") or {}).get("qbench", "unknown")) for r in records})
+    protos = sorted({str(r["protocol_version"]) for r in records})
+    units = {r[F.UNIT_KEY] for r in records}
+    return (f"Generated by `qbench leaderboard` from {len(records)} records of {len(units)} units; "
+            f"protocol version(s) {', '.join(protos) or DASH}; qbench {', '.join(vers) or DASH}; "
+            f"git revision(s) {', '.join(revs) or DASH}.")
+
+
+def render_block(records: Sequence[dict]) -> str:
+    """The text between (and including) the markers, from ``records`` alone."""
+    check_publication(records)
+    ok, failed = split_failed(records)
+    unknown = sorted({r[F.SUITE] for r in records} - set(BUILDERS))
+    lines = [START, "<!-- generated by `qbench leaderboard` from records; edit only the text outside "
+                    "these markers -->", ""]
+    for suite in SUITE_ORDER:
+        lines += [f"### {SUITE_TITLES[suite]}", ""]
+        sections = BUILDERS[suite]([r for r in ok if r[F.SUITE] == suite], [r for r in failed if r[F.SUITE] == suite])
+        if not sections:
+            lines += ["No records yet.", ""]
+        for s in sections:
+            lines += [s.render(), ""]
+    if unknown:
+        lines += [f"_Records of suites without a leaderboard table were skipped: {', '.join(unknown)}._", ""]
+    lines += [f"_{provenance_line(records)}_", END]
+    return "\n".join(lines)
+
+
+SKELETON = """# qbench leaderboard
+
+Hand-written text above and below the markers is kept; the block between them is regenerated by
+`qbench leaderboard` from the records under `leaderboard/results/`.
+
+{block}
+"""
+
+
+def replace_block(text: str, block: str, where: str = "output") -> str:
+    """``text`` with the marker block replaced by ``block``; surrounding text is kept byte for byte."""
+    starts, ends = text.count(START), text.count(END)
+    if starts != 1 or ends != 1:
+        raise QbenchError(f"{where}: expected exactly one '{START}' and one '{END}' marker line, "
+                          f"found {starts} and {ends}")
+    i, j = text.index(START), text.index(END)
+    if j < i:
+        raise QbenchError(f"{where}: the end marker comes before the start marker")
+    return text[:i] + block + text[j + len(END):]
+
+
+def default_results() -> str:
+    return os.path.join("leaderboard", "results")
+
+
+def load_results(paths: Sequence[str]) -> list[dict]:
+    from qbench.records.store import load_records
+
+    return load_records(paths, recursive=True)
+
+
+def regenerate(results: Sequence[str], output: str, *, check: bool = False,
+               missing_ok: bool = False) -> tuple[bool, str]:
+    """Rebuild the marker block of ``output`` from the records under ``results``.
+
+    Returns (changed, new text). With ``check`` nothing is written. A missing ``output`` starts from
+    a skeleton. Records are all read and validated before anything is written; with ``missing_ok`` a
+    results path that does not exist counts as no records (the default tree before any submission).
+    """
+    paths = [p for p in results if os.path.exists(p)] if missing_ok else list(results)
+    records = load_results(paths) if paths else []
+    block = render_block(records)
+    out = Path(output)
+    old = out.read_text() if out.exists() else None
+    new = replace_block(old, block, str(out)) if old is not None else SKELETON.format(block=block)
+    changed = old != new
+    if changed and not check:
+        _atomic_write(out, new)
+    return changed, new
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,219 @@
+"""``qbench verify``: re-run the units of stored records from their stored config and compare.
+
+Each unit is rebuilt by its suite's ``unit_from_config`` and run into a temporary directory (the
+original records and their directories are never written). Its records are matched to the stored
+ones by their key fields and every metric is compared:
+
+- timings (a name containing ``wall`` or ending in ``_s``) are never compared;
+- integers and flags must be equal;
+- accuracies (names ending in ``_acc``) are ratios of counts: they agree if ``|a - b| <= atol``
+  (default 1e-6, far below one sample in any task's set);
+- other numbers (losses, Hessian traces, eigenvalues, LRR) agree if
+  ``|a - b| <= atol + rtol * |recorded|`` (defaults 1e-6 and 1e-5, for float32 arithmetic that may
+  round differently on another CPU); lists element by element; null only equals null.
+
+A stored config that no longer hashes to its ``config_hash`` or unit key, a record the re-run does
+not produce, or a re-run that fails is a disagreement too. A method named ``module:attr`` in a
+record is imported again: that module must be importable (installed or on ``PYTHONPATH``).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from tabulate import tabulate
+
+from qbench.errors import QbenchError
+from qbench.records import schema as F
+from qbench.records.provenance import config_hash
+from qbench.records.store import RecordStore, _clean, iter_records
+
+DEFAULT_ATOL = 1e-6
+DEFAULT_RTOL = 1e-5
+MATCH_FIELDS = F.KEY_FIELDS
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    unit: str
+    record: str
+    metric: str
+    recorded: str
+    rerun: str
+    diff: str
+
+
+@dataclass
+class VerifyReport:
+    units_total: int
+    units_checked: list[str]
+    skipped: list[str]
+    disagreements: list[Disagreement]
+
+    @property
+    def ok(self) -> bool:
+        return not self.disagreements
+
+    def table(self) -> str:
+        rows = [[d.unit, d.record, d.metric, d.recorded, d.rerun, d.diff] for d in self.disagreements]
+        return tabulate(rows, headers=["unit", "record", "metric", "recorded", "re-run", "abs diff"],
+                        tablefmt="github", disable_numparse=True)
+
+
+def is_timing(name: str) -> bool:
+    return "wall" in name or name.endswith("_s")
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(_show(x) for x in v[:6]) + (", ..." if len(v) > 6 else "") + "]"
+    return "null" if v is None else str(v)
+
+
+def values_agree(name: str, recorded: Any, rerun: Any, rtol: float, atol: float) -> tuple[bool, float]:
+    """(agree, |difference|) per the tolerance policy in the module docstring."""
+    if isinstance(recorded, list) or isinstance(rerun, list):
+        if not (isinstance(recorded, list) and isinstance(rerun, list)) or len(recorded) != len(rerun):
+            return False, math.nan
+        worst, ok = 0.0, True
+        for a, b in zip(recorded, rerun):
+            agree, d = values_agree(name, a, b, rtol, atol)
+            ok &= agree
+            worst = max(worst, d) if math.isfinite(d) else worst
+        return ok, worst
+    if recorded is None or rerun is None:
+        return recorded is None and rerun is None, math.nan if (recorded is None) != (rerun is None) else 0.0
+    if isinstance(recorded, bool) or isinstance(rerun, bool) or (isinstance(recorded, int) and isinstance(rerun, int)):
+        return recorded == rerun, abs(float(recorded) - float(rerun))
+    a, b = float(recorded), float(rerun)
+    d = abs(a - b)
+    tol = atol if name.endswith("_acc") else atol + rtol * abs(a)
+    return d <= tol, d
+
+
+def _match_key(r: dict) -> tuple:
+    return tuple(str(r.get(f)) for f in MATCH_FIELDS)
+
+
+def _label(r: dict) -> str:
+    parts = []
+    if r.get(F.STEP) is not None:
+        parts.append(f"step {r[F.STEP]}")
+    if r.get(F.ALPHA) is not None:
+        parts.append(f"alpha {r[F.ALPHA]:g}")
+    parts.append(f"seed {r[F.SEED]}")
+    return ", ".join(parts)
+
+
+def compare_unit(unit: str, recorded: list[dict], rerun: list[dict], rtol: float, atol: float) -> list[Disagreement]:
+    out: list[Disagreement] = []
+    fresh = {_match_key(r): r for r in (_clean(r) for r in rerun)}
+    for rec in sorted(recorded, key=lambda r: (str(r.get(F.STEP)), str(r.get(F.ALPHA)))):
+        new = fresh.pop(_match_key(rec), None)
+        if new is None:
+            out.append(Disagreement(unit, _label(rec), "(record)", "present", "missing", "-"))
+            continue
+        if new[F.STATUS] != rec[F.STATUS]:
+            out.append(Disagreement(unit, _label(rec), "status", rec[F.STATUS],
+                                    f"{new[F.STATUS]} ({new.get(F.ERROR, '')})"[:100], "-"))
+            continue
+        names = sorted(set(rec[F.METRICS]) | set(new[F.METRICS]))
+        for name in names:
+            if is_timing(name):
+                continue
+            a, b = rec[F.METRICS].get(name, "(absent)"), new[F.METRICS].get(name, "(absent)")
+            if a == "(absent)" or b == "(absent)":
+                out.append(Disagreement(unit, _label(rec), name, _show(a), _show(b), "-"))
+                continue
+            agree, d = values_agree(name, a, b, rtol, atol)
+            if not agree:
+                out.append(Disagreement(unit, _label(rec), name, _show(a), _show(b),
+                                        f"{d:.3g}" if math.isfinite(d) else "-"))
+    for new in fresh.values():
+        out.append(Disagreement(unit, _label(new), "(record)", "missing", "present", "-"))
+    return out
+
+
+def _unit_disagreements_before_run(key: str, recs: list[dict], unit) -> list[Disagreement]:
+    out = []
+    config = recs[0][F.CONFIG]
+    for r in recs:
+        if r[F.CONFIG_HASH] != config_hash(r[F.CONFIG]) or r[F.CONFIG] != config:
+            out.append(Disagreement(key, _label(r), "(config)", f"config_hash {r[F.CONFIG_HASH]}",
+                                    f"config hashes to {config_hash(r[F.CONFIG])}", "-"))
+            break
+    if unit.key != key:
+        out.append(Disagreement(key, "-", "(config)", f"unit_key {key}", f"config gives {unit.key}", "-"))
+    return out
+
+
+def verify(paths: Sequence[str], *, sample: int | None = None, seed: int = 0, rtol: float = DEFAULT_RTOL,
+           atol: float = DEFAULT_ATOL, data_dir: str | None = None, cache_dir: str | None = None,
+           log: Callable[[str], None] = print) -> VerifyReport:
+    """Re-run the units of the records under ``paths`` (all, or a seeded sample of ``sample``)."""
+    from qbench import PROTOCOL_VERSION
+    from qbench.experiment import RunContext
+    from qbench.scenarios import get_suite
+
+    if sample is not None and sample < 1:
+        raise QbenchError(f"--sample must be >= 1, got {sample}")
+    if rtol < 0 or atol < 0:
+        raise QbenchError("--rtol and --atol must be >= 0")
+    by_unit: dict[str, list[dict]] = defaultdict(list)
+    for _, rec in iter_records(paths, recursive=True):
+        by_unit[rec[F.UNIT_KEY]].append(rec)
+    if not by_unit:
+        raise QbenchError(f"no records under {', '.join(map(str, paths))}")
+    failed = sorted(k for k, rs in by_unit.items() if any(r[F.STATUS] == "failed" for r in rs))
+    candidates = sorted(k for k in by_unit if k not in failed)
+    if not candidates:
+        raise QbenchError("no successful units to verify (failed units are not re-run)")
+    chosen = sorted(random.Random(seed).sample(candidates, min(sample, len(candidates)))) if sample else candidates
+
+    # rebuild every chosen unit before running any: a config this qbench cannot run is bad input
+    units = {}
+    for key in chosen:
+        rec = by_unit[key][0]
+        if str(rec["protocol_version"]) != PROTOCOL_VERSION:
+            raise QbenchError(f"unit {key}: protocol version {rec['protocol_version']}, this qbench runs "
+                              f"protocol {PROTOCOL_VERSION}")
+        suite = get_suite(rec[F.SUITE])
+        if suite.unit_from_config is None:
+            raise QbenchError(f"suite {suite.name!r} cannot rebuild a unit from a record's config")
+        try:
+            units[key] = suite.unit_from_config(rec[F.CONFIG])
+        except QbenchError as exc:
+            raise QbenchError(f"unit {key}: {exc}") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise QbenchError(f"unit {key}: its config cannot be rebuilt ({type(exc).__name__}: {exc})") from None
+
+    ctx = RunContext(data_dir=data_dir, cache_dir=cache_dir)
+    order = {g: i for i, g in reversed(list(enumerate(units[k].group for k in chosen)))}
+    disagreements: list[Disagreement] = []
+    log(f"verifying {len(chosen)} of {len(candidates)} successful units"
+        + (f" (sample seed {seed})" if sample else "") + (f"; {len(failed)} failed unit(s) not re-run" if failed else ""))
+    with tempfile.TemporaryDirectory(prefix="qbench-verify-") as tmp:
+        store = RecordStore(tmp)
+        for key in sorted(chosen, key=lambda k: (order[units[k].group], k)):
+            unit = units[key]
+            pre = _unit_disagreements_before_run(key, by_unit[key], unit)
+            try:
+                fresh = unit.run(ctx, tmp)
+            except QbenchError:
+                raise
+            except Exception as exc:  # noqa: BLE001  (a unit that no longer runs is a disagreement)
+                disagreements += pre + [Disagreement(key, "-", "(run)", "ok", f"raised {type(exc).__name__}: {exc}"[:100], "-")]
+                log(f"  {key}: re-run raised {type(exc).__name__}")
+                continue
+            store.write_unit(unit.key, fresh)  # validates the fresh records; only ever in the temp dir
+            found = pre + compare_unit(key, by_unit[key], fresh, rtol, atol)
+            log(f"  {key}: {'agrees' if not found else f'{len(found)} disagreement(s)'}")
+            disagreements += found
+    return VerifyReport(len(by_unit), chosen, failed, disagreements)

@@ -1,0 +1,353 @@
+"""Leaderboard and figures from records: validation, marker block, determinism, statistics, PNGs."""
+
+import json
+import math
+import random
+from pathlib import Path
+
+import pytest
+
+from qbench.cli import main
+from qbench.records.build import new_record, unit_key
+from qbench.report import leaderboard as L
+from qbench.report.stats import Stat, fmt_ci, rank_groups
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# -- synthetic records ------------------------------------------------------------------------------
+def unlearning_unit(method, seed, curve, *, task="xxz-4", model="qnn", forget=None, wall=0.5, steps=None,
+                    protocol=None, status_fail=None, hp=None):
+    steps = len(curve) - 1 if steps is None else steps
+    config = {"suite": "unlearning", "scenario": f"unlearning/{task}/{model}", "task": task, "model": model,
+              "method": method, "steps": steps, "seed": seed, "method_hyperparameters": hp or {},
+              "protocol_version": protocol or "1",
+              "poisoned": {"seed": seed, "epochs": 2}}
+    key = unit_key(f"unlearning-{task}-{model}-s{seed}-{method}", config)
+    recs = []
+    for step, v in enumerate(curve):
+        recs.append(new_record(
+            suite="unlearning", scenario=config["scenario"], unit_key=key, config=config, task=task, model=model,
+            model_size="n4-d4", corruption="label_flip", alpha=0.3, seed=seed, method=method, step=step,
+            metrics={"val_acc": v, "forget_acc": (forget if forget is not None else 1 - v),
+                     "forget_clean_acc": v, "retain_acc": v, "wall_s": wall * step}))
+    if status_fail:
+        recs.append(new_record(
+            suite="unlearning", scenario=config["scenario"], unit_key=key, config=config, task=task, model=model,
+            model_size="n4-d4", corruption="label_flip", alpha=0.3, seed=seed, method=method, step=len(curve),
+            metrics={}, status="failed", error=status_fail))
+    if protocol:
+        for r in recs:
+            r["protocol_version"] = protocol
+    return recs
+
+
+def sweep_record(suite, model, corruption, alpha, seed, val, train=None, size="64x16", task="xxz-4", status="ok"):
+    config = {"suite": suite, "scenario": f"{suite}/{task}/{model}/{corruption}", "task": task, "model": model,
+              "model_size": size, "corruption": corruption, "alpha": alpha, "seed": seed, "epochs": 2}
+    key = unit_key(f"{suite}-{task}-{model}-{size}-{corruption}-a{alpha:g}-s{seed}", config)
+    return new_record(suite=suite, scenario=config["scenario"], unit_key=key, config=config, task=task, model=model,
+                      model_size=size, corruption=corruption, alpha=alpha, seed=seed, status=status,
+                      metrics={} if status == "failed" else {"train_acc": train if train is not None else val,
+                                                             "val_acc": val, "wall_s": 1.0},
+                      error="boom" if status == "failed" else None)
+
+
+def landscape_records(model, seed, traces, task="mnist-1v9", collapsed=()):
+    alphas = (0.0, 0.2, 0.3, 0.4)
+    config = {"suite": "landscape", "scenario": f"landscape/{task}/{model}", "task": task, "model": model,
+              "seed": seed, "alphas": list(alphas)}
+    key = unit_key(f"landscape-{task}-{model}-s{seed}", config)
+    return [new_record(suite="landscape", scenario=config["scenario"], unit_key=key, config=config, task=task,
+                       model=model, model_size="n10-d6" if model == "qnn" else "16x4", corruption="label_flip",
+                       alpha=a, seed=seed,
+                       metrics={"hessian_trace": t, "lrr": t / traces[0], "eig_top": [t / 2, t / 3, t / 4],
+                                "eig_bottom": [-0.1, 0.0, 0.01], "collapsed": a in collapsed, "wall_s": 3.0})
+            for a, t in zip(alphas, traces)]
+
+
+def write_records(directory: Path, records, shuffle_seed=None):
+    """One file per unit, like a RecordStore; optionally in a shuffled order inside each file."""
+    by_unit = {}
+    for r in records:
+        by_unit.setdefault(r["unit_key"], []).append(r)
+    (directory / "records").mkdir(parents=True, exist_ok=True)
+    for key, recs in by_unit.items():
+        if shuffle_seed is not None:
+            recs = list(recs)
+            random.Random(shuffle_seed).shuffle(recs)
+        (directory / "records" / f"{key}.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in recs))
+
+
+def all_suites_records():
+    recs = []
+    for seed, bump in ((0, 0.0), (1, 0.02), (2, -0.01)):
+        recs += unlearning_unit("retrain", seed, [0.5, 0.7, 0.8 + bump])
+        recs += unlearning_unit("finetune", seed, [0.75, 0.8, 0.85 + bump])
+        recs += unlearning_unit("scrub", seed, [0.75, 0.78, 0.79 + bump])
+        for model in ("mlp", "qnn"):
+            for corr in ("label_flip", "feature_randomization"):
+                for alpha, val in ((0.0, 0.95), (0.3, 0.92), (0.6, 0.6)):
+                    recs.append(sweep_record("resilience", model, corr, alpha, seed, val + bump, train=val - 0.1))
+        for size in ("8x2", "64x16"):
+            for alpha, val in ((0.0, 0.95), (0.5, 0.7)):
+                recs.append(sweep_record("capacity", "mlp", "label_flip", alpha, seed, val + bump, size=size))
+        recs += landscape_records("qnn", seed, [1.0 + bump, 1.1, 1.3, 1.2])
+        recs += landscape_records("mlp", seed, [2.0, 4.0 + bump, 6.0, 9.0])
+    return recs
+
+
+@pytest.fixture
+def results(tmp_path):
+    d = tmp_path / "results"
+    write_records(d / "all", all_suites_records())
+    return d
+
+
+# -- loading and validation -------------------------------------------------------------------------
+def test_broken_record_is_one_error_with_path_and_line_and_output_untouched(capsys, tmp_path, results):
+    out = tmp_path / "README.md"
+    out.write_text(f"intro\n{L.START}\nold\n{L.END}\n")
+    f = next((results / "all" / "records").glob("*.jsonl"))
+    good = f.read_text().splitlines()[0]
+    bad = tmp_path / "results" / "extra" / "records" / "broken.jsonl"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(good + "\n" + good[: len(good) // 2] + "\n")  # a truncated second line
+    code, _, err = run_cli(capsys, "leaderboard", "--results", results, "--output", out)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert f"{bad}:2: not valid JSON" in err
+    assert out.read_text() == f"intro\n{L.START}\nold\n{L.END}\n"
+
+    rec = json.loads(good)
+    del rec["metrics"]
+    bad.write_text(json.dumps(rec) + "\n")
+    code, _, err = run_cli(capsys, "leaderboard", "--results", results, "--output", out)
+    assert code == 2 and f"{bad}:1: missing field(s) metrics" in err
+
+
+def test_explicit_missing_results_is_bad_input(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "leaderboard", "--results", tmp_path / "nope", "--output", tmp_path / "o.md")
+    assert code == 2 and "no such record file or directory" in err
+    assert not (tmp_path / "o.md").exists()
+
+
+# -- the marker block -------------------------------------------------------------------------------
+def test_rewrite_keeps_text_around_the_markers(capsys, tmp_path, results):
+    out = tmp_path / "README.md"
+    before, after = "# Title\n\nHand-written intro ✓\n\n", "\n\n## Notes\n\nkept as is\n"
+    out.write_text(before + L.START + "\nstale table\n" + L.END + after)
+    code, stdout, _ = run_cli(capsys, "leaderboard", "--results", results, "--output", out)
+    assert code == 0 and "updated" in stdout
+    text = out.read_text()
+    assert text.startswith(before + L.START) and text.endswith(L.END + after)
+    assert "stale table" not in text
+    assert "#### xxz-4 · qnn (protocol 1)" in text and "| rank" in text
+
+
+def test_missing_markers_is_an_error(capsys, tmp_path, results):
+    out = tmp_path / "README.md"
+    out.write_text("no markers here\n")
+    code, _, err = run_cli(capsys, "leaderboard", "--results", results, "--output", out)
+    assert code == 2 and "marker" in err
+    assert out.read_text() == "no markers here\n"
+
+
+def test_missing_output_starts_from_a_skeleton(capsys, tmp_path, results):
+    out = tmp_path / "sub" / "README.md"
+    assert run_cli(capsys, "leaderboard", "--results", results, "--output", out)[0] == 0
+    assert out.read_text().count(L.START) == 1
+
+
+def test_generation_is_deterministic(capsys, tmp_path, results):
+    a, b = tmp_path / "a.md", tmp_path / "b.md"
+    run_cli(capsys, "leaderboard", "--results", results, "--output", a)
+    run_cli(capsys, "leaderboard", "--results", results, "--output", b)
+    assert a.read_bytes() == b.read_bytes()
+    # the same records in other files and another order give the same bytes
+    other = tmp_path / "other"
+    recs = all_suites_records()
+    random.Random(3).shuffle(recs)
+    write_records(other / "x", recs, shuffle_seed=5)
+    c = tmp_path / "c.md"
+    run_cli(capsys, "leaderboard", "--results", other, "--output", c)
+    # provenance is identical too: same qbench version and revision in this process
+    assert c.read_bytes() == a.read_bytes()
+
+
+def test_check_detects_a_stale_file(capsys, tmp_path, results):
+    out = tmp_path / "README.md"
+    run_cli(capsys, "leaderboard", "--results", results, "--output", out)
+    code, stdout, _ = run_cli(capsys, "leaderboard", "--results", results, "--output", out, "--check")
+    assert code == 0 and "up to date" in stdout
+    write_records(results / "more", unlearning_unit("gradient_ascent", 0, [0.7, 0.75, 0.8])
+                  + unlearning_unit("gradient_ascent", 1, [0.7, 0.75, 0.8])
+                  + unlearning_unit("gradient_ascent", 2, [0.7, 0.75, 0.81]))
+    before = out.read_bytes()
+    code, _, err = run_cli(capsys, "leaderboard", "--results", results, "--output", out, "--check")
+    assert code == 1 and "out of date" in err
+    assert out.read_bytes() == before  # --check never writes
+    assert run_cli(capsys, "leaderboard", "--results", results, "--output", out)[0] == 0
+    assert run_cli(capsys, "leaderboard", "--results", results, "--output", out, "--check")[0] == 0
+
+
+# -- statistics -------------------------------------------------------------------------------------
+def test_t_interval_and_rank_groups_on_hand_computed_numbers():
+    a = Stat.of([0.90, 0.92, 0.94])  # mean 0.92, sd 0.02, t(0.975, 2) = 4.302653
+    b = Stat.of([0.80, 0.81, 0.82])  # mean 0.81, sd 0.01
+    c = Stat.of([0.86, 0.88, 0.90])  # mean 0.88, sd 0.02
+    d = Stat.of([0.50])  # one seed: unbounded interval
+    half_a = 4.302653 * 0.02 / math.sqrt(3)  # 0.049683
+    assert a.ci95() == pytest.approx((0.92 - half_a, 0.92 + half_a), abs=1e-6)
+    assert fmt_ci(a) == "[0.870, 0.970]"
+    assert b.ci95() == pytest.approx((0.81 - 4.302653 * 0.01 / math.sqrt(3), 0.81 + 4.302653 * 0.01 / math.sqrt(3)), abs=1e-6)
+    assert fmt_ci(d) == "–"
+    # C [0.830, 0.930] overlaps A [0.870, 0.970]: rank 1; B [0.785, 0.835] does not, although it
+    # overlaps C: the group is decided against the leader, so B leads rank 2. D cannot be separated.
+    ranked = rank_groups([("b", b), ("a", a), ("d", d), ("c", c), ("e", Stat.of([]))])
+    assert [(r, n) for r, n, _ in ranked] == [(1, "a"), (1, "c"), (1, "d"), (2, "b"), (0, "e")]
+
+
+def test_unlearning_table_ranks_and_steps_to_retrain(capsys, tmp_path):
+    recs = []
+    for seed, shift in ((0, 0.0), (1, 0.01), (2, 0.02)):
+        recs += unlearning_unit("retrain", seed, [0.1, 0.5, 0.80 + shift])
+        recs += unlearning_unit("finetune", seed, [0.6, 0.81 + shift, 0.90 + shift], wall=0.25)
+        recs += unlearning_unit("scrub", seed, [0.6, 0.60, 0.60 + shift / 2])
+    block = L.render_block(recs)
+    lines = {l.split("|")[2].strip(): [c.strip() for c in l.split("|")[1:-1]] for l in block.splitlines()
+             if l.startswith("| ") and "`" in l}
+    assert lines["`finetune`"][0] == "1" and lines["`retrain`"][0] == "2" and lines["`scrub`"][0] == "3"
+    # finetune reaches the same seed's retrain val_acc (0.80, 0.81, 0.82) at step 1 in every seed
+    assert lines["`finetune`"][-3] == "1.0 ± 0.0 (3/3)"
+    assert lines["`scrub`"][-3] == "never (0/3)"
+    assert lines["`retrain`"][-3] == "2.0 ± 0.0 (3/3)"
+    assert lines["`finetune`"][-2] == "0.2500 ± 0.0000"  # wall_s at the last step (0.5) / 2 steps
+    assert lines["`finetune`"][3] == "0.910 ± 0.010"  # val_acc at the final step
+    assert lines["`finetune`"][4] == "[0.885, 0.935]"  # 0.91 -+ 4.302653 * 0.01 / sqrt(3)
+    assert lines["`finetune`"][-1] == "3"
+
+
+def test_five_point_rule_on_a_hand_made_table():
+    means = {0.0: 0.95, 0.1: 0.93, 0.2: 0.90, 0.3: 0.89, 0.4: 0.93}
+    assert L.max_alpha_within(means) == 0.2  # 0.3 drops 0.06; the recovery at 0.4 does not count
+    assert L.max_alpha_within({0.0: 0.95, 0.1: 0.90, 0.2: 0.70}) == 0.1  # exactly 5 points is within
+    assert L.max_alpha_within({0.0: 0.95, 0.1: 0.80}) == 0.0
+    assert L.max_alpha_within({0.1: 0.9}) is None  # no clean value
+    recs = [sweep_record("resilience", "mlp", "label_flip", a, s, v + 0.001 * s)
+            for s in (0, 1) for a, v in means.items()]
+    row = next(l for l in L.render_block(recs).splitlines() if l.startswith("| mlp"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[-2] == "0.2" and cells[-1] == "2"
+    assert cells[3] == "0.950 ± 0.001"
+
+
+def test_failed_units_are_counted_not_averaged():
+    recs = []
+    for seed in (0, 1):
+        recs += unlearning_unit("retrain", seed, [0.5, 0.8])
+    recs += unlearning_unit("scrub", 0, [0.5, 0.9])
+    recs += unlearning_unit("scrub", 1, [0.5], steps=1, status_fail="step 1: non-finite parameters")
+    block = L.render_block(recs)
+    scrub = next(l for l in block.splitlines() if "`scrub`" in l)
+    assert "0.900 ± – " in scrub and scrub.rstrip(" |").endswith("1")  # only seed 0 averaged
+    assert "1 failed unit(s), not averaged:" in block
+    assert "- scrub seed 1: step 1: non-finite parameters" in block
+    recs.append(sweep_record("resilience", "qnn", "label_flip", 0.3, 0, None, status="failed"))
+    recs.append(sweep_record("resilience", "qnn", "label_flip", 0.0, 0, 0.9))
+    block = L.render_block(recs)
+    assert "- qnn/64x16/label_flip alpha 0.3 seed 0: boom" in block
+
+
+def test_protocol_versions_are_never_mixed():
+    recs = []
+    for seed in (0, 1):
+        recs += unlearning_unit("retrain", seed, [0.5, 0.8])
+        recs += unlearning_unit("retrain", seed, [0.5, 0.6], protocol="2")
+    block = L.render_block(recs)
+    assert "#### xxz-4 · qnn (protocol 1)" in block and "#### xxz-4 · qnn (protocol 2)" in block
+    assert "0.800 ± 0.000" in block and "0.600 ± 0.000" in block and "0.700" not in block
+    assert "protocol version(s) 1, 2" in block
+
+
+@pytest.mark.parametrize("mutate,needle", [
+    (lambda recs: recs + [dict(recs[0])], "duplicate record"),
+    (lambda recs: [r for r in recs if not (r["method"] == "scrub" and r["seed"] == 1 and r["step"] == 1)],
+     "steps 0,2, expected 0-2"),
+    (lambda recs: [r for r in recs if not (r["method"] == "scrub" and r["seed"] == 1)], "rows cover different seeds"),
+    (lambda recs: recs + unlearning_unit("scrub", 2, [0.5, 0.6, 0.7], hp={"lambda_fo": 0.5}),
+     "2 different configurations"),
+])
+def test_publication_checks_refuse(capsys, tmp_path, mutate, needle):
+    recs = []
+    for seed in (0, 1):
+        recs += unlearning_unit("retrain", seed, [0.5, 0.7, 0.8])
+        recs += unlearning_unit("scrub", seed, [0.5, 0.6, 0.7])
+    write_records(tmp_path / "r", mutate(recs))
+    out = tmp_path / "README.md"
+    code, _, err = run_cli(capsys, "leaderboard", "--results", tmp_path / "r", "--output", out)
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+def test_landscape_table_from_synthetic_records():
+    recs = []
+    for seed, t0 in ((0, 1.0), (1, 2.0)):
+        recs += landscape_records("qnn", seed, [t0, t0 * 1.1, t0 * 1.2, t0 * 1.3])
+        recs += landscape_records("mlp", seed, [t0, t0 * 2, t0 * 3, t0 * 4], collapsed=(0.4,) if seed else ())
+    block = L.render_block(recs)
+    rows = [[c.strip() for c in l.split("|")[1:-1]] for l in block.splitlines() if l.startswith("| mlp") or l.startswith("| qnn")]
+    assert [r[:3] for r in rows][:4] == [["mlp", "16x4", "0"], ["mlp", "16x4", "0.2"], ["mlp", "16x4", "0.3"], ["mlp", "16x4", "0.4"]]
+    qnn03 = next(r for r in rows if r[0] == "qnn" and r[2] == "0.3")
+    assert qnn03[4] == "1.200 ± 0.000"  # per-seed LRR
+    # the study's LRR against the mean clean trace (1.5): 1.2 / 1.5 and 2.4 / 1.5
+    assert qnn03[5] == f"{(0.8 + 1.6) / 2:.3f} ± {math.sqrt(2 * 0.4 ** 2):.3f}"
+    assert qnn03[3] == "1.8000 ± 0.8485"
+    mlp04 = next(r for r in rows if r[0] == "mlp" and r[2] == "0.4")
+    assert mlp04[4] == "4.000 ± – (n=1)" and mlp04[7] == "1"  # the collapsed model is counted, left out
+
+
+# -- figures ----------------------------------------------------------------------------------------
+EXPECTED_PNGS = ["capacity_xxz-4.png", "landscape_mnist-1v9_lrr.png", "resilience_xxz-4.png",
+                 "unlearning_xxz-4_forget_acc.png", "unlearning_xxz-4_val_acc.png"]
+
+
+def test_figures_are_png_files_with_expected_names(capsys, tmp_path, results):
+    import matplotlib.image as mpimg
+
+    out = tmp_path / "figures"
+    code, stdout, _ = run_cli(capsys, "plot", "--results", results, "--out", out)
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == EXPECTED_PNGS
+    for name in EXPECTED_PNGS:
+        img = mpimg.imread(out / name)
+        assert img.ndim == 3 and img.shape[0] > 200 and img.shape[1] > 300
+
+
+def test_plot_skips_suites_without_records(capsys, tmp_path):
+    recs = [sweep_record("capacity", "qnn", "label_flip", a, s, 0.9, size="n4-d5") for a in (0.0, 0.3) for s in (0, 1)]
+    write_records(tmp_path / "r", recs)
+    code, stdout, _ = run_cli(capsys, "plot", "--results", tmp_path / "r", "--out", tmp_path / "f")
+    assert code == 0
+    assert "unlearning: no successful records, figure skipped" in stdout
+    assert "landscape: no successful records, figure skipped" in stdout
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["capacity_xxz-4.png"]
+
+
+def test_a_unit_that_raised_still_counts_for_the_seed_check():
+    from qbench.runner import failure_record
+    from qbench.scenarios import Unit
+
+    recs = [sweep_record("resilience", "qnn", "label_flip", a, s, 0.9) for a in (0.0, 0.3) for s in (0, 1)]
+    crashed = next(r for r in recs if r["alpha"] == 0.3 and r["seed"] == 1)
+    recs.remove(crashed)
+    unit = Unit(crashed["unit_key"], "resilience", crashed["scenario"], crashed["config"], run=lambda *a: [])
+    recs.append(failure_record(unit, RuntimeError("out of memory")))
+    block = L.render_block(recs)
+    assert "1 failed unit(s), not averaged:" in block and "RuntimeError: out of memory" in block
+    row = next(l for l in block.splitlines() if l.startswith("| qnn"))
+    assert "0.900 ± – (n=1)" in row  # alpha 0.3: one seed averaged, the row has two

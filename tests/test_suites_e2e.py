@@ -1,0 +1,60 @@
+"""Each suite end to end through the CLI at small sizes (xxz-4/xxz-6: 4-6 qubits, few epochs)."""
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from qbench.cli import main
+
+
+def records(out: Path) -> list[dict]:
+    return [json.loads(line) for f in sorted((out / "records").glob("*.jsonl")) for line in f.read_text().splitlines()]
+
+
+def test_resilience_quick_on_small_sizes(tmp_path, cache_dir, capsys):
+    code = main(["run", "--suite", "resilience", "--quick", "--task", "xxz-4", "--out", str(tmp_path),
+                 "--cache-dir", cache_dir, "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0
+    recs = records(tmp_path)
+    # quick tier: 2 models x 2 corruptions x 3 alphas x 2 seeds
+    assert len(recs) == 24 and all(r["status"] == "ok" for r in recs)
+    assert Counter(r["model"] for r in recs) == {"qnn": 12, "mlp": 12}
+    assert {r["alpha"] for r in recs} == {0.0, 0.3, 0.6}
+    for r in recs:
+        assert 0.0 <= r["metrics"]["train_acc"] <= 1.0 and 0.0 <= r["metrics"]["val_acc"] <= 1.0
+        assert r["config"]["train"]["epochs"] == {"qnn": 20, "mlp": 40}[r["model"]]  # 10% of 200 / 400
+    # label flipping at alpha: exactly that many training labels were flipped
+    flips = [r for r in recs if r["corruption"] == "label_flip"]
+    assert {(r["alpha"], r["metrics"]["n_corrupted"]) for r in flips} == {(0.0, 0), (0.3, 58), (0.6, 118)}
+    assert "val_acc" in out and "± " in out
+
+
+def test_unlearning_quick_shares_one_poisoned_model_per_seed(tmp_path, cache_dir, capsys):
+    code = main(["run", "--suite", "unlearning", "--quick", "--task", "xxz-4", "--out", str(tmp_path),
+                 "--cache-dir", cache_dir, "--no-progress", "--steps", "4"])
+    capsys.readouterr()
+    assert code == 0
+    recs = records(tmp_path)
+    methods = {"retrain", "finetune", "gradient_ascent", "scrub", "scrub_alternating"}
+    assert {r["method"] for r in recs} == methods
+    # 2 models x 5 methods x 2 seeds x (4 steps + step 0)
+    assert len(recs) == 2 * 5 * 2 * 5
+    assert len(list((tmp_path / "models").glob("*.npz"))) == 2 * 2  # one poisoned model per (model, seed)
+    for (model, seed) in {(r["model"], r["seed"]) for r in recs}:
+        step0 = {r["method"]: r["metrics"]["val_acc"] for r in recs if r["model"] == model and r["seed"] == seed and r["step"] == 0}
+        poisoned = {v for k, v in step0.items() if k != "retrain"}
+        assert len(poisoned) == 1  # every method but retrain starts from the same poisoned model
+        assert all(r["metrics"]["wall_s"] >= 0 for r in recs)
+
+
+def test_capacity_quick_runs_every_size(tmp_path, cache_dir, capsys):
+    code = main(["run", "--suite", "capacity", "--quick", "--task", "xxz-4", "--seeds", "0", "--alphas", "0.3",
+                 "--out", str(tmp_path), "--cache-dir", cache_dir, "--no-progress", "--epochs", "3"])
+    capsys.readouterr()
+    assert code == 0
+    sizes = {(r["model"], r["model_size"]) for r in records(tmp_path)}
+    assert sizes == {("mlp", "64x16"), ("mlp", "32x8"), ("mlp", "16x4"), ("mlp", "8x2"),
+                     ("qnn", "n4-d5"), ("qnn", "n4-d6"), ("qnn", "n4-d7")}

@@ -1,0 +1,134 @@
+"""``qbench verify``: re-runs units from their stored config, agrees on fresh records, catches edits."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qbench.cli import main
+from qbench.report.verify import is_timing, values_agree
+
+TINY = ["--task", "xxz-4", "--epochs", "2", "--seeds", "0", "--no-progress"]
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory, cache_dir):
+    """Tiny real runs: one resilience unit and one unlearning unit (2 steps) on xxz-4."""
+    root = tmp_path_factory.mktemp("verify")
+    assert main(["run", "--suite", "resilience", *TINY, "--model", "mlp", "--corruption", "label_flip",
+                 "--alphas", "0.3", "--out", str(root / "resilience"), "--cache-dir", cache_dir]) == 0
+    assert main(["run", "--suite", "unlearning", *TINY, "--steps", "2", "--model", "mlp", "--method", "finetune",
+                 "--out", str(root / "unlearning"), "--cache-dir", cache_dir]) == 0
+    return root
+
+
+def _one_file(d: Path) -> Path:
+    (f,) = sorted((d / "records").glob("*.jsonl"))
+    return f
+
+
+def _snapshot(d: Path) -> dict:
+    return {str(p): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def test_verify_agrees_on_fresh_records_and_writes_nothing(capsys, fresh, cache_dir):
+    before = _snapshot(fresh)
+    code, out, err = run_cli(capsys, "verify", fresh, "--cache-dir", cache_dir)
+    assert code == 0, out + err
+    assert "verifying 2 of 2 successful units" in out
+    assert "all 2 re-run unit(s) agree" in out
+    assert _snapshot(fresh) == before
+
+
+def _edit(src: Path, dst: Path, line: int, change) -> Path:
+    lines = src.read_text().splitlines()
+    rec = json.loads(lines[line])
+    change(rec)
+    lines[line] = json.dumps(rec, sort_keys=True)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_text("\n".join(lines) + "\n")
+    return dst
+
+
+def test_verify_catches_an_edited_metric(capsys, fresh, tmp_path, cache_dir):
+    src = _one_file(fresh / "unlearning")
+
+    def bump(rec):
+        rec["metrics"]["forget_acc"] = rec["metrics"]["forget_acc"] + 0.05
+
+    edited = _edit(src, tmp_path / "edited" / src.name, 2, bump)
+    code, out, _ = run_cli(capsys, "verify", edited, "--cache-dir", cache_dir)
+    assert code == 1
+    row = next(line for line in out.splitlines() if "forget_acc" in line)
+    assert "step 2" in row and src.stem in row
+    assert "1 disagreement(s) in 1 of 1 re-run unit(s)" in out
+    # a tolerance that covers the edit accepts it
+    assert run_cli(capsys, "verify", edited, "--cache-dir", cache_dir, "--atol", "0.1")[0] == 0
+
+
+def test_verify_ignores_timings_and_flags_edited_config(capsys, fresh, tmp_path, cache_dir):
+    src = _one_file(fresh / "resilience")
+
+    def slow(rec):
+        rec["metrics"]["wall_s"] = 1e6
+        rec["metrics"]["train_wall_s"] = 1e6
+
+    timed = _edit(src, tmp_path / "timed" / src.name, 0, slow)
+    assert run_cli(capsys, "verify", timed, "--cache-dir", cache_dir)[0] == 0
+
+    def retarget(rec):
+        rec["config"]["alpha"] = 0.0  # the config no longer hashes to the record's config_hash/unit_key
+
+    edited = _edit(src, tmp_path / "cfg" / src.name, 0, retarget)
+    code, out, _ = run_cli(capsys, "verify", edited, "--cache-dir", cache_dir)
+    assert code == 1 and "(config)" in out
+
+
+def test_verify_bad_input_is_status_2(capsys, tmp_path, fresh):
+    code, _, err = run_cli(capsys, "verify", tmp_path / "nope")
+    assert code == 2 and "no such record file or directory" in err
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(_one_file(fresh / "resilience").read_text()[:50] + "\n")
+    code, _, err = run_cli(capsys, "verify", broken)
+    assert code == 2 and f"{broken}:1: not valid JSON" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(capsys, "verify", fresh, "--sample", "0")
+    assert code == 2 and "--sample must be >= 1" in err
+
+
+def test_verify_module_attr_method_must_import(capsys, tmp_path, fresh):
+    src = _one_file(fresh / "unlearning")
+
+    def plugin(rec):
+        rec["config"]["method"] = "no_such_module_xyz:Thing"
+
+    edited = _edit(src, tmp_path / "plugin" / src.name, 0, plugin)
+    code, _, err = run_cli(capsys, "verify", edited)
+    assert code == 2 and "cannot import module 'no_such_module_xyz'" in err
+
+
+def test_tolerance_policy():
+    assert values_agree("val_acc", 0.5, 0.5 + 5e-7, rtol=1e-5, atol=1e-6)[0]
+    assert not values_agree("val_acc", 0.5, 0.5 + 1 / 199, rtol=1e-5, atol=1e-6)[0]  # one sample of 199
+    assert not values_agree("val_acc", 100.0, 100.0 + 1e-4, rtol=1e-5, atol=1e-6)[0]  # accuracies: atol only
+    assert values_agree("hessian_trace", 100.0, 100.0 + 5e-4, rtol=1e-5, atol=1e-6)[0]  # rtol for the rest
+    assert not values_agree("hessian_trace", 100.0, 100.1, rtol=1e-5, atol=1e-6)[0]
+    assert values_agree("eig_top", [1.0, 2.0], [1.0, 2.0], rtol=0, atol=0)[0]
+    assert not values_agree("eig_top", [1.0, 2.0], [1.0], rtol=0, atol=1)[0]
+    assert values_agree("loss", None, None, rtol=0, atol=0)[0] and not values_agree("loss", None, 0.1, rtol=0, atol=1)[0]
+    assert not values_agree("n_steps", 4, 5, rtol=1, atol=1)[0]
+    assert all(map(is_timing, ["wall_s", "train_wall_s", "first_step_s", "unit_wall_s", "trace_wall_s"]))
+    assert not any(map(is_timing, ["val_acc", "loss", "n_steps", "hessian_trace"]))
+
+
+def test_verify_sample_is_seeded(capsys, fresh, cache_dir):
+    code, out, _ = run_cli(capsys, "verify", fresh, "--sample", "1", "--seed", "3", "--cache-dir", cache_dir)
+    assert code == 0 and "verifying 1 of 2 successful units (sample seed 3)" in out
+    picked = [line for line in out.splitlines() if line.startswith("  ")]
+    code, out2, _ = run_cli(capsys, "verify", fresh, "--sample", "1", "--seed", "3", "--cache-dir", cache_dir)
+    assert [line for line in out2.splitlines() if line.startswith("  ")] == picked
