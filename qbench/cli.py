@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="qbench", description="Poisoning resilience and machine unlearning of QNNs and MLPs.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
+    ck = sub.add_parser("check", help="analytic checks: `qbench check analytic` (PROTOCOL 4.5)")
+    ck.add_argument("what", choices=["analytic"])
+    ck.add_argument("--sign-flip", action="store_true",
+                    help="flip the sign of the (p - y) cos term in the formula (shows the check can fail)")
+
     ls = sub.add_parser("list", help="list suites, scenarios, tasks, models, corruptions")
     ls.add_argument("what", nargs="?", default="all",
                     choices=["all", "suites", "scenarios", "tasks", "models", "corruptions"])
@@ -113,6 +118,20 @@ def build_parser() -> argparse.ArgumentParser:
     vf.add_argument("--data-dir", help="directory with the MNIST IDX files (or set QBENCH_DATA_DIR)")
     vf.add_argument("--cache-dir", help="cache directory for XXZ ground states (or set QBENCH_CACHE_DIR)")
     return p
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Autodiff Hessians of the single-neuron and single-qubit models against their closed forms."""
+    from qbench.metrics.analytic import check_analytic
+
+    report = check_analytic(sign_flip=args.sign_flip)
+    for name, dev in sorted(report.max_dev.items()):
+        x, y, theta = report.worst_point[name]
+        print(f"{name:<7} largest |autodiff - formula| = {dev:.3e}  at x={x:+.3f} y={y:.0f} theta={theta:+.3f}")
+    verdict = "passed" if report.passed else "FAILED"
+    print(f"{verdict}: largest deviation {report.max_deviation:.3e} over {report.n_points} points "
+          f"(tolerance {report.tolerance:g})")
+    return 0 if report.passed else 1
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -266,7 +285,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"list": cmd_list, "run": cmd_run, "leaderboard": cmd_leaderboard, "plot": cmd_plot,
+        return {"check": cmd_check, "list": cmd_list, "run": cmd_run, "leaderboard": cmd_leaderboard, "plot": cmd_plot,
                 "verify": cmd_verify}[args.command](args)
     except QbenchError as exc:
         print(f"qbench: error: {exc}", file=sys.stderr)

@@ -132,3 +132,10 @@ def test_plugin_method_by_path_and_by_entry_point_gives_builtin_like_records(tmp
     assert len(list((out1 / "models").glob("*.npz"))) == 1
     assert a[("neg_grad_plus:NegGradPlus", 0)]["config"]["method_hyperparameters"] == {"beta": 0.9}
     assert "neg_grad_plus" in b[("ngp", 0)]["config"]["method_source"] or "qbench-example-plugin" in b[("ngp", 0)]["config"]["method_source"]
+
+
+def test_check_analytic_passes_and_sign_flip_fails(capsys):
+    code, out, _ = run_cli(capsys, "check", "analytic")
+    assert code == 0 and "passed" in out
+    code, out, _ = run_cli(capsys, "check", "analytic", "--sign-flip")
+    assert code == 1 and "FAILED" in out

@@ -81,8 +81,12 @@ def predict_logits(model: BinaryModel, theta: np.ndarray, x: np.ndarray) -> np.n
     return np.concatenate(out)[:n]
 
 
-def accuracy(model: BinaryModel, theta: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
-    """Fraction of samples where sigmoid(logit) > 0.5 agrees with y."""
+def agreement(logits: np.ndarray, y: np.ndarray) -> float:
+    """Fraction of samples where sigmoid(logit) > 0.5 agrees with y (NaN for an empty set)."""
     if len(y) == 0:
         return float("nan")
-    return float(np.mean((predict_logits(model, theta, x) > 0) == (np.asarray(y) == 1)))
+    return float(np.mean((np.asarray(logits) > 0) == (np.asarray(y) == 1)))
+
+
+def accuracy(model: BinaryModel, theta: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
+    return agreement(predict_logits(model, theta, x), y)

@@ -18,7 +18,7 @@ import tensorflow as tf
 from qbench.models.base import BinaryModel
 from qbench.training import compiled
 from qbench.training.adam import adam_update
-from qbench.training.trainer import accuracy, predict_logits
+from qbench.training.trainer import agreement, predict_logits
 
 
 class Objective(Protocol):
@@ -80,11 +80,12 @@ def step_fn_for(model: BinaryModel, method: Objective) -> Callable:
 
 
 def evaluate(model: BinaryModel, theta: np.ndarray, sets: UnlearnSets) -> dict[str, float]:
+    forget = predict_logits(model, theta, sets.x_forget)
     return {
-        "val_acc": accuracy(model, theta, sets.x_val, sets.y_val),
-        "forget_acc": accuracy(model, theta, sets.x_forget, sets.y_forget),
-        "forget_clean_acc": accuracy(model, theta, sets.x_forget, sets.y_forget_clean),
-        "retain_acc": accuracy(model, theta, sets.x_retain, sets.y_retain),
+        "val_acc": agreement(predict_logits(model, theta, sets.x_val), sets.y_val),
+        "forget_acc": agreement(forget, sets.y_forget),
+        "forget_clean_acc": agreement(forget, sets.y_forget_clean),
+        "retain_acc": agreement(predict_logits(model, theta, sets.x_retain), sets.y_retain),
     }
 
 

@@ -1,0 +1,93 @@
+"""QNN training step and forward pass at the protocol's shapes, and their compilation."""
+
+import time
+
+import numpy as np
+
+from .common import QNN_SHAPES, TrainStep, labels, reference_workload, unit_vectors
+
+
+def _model(shape):
+    from qbench.models import get_model
+
+    n, depth, batch, complex_ = QNN_SHAPES[shape]
+    return get_model("qnn", depth=depth).build(2**n, complex_input=complex_), n, batch, complex_
+
+
+class QNNStep:
+    params = ["mnist", "xxz"]
+    param_names = ["shape"]
+    timeout = 600
+    number = 5
+    repeat = (3, 10, 60.0)
+
+    def setup(self, shape):
+        model, n, batch, complex_ = _model(shape)
+        self.step = TrainStep(model, unit_vectors(batch, 2**n, complex_), labels(batch))
+        self.step()  # trace and compile outside the timing
+
+    def time_train_step(self, shape):
+        self.step()
+
+    def peakmem_train_step(self, shape):
+        self.step()
+
+    def track_step_over_reference(self, shape):
+        """Step time divided by a fixed matmul workload timed in the same process."""
+        times = []
+        for _ in range(10):
+            t = time.perf_counter()
+            self.step()
+            times.append(time.perf_counter() - t)
+        return float(np.median(times)) / reference_workload()
+
+    track_step_over_reference.unit = "ratio"
+
+
+class QNNForward:
+    params = ["mnist", "xxz"]
+    param_names = ["shape"]
+    timeout = 600
+
+    def setup(self, shape):
+        import tensorflow as tf
+
+        from qbench.training import compiled
+
+        model, n, _, complex_ = _model(shape)
+        self.fn = compiled.logits_fn(model)
+        self.theta = tf.constant(model.init_params(0))
+        self.x = tf.constant(unit_vectors(256, 2**n, complex_))
+        self.fn(self.theta, self.x).numpy()
+
+    def time_forward_256(self, shape):
+        self.fn(self.theta, self.x).numpy()
+
+
+class QNNCompile:
+    """First call of the compiled training step in a fresh process (tracing + XLA)."""
+
+    params = ["mnist", "xxz"]
+    param_names = ["shape"]
+    timeout = 900
+    number = 1
+    repeat = 1
+
+    def timeraw_compile_train_step(self, shape):
+        n, depth, batch, complex_ = QNN_SHAPES[shape]
+        return f"""
+import numpy as np, tensorflow as tf
+from qbench.models import get_model
+from qbench.training import compiled
+model = get_model("qnn", depth={depth}).build({2**n}, complex_input={complex_})
+x = np.ones(({batch}, {2**n}), np.{'complex64' if complex_ else 'float32'}) / np.sqrt({2**n})
+theta = tf.constant(model.init_params(0))
+z = tf.zeros_like(theta)
+compiled.epoch_fn(model)(theta, z, z, tf.constant(0.0), tf.constant(x), tf.zeros({batch}),
+    np.arange({batch}, dtype=np.int32)[None], np.ones((1, {batch}), np.float32), tf.constant(0.01),
+    tf.constant([0.9, 0.999, 1e-7]))[0].numpy()
+"""
+
+    def timeraw_import_only(self, shape):
+        """The floor of the compile benchmark: a fresh process importing qbench and TensorFlow."""
+        return "import tensorflow as tf\nfrom qbench.models import get_model\nfrom qbench.training import compiled\n"

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Speed-regression gate: benchmark the kernels of BASE (default HEAD~1) and of the working tree on
+# this machine, in this run, with the same Python environment, and fail if any kernel got slower
+# by more than FACTOR (default 1.5). Comparing two runs made minutes apart on one machine keeps
+# the gate robust to how fast the machine is; asv's statistics decide what counts as a change.
+#   usage: benchmarks/gate.sh [BASE] [FACTOR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+base_ref=${1:-HEAD~1}
+factor=${2:-1.5}
+kernels=${QBENCH_GATE_BENCHMARKS:-'^(bench_qnn\.QNNStep\.time|bench_mlp\.MLPStep\.time|bench_qnn\.QNNForward)'}
+asv=${ASV:-asv}
+base=$(git rev-parse "$base_ref")
+head=$(git rev-parse HEAD)
+work=$(mktemp -d)
+trap 'git worktree remove --force "$work/base" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+git worktree add --detach "$work/base" "$base" >/dev/null 2>&1
+if [ ! -d "$work/base/benchmarks" ]; then
+  echo "gate: $base_ref has no benchmarks; nothing to compare"; exit 0
+fi
+"$asv" machine --yes >/dev/null
+# the same asv run for both trees: the code under test comes first on PYTHONPATH
+PYTHONPATH="$work/base" "$asv" run --python=same --set-commit-hash "$base" -b "$kernels" --show-stderr >/dev/null
+"$asv" run --python=same --set-commit-hash "$head" -b "$kernels" --show-stderr >/dev/null
+echo "gate: $base_ref ($base) -> working tree at $head, factor $factor"
+out=$("$asv" compare --factor "$factor" --split "$base" "$head")
+echo "$out"
+if grep -q "PERFORMANCE DECREASED" <<<"$out"; then
+  echo "gate: a kernel is slower than $factor x its time at $base_ref"; exit 1
+fi
+echo "gate: no regression beyond $factor x"
