@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 
 from qbench.records.provenance import config_hash
+from qbench.records.store import tmp_prefix
 
 _MEMORY: dict[str, tuple[np.ndarray, dict]] = {}
 
@@ -30,10 +31,14 @@ def cached_params(root: str | os.PathLike, spec: dict, compute: Callable[[], tup
                 return params, info, False
     params, info = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key}.", suffix=".npz")
+    # several processes may train the same model at once (workers of one run): each writes a whole
+    # temporary file and renames it, so readers see one complete file (identical content either way)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=tmp_prefix(key), suffix=".npz")
     os.close(fd)
     try:
         np.savez(tmp, params=params, spec=json.dumps(spec, default=str), info=json.dumps(info))
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -89,8 +89,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", dest="sets", default=[], metavar="METHOD.PARAM=VALUE",
                      help="override a method hyperparameter, e.g. scrub.lambda_fo=0.1 (repeatable)")
     run.add_argument("--steps", type=int, help="unlearning steps (default: the protocol's 50)")
+    run.add_argument("--grid", action="append", dest="grids", default=[], metavar="[METHOD.]PARAM=SPEC",
+                     help="sensitivity suite: values of a method hyperparameter, a range start:stop:step (both "
+                          "ends included) or a list v1,v2,... (repeatable; default: the protocol's grids)")
     run.add_argument("--force", action="store_true", help="re-run units whose records exist")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--progress", action="store_true",
+                     help="progress bar (units done, failed, skipped, ETA) even when stderr is not a terminal")
+    run.add_argument("--executor", choices=["serial", "local", "dask"], default="serial",
+                     help="serial (default): in this process; local: a pool of --workers processes; "
+                          "dask: a dask.distributed cluster (--scheduler, or a local one of --workers processes)")
+    run.add_argument("--workers", type=int, help="worker processes of --executor local/dask (default: the CPU count)")
+    run.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
+    run.add_argument("--threads", type=int,
+                     help="TensorFlow intra-op threads per worker (default: CPU count / workers; serial: TF's own)")
 
     lb = sub.add_parser("leaderboard", help="regenerate the leaderboard tables from records")
     lb.add_argument("--results", action="append", dest="results", metavar="DIR",
@@ -101,7 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--check", action="store_true",
                     help="write nothing; exit 1 if the output would change (for CI)")
 
-    pl = sub.add_parser("plot", help="draw the figures (PNG) from records")
+    pl = sub.add_parser("plot", help="draw the figures (PNG) from records; `qbench plot tsne`: data views (PROTOCOL 4.6)")
+    pl.add_argument("what", nargs="?", choices=["tsne"],
+                    help="tsne: t-SNE maps of a task's training set, clean and corrupted (not from records)")
+    pl.add_argument("--task", action="append", dest="tsne_tasks", metavar="TASK",
+                    help="tsne: task, repeatable (default: mnist-1v9 and xxz-12)")
+    pl.add_argument("--alpha", type=float, dest="tsne_alpha", help="tsne: corrupted fraction (default 0.2)")
+    pl.add_argument("--seed", type=int, dest="tsne_seed", help="tsne: run seed of the corruption and t-SNE (default 0)")
+    pl.add_argument("--perplexity", type=float, dest="tsne_perplexity", help="tsne: t-SNE perplexity (default 30)")
+    pl.add_argument("--data-dir", dest="tsne_data_dir", help="tsne: directory with the MNIST IDX files (or QBENCH_DATA_DIR)")
+    pl.add_argument("--cache-dir", dest="tsne_cache_dir",
+                    help="tsne: cache directory for XXZ ground states and embeddings (or QBENCH_CACHE_DIR)")
     pl.add_argument("--results", nargs="+", action="extend", dest="results", metavar="DIR",
                     help="records trees, searched recursively (default: leaderboard/results)")
     pl.add_argument("--out", default=os.path.join("leaderboard", "figures"),
@@ -164,7 +186,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     names = ALL_SUITES if args.suite == "all" else (args.suite,)
     plans = [_plan_suite(get_suite(n), args) for n in names]  # all input checked before any work
-    codes = [_execute(*p, args) for p in plans]
+    from qbench.executors import make_executor
+
+    executor = make_executor(getattr(args, "executor", "serial"), workers=getattr(args, "workers", None),
+                             scheduler=getattr(args, "scheduler", None), threads=getattr(args, "threads", None))
+    for p in plans:
+        executor.check(p[1])
+    with executor:  # starts or joins the workers (a Dask cluster) once for every suite
+        codes = [_execute(*p, args, executor=executor) for p in plans]
     return max(codes)
 
 
@@ -192,6 +221,10 @@ def _plan_suite(suite, args: argparse.Namespace):
         raise QbenchError(f"--steps must be >= 1, got {args.steps}")
     extra = {"methods": tuple(args.methods) if args.methods else None,
              "method_overrides": _parse_sets(args.sets), "steps": args.steps}
+    if getattr(args, "grids", None):
+        if suite.name != "sensitivity":
+            raise QbenchError(f"--grid applies to --suite sensitivity only, not {suite.name!r}")
+        extra["grid_args"] = tuple(args.grids)
     options = RunOptions(
         tasks=tuple(args.tasks) if args.tasks else None,
         models=tuple(args.models) if args.models else None,
@@ -214,14 +247,15 @@ def _plan_suite(suite, args: argparse.Namespace):
     return suite, units, ctx, out
 
 
-def _execute(suite, units, ctx, out: str, args: argparse.Namespace) -> int:
+def _execute(suite, units, ctx, out: str, args: argparse.Namespace, executor=None) -> int:
     from qbench.records import RecordStore
     from qbench.runner import run_units
     from qbench.summary import format_table
 
     store = RecordStore(out)
     start = time.perf_counter()
-    report = run_units(units, store, ctx, force=args.force, progress=not args.no_progress)
+    show = not args.no_progress and (getattr(args, "progress", False) or sys.stderr.isatty())
+    report = run_units(units, store, ctx, force=args.force, progress=show, executor=executor)
     wall = time.perf_counter() - start
     keys = {u.key for u in units}
     records = [r for r in store.load() if r["unit_key"] in keys]
@@ -253,6 +287,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    tsne_opts = ("tsne_tasks", "tsne_alpha", "tsne_seed", "tsne_perplexity", "tsne_data_dir", "tsne_cache_dir")
+    if getattr(args, "what", None) == "tsne":
+        return _cmd_plot_tsne(args)
+    given = [o for o in tsne_opts if getattr(args, o, None) is not None]
+    if given:
+        raise QbenchError(f"--{given[0][5:].replace('_', '-')} is an option of `qbench plot tsne`")
     from qbench.report.figures import make_figures
     from qbench.report.leaderboard import default_results, load_results
 
@@ -260,6 +300,23 @@ def cmd_plot(args: argparse.Namespace) -> int:
     paths = results if args.results else [p for p in results if os.path.exists(p)]
     records = load_results(paths) if paths else []
     written = make_figures(records, args.out)
+    print(f"{len(written)} figure(s) in {args.out}")
+    return 0
+
+
+def _cmd_plot_tsne(args: argparse.Namespace) -> int:
+    """t-SNE data views (PROTOCOL 4.6); every task is loaded before any file is written."""
+    from qbench.report.tsne import PERPLEXITY, tsne_figures
+
+    if args.results:
+        raise QbenchError("--results is not an option of `qbench plot tsne` (it draws data, not records)")
+    written = tsne_figures(args.tsne_tasks or ["mnist-1v9", "xxz-12"], args.out,
+                           alpha=0.2 if args.tsne_alpha is None else args.tsne_alpha,
+                           seed=0 if args.tsne_seed is None else args.tsne_seed,
+                           perplexity=PERPLEXITY if args.tsne_perplexity is None else args.tsne_perplexity,
+                           data_dir=args.tsne_data_dir, cache_dir=args.tsne_cache_dir)
+    for p in written:
+        print(f"tsne: wrote {p}")
     print(f"{len(written)} figure(s) in {args.out}")
     return 0
 
@@ -288,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return {"check": cmd_check, "list": cmd_list, "run": cmd_run, "leaderboard": cmd_leaderboard, "plot": cmd_plot,
                 "verify": cmd_verify}[args.command](args)
     except QbenchError as exc:
-        print(f"qbench: error: {exc}", file=sys.stderr)
+        print("qbench: error: " + " ".join(str(exc).splitlines()), file=sys.stderr)  # one line, always
         return 2
     except KeyboardInterrupt:
         print("qbench: interrupted; completed units are kept, re-run the command to resume", file=sys.stderr)

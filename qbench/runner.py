@@ -1,17 +1,28 @@
-"""Run a suite's units into an output directory: resumable, failure-tolerant, with progress."""
+"""Run a suite's units into an output directory: resumable, failure-tolerant, with progress.
+
+``run_units`` skips the units whose record file exists (unless ``force``), removes the temporary
+files of killed runs, and hands the rest to an executor (:mod:`qbench.executors`: serial in this
+process by default, or a pool of processes, or a Dask cluster). Every executor ends in
+``run_unit`` for each unit, which writes the unit's records whole; a unit that raises is recorded as
+failed with its traceback and the sweep goes on.
+"""
 
 from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass, field
-from typing import Sequence
-
-from tqdm.auto import tqdm
+from typing import TYPE_CHECKING, Sequence
 
 from qbench.experiment import RunContext
 from qbench.records import RecordStore
 from qbench.records.build import new_record
 from qbench.scenarios import Unit
+
+if TYPE_CHECKING:
+    from qbench.executors import Executor
+
+#: the outcomes of a unit in a run
+DONE, FAILED, SKIPPED = "done", "failed", "skipped"
 
 
 @dataclass
@@ -21,42 +32,64 @@ class RunReport:
     failed: list[str] = field(default_factory=list)
 
 
-def failure_record(unit: Unit, exc: BaseException) -> dict:
+def failure_record(unit: Unit, exc: BaseException | None = None, *, error: str | None = None,
+                   tb: str | None = None) -> dict:
+    """The one record of a unit that did not finish: ``exc`` (its traceback kept), or ``error``."""
     c = unit.config
-    tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    if exc is not None:
+        lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+        error, tb = f"{type(exc).__name__}: {exc}", "".join(lines[-6:])
     return new_record(
         suite=unit.suite, scenario=unit.scenario, unit_key=unit.key, config=c, metrics={},
         task=c.get("task"), model=c.get("model"), model_size=str(c.get("model_options", "")),
         corruption=c.get("corruption"), alpha=c.get("alpha"), seed=c.get("seed", -1),
-        method=c.get("method"), status="failed",
-        error=f"{type(exc).__name__}: {exc}", traceback="".join(tb[-6:]),
+        method=c.get("method"), status="failed", error=error or "unknown error", traceback=tb or "",
     )
 
 
+def run_unit(unit: Unit, store: RecordStore, ctx: RunContext, *, force: bool = False) -> str:
+    """Run one unit and write its records whole: ``done``, ``failed`` or ``skipped``.
+
+    Skipped: its record file exists (unless ``force``), checked before running and again when
+    writing, so a unit that another process finished meanwhile is not written twice.
+    """
+    if not force and store.has(unit.key):
+        return SKIPPED
+    try:
+        records = unit.run(ctx, str(store.root))
+    except Exception as exc:  # noqa: BLE001  (a failed unit is a result; the sweep goes on)
+        records = [failure_record(unit, exc)]
+    status = FAILED if any(r.get("status") == "failed" for r in records) else DONE
+    if store.write_unit(unit.key, records, overwrite=force) is None:
+        return SKIPPED
+    return status
+
+
+def order_by_group(units: Sequence[Unit]) -> list[Unit]:
+    """Units of one group (same task and model shape) together, in plan order otherwise."""
+    order = {g: i for i, g in reversed(list(enumerate(u.group for u in units)))}
+    return sorted(units, key=lambda u: order[u.group])
+
+
 def run_units(
-    units: Sequence[Unit], store: RecordStore, ctx: RunContext, *, force: bool = False, progress: bool = True
+    units: Sequence[Unit], store: RecordStore, ctx: RunContext, *, force: bool = False, progress: bool = True,
+    executor: "Executor | None" = None,
 ) -> RunReport:
     """Run every unit whose record is not in ``store`` yet (all of them with ``force``)."""
-    report = RunReport()
-    # units of one group share compiled functions; keep them together, in plan order otherwise
-    order = {g: i for i, g in reversed(list(enumerate(u.group for u in units)))}
-    ordered = sorted(units, key=lambda u: order[u.group])
-    bar = tqdm(ordered, disable=not progress, unit="unit", dynamic_ncols=True)
-    for unit in bar:
-        bar.set_description(unit.key.rsplit("-", 1)[0][:60])
-        if not force and store.has(unit.key):
-            report.skipped.append(unit.key)
-            continue
-        try:
-            records = unit.run(ctx, str(store.root))
-        except Exception as exc:  # noqa: BLE001  (a failed unit is a result; the sweep goes on)
-            records = [failure_record(unit, exc)]
-            report.failed.append(unit.key)
-        else:
-            if any(r.get("status") == "failed" for r in records):
-                report.failed.append(unit.key)
-            else:
-                report.done.append(unit.key)
-        store.write_unit(unit.key, records)
-        bar.set_postfix(done=len(report.done), failed=len(report.failed), skipped=len(report.skipped))
+    from qbench.executors import Progress, SerialExecutor
+
+    executor = executor or SerialExecutor()
+    store.clean_stale_tmp()
+    ordered = order_by_group(units)
+    todo = [u for u in ordered if force or not store.has(u.key)]
+    todo_keys = {u.key for u in todo}
+    skipped = [u.key for u in ordered if u.key not in todo_keys]
+    tracker = Progress(todo, skipped=len(ordered) - len(todo), enabled=progress, label=executor.label)
+    try:
+        executor.run(todo, store, ctx, force=force, tracker=tracker)
+    finally:
+        tracker.close()
+    report = RunReport(skipped=skipped)
+    for u in todo:
+        getattr(report, {DONE: "done", FAILED: "failed", SKIPPED: "skipped"}[tracker.status.get(u.key, FAILED)]).append(u.key)
     return report

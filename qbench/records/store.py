@@ -1,16 +1,26 @@
 """An output directory of records: one file per unit of work, written atomically, read with validation.
 
 Layout: ``OUT/records/<unit_key>.jsonl``. A unit (scenario, alpha, seed[, method]) is written whole
-with a temporary file and a rename, so an interrupted run leaves either the unit's complete file or
-none, and a re-run skips the units already present.
+with a temporary file (fsynced) and a rename, so an interrupted run leaves either the unit's complete
+file or none, and a re-run skips the units already present.
+
+Several processes may write into one directory at once (``--executor local``/``dask`` workers, or
+the same command started twice): a unit file is published with ``os.link`` from its temporary file,
+which fails if the file exists, so the first writer wins and a unit is never written twice (unless
+``overwrite``, which ``--force`` uses and which replaces the file whole). Temporary files are named
+``.<unit_key>~<host>~<pid>~<random>.tmp``; the loader ignores them and ``clean_stale_tmp`` removes
+those left by a killed process (dead pid on this host, or older than a day).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -40,26 +50,113 @@ class RecordStore:
     def has(self, unit_key: str) -> bool:
         return self.path(unit_key).exists()
 
-    def write_unit(self, unit_key: str, records: Iterable[dict]) -> Path:
+    def write_unit(self, unit_key: str, records: Iterable[dict], *, overwrite: bool = True) -> Path | None:
+        """Write a unit's records whole; None (nothing written) if ``not overwrite`` and the unit's
+        file exists already, e.g. because another process finished the same unit meanwhile."""
         self.records_dir.mkdir(parents=True, exist_ok=True)
         lines = [json.dumps(_clean(r), sort_keys=True, allow_nan=False) for r in records]
         for i, line in enumerate(lines):
             validate_record(json.loads(line), f"{unit_key} record {i}")
-        fd, tmp = tempfile.mkstemp(dir=self.records_dir, prefix=f".{unit_key}.", suffix=".tmp")
+        if not overwrite and self.has(unit_key):
+            return None
+        final = self.path(unit_key)
+        fd, tmp = tempfile.mkstemp(dir=self.records_dir, prefix=tmp_prefix(unit_key), suffix=".tmp")
         try:
+            os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the records from others on a shared filesystem
             with os.fdopen(fd, "w") as fh:
                 fh.write("\n".join(lines) + "\n")
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, self.path(unit_key))
-        except BaseException:
+            if overwrite:
+                os.replace(tmp, final)
+            elif not _publish_new(tmp, final):
+                return None
+            _fsync_dir(self.records_dir)
+        finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-            raise
-        return self.path(unit_key)
+        return final
+
+    def clean_stale_tmp(self) -> list[Path]:
+        """Remove temporary files that killed runs left in ``records/`` and ``models/``."""
+        return clean_stale_tmp(self.records_dir) + clean_stale_tmp(self.root / "models")
 
     def load(self) -> list[dict]:
         return load_records([self.records_dir]) if self.records_dir.exists() else []
+
+
+def _host() -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in socket.gethostname())[:40] or "host"
+
+
+def tmp_prefix(name: str) -> str:
+    """Prefix of a temporary file for ``name``: hidden, with this process's host and pid."""
+    return f".{name}~{_host()}~{os.getpid()}~"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+STALE_TMP_AGE_S = 24 * 3600.0
+
+
+def clean_stale_tmp(directory: str | os.PathLike, max_age_s: float = STALE_TMP_AGE_S) -> list[Path]:
+    """Delete the temporary files (see ``tmp_prefix``) of processes that are gone: a dead pid on this
+    host, or any file older than ``max_age_s`` (a live write takes milliseconds). Returns them."""
+    d = Path(directory)
+    if not d.is_dir():
+        return []
+    host, now, removed = _host(), time.time(), []
+    for f in d.glob(".*~*~*~*"):
+        parts = f.name.split("~")
+        if len(parts) != 4:
+            continue
+        try:
+            stale = (parts[1] == host and parts[2].isdigit() and not _pid_alive(int(parts[2]))) \
+                or now - f.stat().st_mtime > max_age_s
+            if stale:
+                f.unlink()
+                removed.append(f)
+        except FileNotFoundError:
+            continue
+    return removed
+
+
+def _publish_new(tmp: str, final: Path) -> bool:
+    """Give ``tmp``'s content the name ``final`` only if no file has that name: True if done."""
+    try:
+        os.link(tmp, final)  # atomic; fails if final exists, so concurrent writers cannot both win
+        return True
+    except FileExistsError:
+        return False
+    except OSError as exc:  # a filesystem without hard links: check, then rename (a tiny race)
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        if final.exists():
+            return False
+        os.replace(tmp, final)
+        return True
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable (a crash of the machine, not only of the process)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _files(paths: Iterable[str | os.PathLike], recursive: bool = False) -> list[Path]:
@@ -85,15 +182,21 @@ def iter_records(paths: Iterable[str | os.PathLike], recursive: bool = False) ->
     suites' output directories). A malformed or truncated line is an error naming its file and line.
     """
     for f in _files(paths, recursive):
-        with open(f) as fh:
-            for lineno, line in enumerate(fh, 1):
+        with open(f, "rb") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                where = f"{f}:{lineno}"
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise QbenchError(f"{where}: not valid UTF-8 text") from None
                 if not line.strip():
                     continue
-                where = f"{f}:{lineno}"
                 try:
                     rec = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise QbenchError(f"{where}: not valid JSON ({exc.msg})") from None
+                except RecursionError:
+                    raise QbenchError(f"{where}: not valid JSON (nested too deeply)") from None
                 yield where, validate_record(rec, where)
 
 

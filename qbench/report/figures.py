@@ -7,6 +7,9 @@ name that depends only on what is plotted:
   step, a line per method with a one-std band, one panel per model (Fig 3a/b, S2/S3).
 - ``landscape_<task>_lrr.png``: LRR per alpha, a bar per model with one-std error bars (Fig 3d).
 - ``capacity_<task>.png``: validation accuracy vs alpha, a line per model size, a panel per model (Fig S1).
+- ``sensitivity_<task>_<model>_<method>.png``: final val_acc over a method's hyperparameter grid
+  (PROTOCOL 4.7): an annotated heat map of the mean over seeds for two swept parameters, a curve
+  with a one-std band (and forget_acc dashed) for one.
 
 Records of another protocol version than the newest of a figure's records get their own file,
 suffixed ``_protocol-<v>``; a ``landscape-study`` family likewise gets ``landscape-study_<task>_lrr.png``.
@@ -227,11 +230,75 @@ def capacity_figures(ok: list[dict], out_dir: str) -> list[str]:
     return written
 
 
+def sensitivity_figures(ok: list[dict], out_dir: str) -> list[str]:
+    from qbench.report.sweeps import sweeps
+
+    plt = _plt()
+    written: list[str] = []
+    all_sweeps = sweeps(ok)
+    newest: dict[tuple, str] = {}
+    for sw in all_sweeps:
+        k = (sw.task, sw.model, sw.method)
+        if k not in newest or natural_key(sw.protocol) > natural_key(newest[k]):
+            newest[k] = sw.protocol
+    for sw in all_sweeps:
+        n = len(sw.seeds)
+        where = f"{sw.task}, {MODEL_TITLES.get(sw.model, sw.model)} {sw.model_size}, {sw.method}"
+        if len(sw.params) == 2:
+            (py, px), (ys, xs) = sw.params, (sw.values[sw.params[0]], sw.values[sw.params[1]])
+            grid = np.full((len(ys), len(xs)), np.nan)
+            for (vy, vx), stats in sw.cells.items():
+                grid[ys.index(vy), xs.index(vx)] = stats["val_acc"].mean
+            fig, ax = plt.subplots(figsize=(1.0 + 0.55 * len(xs) + 1.2, 1.2 + 0.45 * len(ys)), layout="constrained")
+            im = ax.imshow(grid, origin="lower", cmap="viridis", aspect="auto")
+            fig.colorbar(im, ax=ax, label=f"final val_acc (mean of {n} seed{'s' if n != 1 else ''})")
+            lo, hi = np.nanmin(grid), np.nanmax(grid)
+            for i in range(len(ys)):
+                for j in range(len(xs)):
+                    if np.isfinite(grid[i, j]):
+                        light = hi > lo and (grid[i, j] - lo) / (hi - lo) > 0.6
+                        ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=6.5,
+                                color="black" if light else "white")
+            for point, style in ((sw.default, dict(edgecolor="red", linestyle="-")),
+                                 (sw.best(), dict(edgecolor="white", linestyle="--"))):
+                if point is not None:
+                    ax.add_patch(plt.Rectangle((xs.index(point[1]) - 0.5, ys.index(point[0]) - 0.5), 1, 1,
+                                               fill=False, linewidth=1.6, **style))
+            ax.set_xticks(range(len(xs)), [f"{v:g}" for v in xs])
+            ax.set_yticks(range(len(ys)), [f"{v:g}" for v in ys])
+            ax.set_xlabel(px)
+            ax.set_ylabel(py)
+            ax.set_title(f"{where}\nred: default, dashed white: best")
+        elif len(sw.params) == 1:
+            (p,) = sw.params
+            xs = sw.values[p]
+            fig, ax = plt.subplots(figsize=(4.6, 3.3), layout="constrained")
+            _band(ax, xs, [sw.cells[(x,)]["val_acc"] for x in xs], color="C0", marker="o", markersize=3,
+                  label="val_acc")
+            _band(ax, xs, [sw.cells[(x,)]["forget_acc"] for x in xs], color="C3", marker="s", markersize=3,
+                  linestyle="--", label="forget_acc (polluted labels)")
+            if sw.default is not None:
+                ax.axvline(sw.default[0], color="grey", linestyle=":", linewidth=1, label="default")
+            ax.set_xlabel(p)
+            ax.set_ylabel("accuracy after the last step")
+            ax.set_ylim(-0.02, 1.02)
+            ax.grid(alpha=0.3)
+            ax.legend(loc="best")
+            ax.set_title(f"{where}\n(mean ± 1 std over {n} seed{'s' if n != 1 else ''})")
+        else:
+            continue  # no swept parameter, or more than two: no figure of this kind
+        name = _name("sensitivity", f"{sw.task}_{sw.model}_{sw.method}", "", sw.protocol,
+                     newest[(sw.task, sw.model, sw.method)])
+        _save(fig, out_dir, name, written)
+    return written
+
+
 FIGURES = {
     "resilience": resilience_figures,
     "unlearning": unlearning_figures,
     "landscape": landscape_figures,
     "capacity": capacity_figures,
+    "sensitivity": sensitivity_figures,
 }
 
 

@@ -287,12 +287,51 @@ def landscape_sections(ok: list[dict], failed: list[dict]) -> list[Section]:
     return sections
 
 
+# -- sensitivity ---------------------------------------------------------------------------------------
+def sensitivity_sections(ok: list[dict], failed: list[dict]) -> list[Section]:
+    """Per task and model: each method's best grid point (highest mean final val_acc) beside its default's."""
+    from qbench.report.sweeps import sweeps
+
+    def tkey(r: dict) -> tuple:
+        return (r["protocol_version"], r[F.TASK], MODEL_ORDER.get(r[F.MODEL], 9), r[F.MODEL])
+
+    by_table = _group(sweeps(ok), lambda sw: (sw.protocol, sw.task, MODEL_ORDER.get(sw.model, 9), sw.model))
+    fails = _group(failed, tkey)
+    sections = []
+    for key in _sort_tables(set(by_table) | set(fails)):
+        pv, task, _, model = key
+        where = f"sensitivity {task}/{model} (protocol {pv})"
+        rows = []
+        for sw in sorted(by_table.get(key, []), key=lambda sw: (METHOD_ORDER.get(sw.method, 99), sw.method, sw.model_size)):
+            check_one_variant({f"{sw.method} {sw.label(p)}": rs for p, rs in sw.records.items()}, where)
+            check_same_seeds({f"{sw.method} {sw.label(p)}": {r[F.SEED] for r in rs} for p, rs in sw.records.items()}, where)
+            best, n = sw.best(), len(sw.seeds)
+            cell = lambda p: fmt_stat(sw.cells[p]["val_acc"], 3, n) if p is not None else DASH  # noqa: E731
+            rows.append([f"`{sw.method}`", sw.model_size, ", ".join(sw.params) or DASH, str(len(sw.cells)),
+                         sw.label(best), cell(best), fmt_stat(sw.cells[best]["forget_acc"], 3, n) if best is not None else DASH,
+                         sw.label(sw.default) if sw.default is not None else "not on the grid", cell(sw.default),
+                         ", ".join(str(s) for s in sorted(x for x in sw.steps if x is not None)) or DASH, str(n)])
+        headers = ["method", "model_size", "swept", "points", "best point", "val_acc (best)", "forget_acc (best)",
+                   "default point", "val_acc (default)", "steps", "n"]
+        body = _md(headers, rows) if rows else "No successful records."
+        notes = ["Final val_acc after the last unlearning step at each grid point (PROTOCOL 4.7), mean ± std "
+                 "over seeds; the best point is chosen by the same seeds that measure it, so its value is an "
+                 "optimistic estimate. Figures: `qbench plot` (heat map or curve per method)."] if rows else []
+        notes += _failed_note(fails.get(key, []), lambda r: f"{r[F.METHOD]} {r[F.SCENARIO]} seed {r[F.SEED]}")
+        sections.append(Section(_heading(task, model, protocol=pv, fam="sensitivity", suite="sensitivity"), body, notes))
+    return sections
+
+
 BUILDERS = {
     "unlearning": unlearning_sections,
     "resilience": resilience_sections,
     "capacity": capacity_sections,
     "landscape": landscape_sections,
+    "sensitivity": sensitivity_sections,
 }
+#: suites whose heading appears only when they have records (a tree without them renders as before)
+OPTIONAL_SUITES = ("sensitivity",)
+SUITE_TITLES.setdefault("sensitivity", "Method sensitivity (PROTOCOL 4.7)")
 
 
 def provenance_line(records: Sequence[dict]) -> str:
@@ -319,6 +358,10 @@ def render_block(records: Sequence[dict]) -> str:
             lines += ["No records yet.", ""]
         for s in sections:
             lines += [s.render(), ""]
+    for suite in OPTIONAL_SUITES:
+        sections = BUILDERS[suite]([r for r in ok if r[F.SUITE] == suite], [r for r in failed if r[F.SUITE] == suite])
+        if sections:
+            lines += [f"### {SUITE_TITLES[suite]}", ""] + [x for s in sections for x in (s.render(), "")]
     if unknown:
         lines += [f"_Records of suites without a leaderboard table were skipped: {', '.join(unknown)}._", ""]
     lines += [f"_{provenance_line(records)}_", END]

@@ -1,3 +1,3 @@
 """Built-in suites; importing this package registers them."""
 
-from qbench.suites import capacity, landscape, resilience, unlearning  # noqa: F401
+from qbench.suites import capacity, landscape, resilience, sensitivity, unlearning  # noqa: F401

@@ -1,0 +1,212 @@
+"""What every executor shares: batches of units, progress, and the bookkeeping of units in flight."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from tqdm.auto import tqdm
+
+from qbench.records import RecordStore
+from qbench.scenarios import Unit
+
+DONE, FAILED, SKIPPED = "done", "failed", "skipped"  # as in qbench.runner (not imported: no TF here)
+
+
+class Progress:
+    """Counts of done, failed and skipped units, and a tqdm bar (units to run, ETA) when enabled."""
+
+    def __init__(self, todo: Sequence[Unit], *, skipped: int = 0, enabled: bool = True, label: str = ""):
+        self.status: dict[str, str] = {}
+        self.already = skipped
+        self.bar = tqdm(total=len(todo), disable=not enabled, unit="unit", dynamic_ncols=True,
+                        desc=label or None, mininterval=0.5)
+        self._postfix()
+
+    def counts(self) -> dict[str, int]:
+        vals = list(self.status.values())
+        return {"done": vals.count(DONE), "failed": vals.count(FAILED), "skipped": self.already + vals.count(SKIPPED)}
+
+    def _postfix(self) -> None:
+        self.bar.set_postfix(self.counts(), refresh=False)
+
+    def describe(self, text: str) -> None:
+        self.bar.set_description(text[:60], refresh=False)
+
+    def finish(self, key: str, status: str, *, final: bool = True) -> None:
+        """Unit ``key`` ended with ``status``; a non-final status (seen on disk) may be corrected later."""
+        new = key not in self.status
+        if new or final:
+            self.status[key] = status
+        if new:
+            self.bar.update(1)
+        self._postfix()
+
+    def close(self) -> None:
+        self._postfix()
+        self.bar.close()
+
+
+@dataclass
+class Batch:
+    """Units sent to one worker task together; ``solo``: a unit run alone to find who killed a worker."""
+
+    units: list[Unit]
+    solo: bool = False
+    signatures: dict[str, tuple | None] = field(default_factory=dict)
+
+    def payload(self) -> list[tuple[str, str, dict]]:
+        return [(u.suite, u.key, u.config) for u in self.units]
+
+
+def make_batches(units: Sequence[Unit], workers: int) -> list[Batch]:
+    """One batch per group (same task and model shape: a worker compiles each shape once), in order.
+
+    With fewer groups than workers, each group is cut into contiguous pieces so that every worker
+    has work; a worker process keeps its compiled functions between batches anyway.
+    """
+    groups: dict[tuple, list[Unit]] = {}
+    for u in units:
+        groups.setdefault(u.group, []).append(u)
+    pieces = max(1, math.ceil(workers / max(1, len(groups))))
+    out = []
+    for members in groups.values():
+        k = min(pieces, len(members))
+        size, extra = divmod(len(members), k)
+        start = 0
+        for i in range(k):
+            end = start + size + (1 if i < extra else 0)
+            out.append(Batch(list(members[start:end])))
+            start = end
+    return out
+
+
+def _signature(path: os.PathLike) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def file_status(path: os.PathLike) -> str | None:
+    """``failed`` if a unit file holds a failed record, else ``done``; None if unreadable."""
+    try:
+        with open(path) as fh:
+            recs = [json.loads(line) for line in fh if line.strip()]
+    except (OSError, ValueError):
+        return None
+    return FAILED if any(isinstance(r, dict) and r.get("status") == "failed" for r in recs) else DONE
+
+
+class Dispatch:
+    """Bookkeeping of batches run elsewhere: which of their units have finished, seen on disk (the
+    workers write the records) or reported back, and failure records for the units that were lost."""
+
+    def __init__(self, store: RecordStore, tracker: Progress, force: bool):
+        self.store, self.tracker, self.force = store, tracker, force
+
+    def started(self, batch: Batch) -> Batch:
+        batch.signatures = {u.key: _signature(self.store.path(u.key)) for u in batch.units}
+        return batch
+
+    def finished(self, unit: Unit) -> bool:
+        return unit.key in self.tracker.status
+
+    def poll(self, batches: Iterable[Batch]) -> None:
+        """Count the units whose record file appeared (or was replaced) since their batch started."""
+        for b in batches:
+            for u in b.units:
+                if self.finished(u):
+                    continue
+                path = self.store.path(u.key)
+                if _signature(path) != b.signatures.get(u.key):
+                    status = file_status(path)
+                    if status:
+                        self.tracker.finish(u.key, status, final=False)
+
+    def complete(self, results: Iterable[tuple[str, str]]) -> None:
+        for key, status in results:
+            self.tracker.finish(key, status)
+
+    def unfinished(self, batch: Batch) -> list[Unit]:
+        self.poll([batch])
+        return [u for u in batch.units if not self.finished(u)]
+
+    def lose(self, units: Iterable[Unit], error: str, tb: str = "") -> None:
+        """Record ``units`` as failed with ``error`` (written here, by the parent)."""
+        from qbench.runner import failure_record
+
+        for u in units:
+            if self.finished(u):
+                continue
+            written = self.store.write_unit(u.key, [failure_record(u, error=error, tb=tb)], overwrite=self.force)
+            self.tracker.finish(u.key, FAILED if written else (file_status(self.store.path(u.key)) or FAILED))
+
+    def lost_batch(self, batch: Batch, reason: str) -> list[Batch]:
+        """A batch whose worker died: its first unfinished unit was running (units run in order, each
+        written before the next starts). Run alone, it is blamed if the worker dies again; the rest
+        of the batch never started and is returned for a new try."""
+        rest = self.unfinished(batch)
+        if not rest:
+            return []
+        if batch.solo:
+            self.lose(rest[:1], f"worker process died while running this unit ({reason})")
+            return [Batch(rest[1:])] if rest[1:] else []
+        return [Batch(rest[:1], solo=True)] + ([Batch(rest[1:])] if rest[1:] else [])
+
+
+class Executor:
+    """Runs units into a record store; a context manager (``close`` frees workers)."""
+
+    name = "serial"
+    workers = 1
+
+    @property
+    def label(self) -> str:
+        return self.name if self.workers == 1 else f"{self.name} x{self.workers}"
+
+    def check(self, units: Sequence[Unit]) -> None:
+        """Raise QbenchError before any work if this executor cannot run ``units``."""
+
+    def run(self, units: Sequence[Unit], store: RecordStore, ctx, *, force: bool, tracker: Progress) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class SerialExecutor(Executor):
+    """Every unit in this process, one after the other (the default)."""
+
+    def __init__(self, threads: int | None = None):
+        self.threads = threads
+
+    def run(self, units, store, ctx, *, force, tracker):
+        from qbench.executors.worker import configure_worker
+        from qbench.runner import run_unit
+
+        if self.threads:
+            configure_worker(self.threads)
+        for unit in units:
+            tracker.describe(unit.key.rsplit("-", 1)[0])
+            tracker.finish(unit.key, run_unit(unit, store, ctx, force=force))
+
+
+def check_rebuildable(units: Sequence[Unit], executor: str) -> None:
+    from qbench.errors import QbenchError
+    from qbench.scenarios import get_suite
+
+    for suite in sorted({u.suite for u in units}):
+        if get_suite(suite).unit_from_config is None:
+            raise QbenchError(f"suite {suite!r} cannot run under --executor {executor} "
+                              f"(its units cannot be rebuilt from their configs); use --executor serial")

@@ -1,0 +1,102 @@
+"""``--executor local``: a pool of worker processes on this machine.
+
+``concurrent.futures.ProcessPoolExecutor`` with the ``spawn`` start method (TensorFlow does not
+survive ``fork``). At most ``workers`` batches are in flight at once, so that when a worker process
+dies (the pool then breaks and stops every worker), the batches in flight are exactly those that were
+running: their first unfinished unit is run again alone in a fresh pool and recorded as failed if
+its worker dies again; the rest of each batch is run again normally.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+
+from qbench.executors.base import Batch, Dispatch, Executor, check_rebuildable, make_batches
+from qbench.executors.worker import configure_worker, run_batch
+
+
+def default_threads(workers: int) -> int:
+    """TensorFlow intra-op threads per worker: the cores shared out, at least one."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+class LocalExecutor(Executor):
+    name = "local"
+
+    def __init__(self, workers: int | None = None, threads: int | None = None):
+        self.workers = int(workers or os.cpu_count() or 1)
+        self.threads = threads or default_threads(self.workers)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def check(self, units):
+        check_rebuildable(units, self.name)
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=configure_worker, initargs=(self.threads, self.name))
+
+    def run(self, units, store, ctx, *, force, tracker):
+        if not units:
+            return
+        d = Dispatch(store, tracker, force)
+        ctx_plain = {"data_dir": ctx.data_dir, "cache_dir": ctx.cache_dir}
+        queue: deque[Batch] = deque(make_batches(units, self.workers))
+        solo: deque[Batch] = deque()
+        inflight: dict = {}
+        procs: dict = {}
+        try:
+            while queue or solo or inflight:
+                if self._pool is None:
+                    self._pool = self._new_pool()
+                # suspects of a crash run one at a time, alone, so that a death names its unit
+                while solo and not inflight:
+                    b = d.started(solo.popleft())
+                    inflight[self._submit(b, store, ctx_plain, force)] = b
+                while not solo and queue and len(inflight) < self.workers:
+                    b = d.started(queue.popleft())
+                    inflight[self._submit(b, store, ctx_plain, force)] = b
+                done, _ = wait(list(inflight), timeout=0.5, return_when=FIRST_COMPLETED)
+                procs.update(getattr(self._pool, "_processes", None) or {})
+                d.poll(inflight.values())
+                broken = []
+                for f in done:
+                    b = inflight.pop(f)
+                    try:
+                        d.complete(f.result())
+                    except BrokenProcessPool:
+                        broken.append(b)
+                    except Exception as exc:  # noqa: BLE001  (the batch could not run: its units fail)
+                        d.lose(d.unfinished(b), f"{type(exc).__name__}: {exc}")
+                if broken:
+                    broken.extend(inflight.values())  # the pool stopped every worker
+                    inflight.clear()
+                    self._pool.shutdown(wait=True, cancel_futures=True)
+                    self._pool = None
+                    reason = _exit_codes(procs)
+                    procs.clear()
+                    retry = [nb for b in broken for nb in d.lost_batch(b, reason)]
+                    solo.extend(nb for nb in retry if nb.solo)
+                    queue.extendleft(reversed([nb for nb in retry if not nb.solo]))
+        except BaseException:
+            self.close(wait=False)
+            raise
+
+    def _submit(self, batch: Batch, store, ctx_plain: dict, force: bool):
+        return self._pool.submit(run_batch, batch.payload(), str(store.root), ctx_plain, force, self.threads, self.name)
+
+    def close(self, wait: bool = True) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=True)
+            self._pool = None
+
+
+def _exit_codes(procs: dict) -> str:
+    """'exit code 1' of the worker(s) that died on their own (not those the broken pool stopped)."""
+    codes = sorted({p.exitcode for p in procs.values() if p.exitcode not in (None, 0, -15)})
+    if not codes:
+        return "the worker process ended abruptly"
+    return "exit code " + ", ".join(str(c) if c >= 0 else f"{c} (signal {-c})" for c in codes)

@@ -1,0 +1,102 @@
+"""What runs inside a worker process (a local pool's or a Dask worker's): rebuild units from their
+configs and run them into the shared output directory.
+
+Units hold closures and are not picklable, so a worker receives plain data per unit: the suite's
+name, the unit's key and its ``config``, and rebuilds the unit with the suite's
+``unit_from_config``; a rebuilt key that differs from the planned one is a failed unit (the config
+would not reproduce the plan). The worker writes each unit's records itself, atomically (see
+:mod:`qbench.records.store`), as soon as the unit ends, and returns only ``(key, status)`` pairs.
+
+This module imports no TensorFlow at import time, so that ``configure_worker`` can set the thread
+counts before TensorFlow starts.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+#: set in every worker process to the executor's name ("local", "dask"); unset in the main process
+WORKER_ENV = "QBENCH_WORKER"
+
+_CONFIGURED: tuple | None = None
+
+
+def configure_worker(threads: int | None, kind: str | None = None) -> None:
+    """Mark this process as a worker and cap TensorFlow's and BLAS's threads at ``threads``.
+
+    Environment variables act if TensorFlow is not imported yet (a fresh worker); otherwise
+    ``tf.config.threading`` acts if TensorFlow has not started its runtime yet. Without ``threads``
+    the thread counts are left as they are.
+    """
+    global _CONFIGURED
+    if _CONFIGURED == (threads, kind):
+        return
+    _CONFIGURED = (threads, kind)
+    if kind:
+        os.environ[WORKER_ENV] = kind
+    if not threads:
+        return
+    n = str(int(threads))
+    for var in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = n
+    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    if "tensorflow" in sys.modules:
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # the runtime has started: too late, keep its settings
+            pass
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=int(threads), user_api="blas")
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        pass
+
+
+def stub_unit(suite: str, key: str, config: dict):
+    """A unit that only carries identity (for the failure record of a unit that cannot be rebuilt)."""
+    from qbench.scenarios import Unit
+
+    def run(ctx, out_dir="."):  # pragma: no cover - never run
+        raise RuntimeError(f"unit {key} could not be rebuilt")
+
+    return Unit(key, suite, str(config.get("scenario", "")), config, run)
+
+
+def rebuild_unit(suite: str, key: str, config: dict):
+    """The unit ``config`` describes, rebuilt by its suite; raises if the key does not match."""
+    from qbench.scenarios import get_suite
+
+    s = get_suite(suite)
+    if s.unit_from_config is None:
+        raise RuntimeError(f"suite {suite!r} cannot rebuild units from their configs (no unit_from_config)")
+    unit = s.unit_from_config(config)
+    if unit.key != key:
+        raise RuntimeError(f"rebuilt unit key {unit.key} differs from the planned key {key}")
+    return unit
+
+
+def run_batch(payload: list[tuple[str, str, dict]], out_dir: str, ctx: dict, force: bool,
+              threads: int | None, kind: str) -> list[tuple[str, str]]:
+    """Run the units ``payload`` lists ((suite, key, config) each), in order, in this process;
+    write each one's records into ``out_dir``; return ``(key, status)`` per unit."""
+    configure_worker(threads, kind)
+    from qbench.experiment import RunContext
+    from qbench.records import RecordStore
+    from qbench.runner import FAILED, failure_record, run_unit
+
+    store, context, out = RecordStore(out_dir), RunContext(**ctx), []
+    for suite, key, config in payload:
+        try:
+            unit = rebuild_unit(suite, key, config)
+        except Exception as exc:  # noqa: BLE001  (recorded as the unit's failure)
+            if force or not store.has(key):
+                store.write_unit(key, [failure_record(stub_unit(suite, key, config), exc)], overwrite=force)
+            out.append((key, FAILED))
+            continue
+        out.append((key, run_unit(unit, store, context, force=force)))
+    return out

@@ -1,0 +1,241 @@
+"""``sensitivity`` (PROTOCOL 4.7): a method's unlearning result over a grid of its hyperparameters.
+
+The unlearning scenario of PROTOCOL 4.2 (label flipping at alpha 0.3, 50 full-batch steps, fresh
+Adam) is run at every point of a grid (``qbench.grids``: the protocol's defaults keyed by method
+registry name, or ``--grid`` for any method, plugins included).
+
+Units. One unit per (task, model, method, grid point, seed), keyed by its full config (the grid
+point is the method's hyperparameters; the rest of the grid is *not* in the config). So a sweep
+resumes point by point, an extended or refined grid reruns only its new points, and two sweeps
+that share a point share its unit. The poisoned model of a (task, model, seed) is the unlearning
+suite's (same spec, same ``poisoned_model``): trained once and kept under ``OUT/models`` (and in
+memory), never per grid point; with the same ``--out`` as an unlearning run it is not trained at all.
+Units of one (task, model) form one group, so every grid point reuses the one compiled unlearning
+step of (model shape, method): the hyperparameters reach it as tensors.
+
+Records. One record per unit, at the final step: ``val_acc``, ``forget_acc``, ``forget_clean_acc``,
+``retain_acc``, ``loss``, ``wall_s`` after the last step, and the per-step curves ``val_acc_steps``
+and ``forget_acc_steps`` (index = step, 0 = the poisoned model), which the loop computes anyway.
+The record's ``scenario`` field names the grid point (``sensitivity/<task>/<model>/<method>/<hp>``)
+so that records of different points never collide as duplicates; ``grid`` holds the point and the
+swept parameters' names for the figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from qbench import PROTOCOL_VERSION
+from qbench.errors import QbenchError
+from qbench.experiment import RunContext, TrainSpec
+from qbench.grids import DEFAULT_GRIDS, QUICK_GRIDS, check_grid, grid_points, parse_grid_args
+from qbench.methods import get_method, method_class, method_source
+from qbench.protocol import SEEDS, model_size, task_family, train_config
+from qbench.records.build import new_record, unit_key
+from qbench.scenarios import RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget
+from qbench.seeding import int_seed
+from qbench.summary import mean_std_table
+from qbench.suites.unlearning import ALPHA, LR, STEPS, poisoned_model, unlearn_sets
+from qbench.suites.unlearning import CONFIG as UNLEARNING
+from qbench.training.unlearn import unlearn
+
+FINAL_METRICS = ("val_acc", "forget_acc", "forget_clean_acc", "retain_acc", "loss", "wall_s")
+CURVES = ("val_acc", "forget_acc")
+
+
+@dataclass(frozen=True)
+class SensitivityConfig:
+    alpha: float = ALPHA
+    steps: int = STEPS
+    quick_steps: int = 10
+    quick_seeds: tuple[int, ...] = (0, 1)
+    # the poisoned model is the unlearning suite's, quick tier included (same spec: shared file)
+    quick_epoch_fraction: float = UNLEARNING.quick_epoch_fraction
+    step_budget_s: float = UNLEARNING.step_budget_s
+
+
+CONFIG = SensitivityConfig()
+
+for _task in ("mnist-1v9", "xxz-12"):
+    for _model in ("qnn", "mlp"):
+        register_scenario(Scenario(
+            name=f"sensitivity/{_task}/{_model}", suite="sensitivity", task=_task, model=_model,
+            model_options=tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in model_size(_task, _model).items())),
+            corruption="label_flip", alphas=(ALPHA,), seeds=SEEDS, train=train_config(_task, _model),
+            metrics=FINAL_METRICS, description=f"unlearning-method hyperparameter grids on a poisoned {_model}, {_task}",
+        ))
+
+
+def _scenarios(options: RunOptions) -> list[Scenario]:
+    from qbench.scenarios import list_scenarios
+
+    scs = list_scenarios("sensitivity")
+    if options.tasks:
+        scs = retarget(scs, options.tasks)
+    if options.models:
+        scs = [s for s in scs if s.model in options.models]
+    seeds = options.seeds or (CONFIG.quick_seeds if options.quick else None)
+    return [replace(s, seeds=seeds or s.seeds, alphas=options.alphas or s.alphas) for s in scs]
+
+
+def method_grids(options: RunOptions) -> list[tuple[str, dict[str, Any], dict[str, tuple]]]:
+    """(method, fixed hyperparameters, checked grid) per method of the run; bad input -> QbenchError."""
+    given = parse_grid_args(options.extra.get("grid_args") or ())
+    methods = tuple(options.extra.get("methods") or ())
+    if not methods:
+        named = [m for m in given if m is not None]
+        methods = tuple(named) if named else tuple(DEFAULT_GRIDS)
+    if None in given and len(methods) != 1:
+        raise QbenchError("--grid PARAM=... needs exactly one --method; with several, write --grid METHOD.PARAM=...")
+    for m in given:
+        if m is not None and m not in methods:
+            raise QbenchError(f"--grid {m}.*: method {m!r} is not among the run's methods ({', '.join(methods)})")
+    overrides = options.extra.get("method_overrides") or {}
+    defaults = QUICK_GRIDS if options.quick else DEFAULT_GRIDS
+    out = []
+    for name in methods:
+        cls = method_class(name)  # unknown name or unimportable plugin: QbenchError
+        grid = given.get(name) or (given.get(None) if len(methods) == 1 else None) or defaults.get(name)
+        if grid is None:
+            raise QbenchError(f"no default grid for method {name!r} (defaults: {', '.join(sorted(defaults))}); "
+                              f"give one with --grid PARAM=start:stop:step")
+        grid = check_grid(name, cls, grid)
+        fixed = dict(overrides.get(name, {}))
+        clash = sorted(set(fixed) & set(grid))
+        if clash:
+            raise QbenchError(f"{name}: {', '.join(clash)} given both by --set and --grid")
+        out.append((name, fixed, grid))
+    return out
+
+
+def _defaults(cls) -> dict[str, Any] | None:
+    try:
+        return dataclasses.asdict(cls.Hyperparameters())
+    except TypeError:  # a field without a default
+        return None
+
+
+def point_label(hp: dict[str, Any]) -> str:
+    """'kl=bernoulli,lambda_ce=1,lambda_fo=0.2,lambda_kl=0.1': every hyperparameter, sorted by name."""
+    return ",".join(f"{k}={v:g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else f"{k}={v}"
+                    for k, v in sorted(hp.items()))
+
+
+def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
+    sweeps = method_grids(options)
+    steps = options.extra.get("steps") or (CONFIG.quick_steps if options.quick else CONFIG.steps)
+    units = []
+    for s in scenarios:
+        cfg = s.train
+        if options.quick:
+            cfg = cfg.scaled(CONFIG.quick_epoch_fraction)
+        if options.epochs is not None:
+            cfg = cfg.scaled(options.epochs / cfg.epochs)
+        lr = options.extra.get("lr") or LR[task_family(s.task)]
+        for alpha in s.alphas:
+            for seed in s.seeds:
+                spec = TrainSpec(s.task, s.model, s.options, s.corruption, float(alpha), int(seed), cfg, s.data_seed)
+                for name, fixed, grid in sweeps:
+                    cls = method_class(name)
+                    for point in grid_points(grid):
+                        method = get_method(name, **fixed, **point)  # validates values up front
+                        config = {
+                            "suite": "sensitivity", "scenario": s.name, "protocol_version": PROTOCOL_VERSION,
+                            "quick": options.quick, "poisoned": spec.as_dict(), "method": name,
+                            "method_hyperparameters": method.hyperparameters(), "method_defaults": _defaults(cls),
+                            "method_source": method_source(name), "steps": steps, "lr": lr,
+                            "optimizer": "adam (fresh)", "step_budget_s": CONFIG.step_budget_s,
+                            "task": s.task, "model": s.model, "corruption": s.corruption, "alpha": float(alpha),
+                            "seed": int(seed),
+                        }
+                        units.append(_unit(s, spec, name, config, tuple(grid)))
+    return units
+
+
+def _unit(s: Scenario, spec: TrainSpec, name: str, config: dict, swept: tuple[str, ...]) -> Unit:
+    hp = config["method_hyperparameters"]
+    # the key depends on the config alone (``qbench verify`` rebuilds it): every numeric value, by name
+    short = "-".join(f"{k}{v:g}" for k, v in sorted(hp.items())
+                     if isinstance(v, (int, float)) and not isinstance(v, bool)) or "default"
+    key = unit_key(f"sensitivity-{s.task}-{s.model}-s{spec.seed}-{name}-{short}", config)
+    return Unit(key, "sensitivity", s.name, config, _runner(s, spec, name, config, key, swept),
+                group=(s.task, s.model, s.model_options))
+
+
+def unit_from_config(config: dict) -> Unit:
+    """The unit a sensitivity record's config describes (``qbench verify``)."""
+    from qbench.suites.resilience import model_options_tuple, train_spec_from_dict
+
+    spec = train_spec_from_dict(config["poisoned"])
+    s = Scenario(name=config["scenario"], suite="sensitivity", task=spec.task, model=spec.model,
+                 model_options=model_options_tuple(config["poisoned"]["model_options"]), corruption=spec.corruption,
+                 alphas=(spec.alpha,), seeds=(spec.seed,), train=spec.train, metrics=FINAL_METRICS,
+                 data_seed=spec.data_seed)
+    hp = dict(config.get("method_hyperparameters") or {})
+    get_method(config["method"], **hp)
+    defaults = config.get("method_defaults") or {}
+    swept = tuple(k for k in sorted(hp) if k in defaults and hp[k] != defaults[k]) or ()
+    return _unit(s, spec, config["method"], config, swept)
+
+
+def _runner(s: Scenario, spec: TrainSpec, name: str, config: dict, key: str, swept: tuple[str, ...]):
+    hp = dict(config["method_hyperparameters"])
+
+    def run(ctx: RunContext, out_dir: str = ".") -> list[dict]:
+        start = time.perf_counter()
+        prepared, poisoned, info = poisoned_model(spec, ctx, out_dir)
+        method = get_method(name, **hp)
+        fresh = prepared.model.init_params(int_seed(spec.seed, "retrain_init"))
+        res = unlearn(prepared.model, method, poisoned, fresh, unlearn_sets(prepared),
+                      steps=config["steps"], lr=config["lr"], step_budget_s=config["step_budget_s"])
+        last = res.metrics[-1]
+        metrics: dict[str, Any] = {k: last.get(k) for k in FINAL_METRICS}
+        for c in CURVES:
+            metrics[f"{c}_steps"] = [m[c] for m in res.metrics]
+        metrics["val_acc_0"] = res.metrics[0]["val_acc"]
+        metrics["first_step_s"] = res.compile_s
+        metrics["unit_wall_s"] = time.perf_counter() - start
+        if not np.isfinite(metrics["loss"] if metrics["loss"] is not None else 0.0):
+            metrics["loss"] = None  # step 0 only (no step ran): NaN is not valid JSON
+        record = new_record(
+            suite="sensitivity", scenario=f"{s.name}/{name}/{point_label(hp)}", unit_key=key, config=config,
+            task=s.task, model=s.model, model_size=prepared.model.size_label(), corruption=s.corruption,
+            alpha=spec.alpha, seed=spec.seed, method=name, step=len(res.metrics) - 1, metrics=metrics,
+            status=res.status, error=res.error,
+            grid={"params": list(swept), "point": {k: hp[k] for k in swept}},
+            poisoned_model=info,
+        )
+        return [record]
+
+    return run
+
+
+def summarize(records: list[dict]) -> pd.DataFrame:
+    """Per task, model, method and grid point: final val_acc and forget_acc, mean and std over seeds."""
+    rows = []
+    for r in records:
+        if r["status"] != "ok":
+            continue
+        point = ",".join(f"{k}={v:g}" for k, v in (r.get("grid") or {}).get("point", {}).items()) or "default"
+        rows.append({"task": r["task"], "model": r["model"], "method": r["method"], "point": point,
+                     "seed": r["seed"], "status": "ok",
+                     "metrics": {"val_acc": r["metrics"]["val_acc"], "forget_acc": r["metrics"]["forget_acc"]}})
+    if not rows:
+        return pd.DataFrame()
+    return mean_std_table(rows, by=["task", "model", "method", "point"], metrics=["val_acc", "forget_acc"])
+
+
+register_suite(Suite(
+    name="sensitivity",
+    description="final val/forget accuracy over a grid of a method's hyperparameters (PROTOCOL 4.7)",
+    scenarios=_scenarios,
+    plan=_plan,
+    summarize=summarize,
+    unit_from_config=unit_from_config,
+))

@@ -1,0 +1,119 @@
+"""Executors: a pool of processes and a Dask cluster give the serial executor's records, record for
+record (timings and provenance aside); units travel as configs and are rebuilt with the same key."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qbench.cli import main
+from qbench.errors import QbenchError
+from qbench.executors import make_batches, make_executor
+from qbench.executors.base import Progress
+from qbench.experiment import RunContext
+from qbench.records import RecordStore
+from qbench.runner import run_units
+from qbench.scenarios import RunOptions, get_suite, list_suites
+
+TIMING = ("wall_s", "train_wall_s", "unit_wall_s", "first_step_s")
+
+
+def comparable(out: Path) -> dict[str, list[dict]]:
+    got = {}
+    for f in sorted((out / "records").glob("*.jsonl")):
+        recs = [json.loads(line) for line in f.read_text().splitlines()]
+        got[f.stem] = [{**{k: v for k, v in r.items() if k not in ("provenance", "poisoned_model")},
+                        "metrics": {k: v for k, v in r["metrics"].items() if k not in TIMING}} for r in recs]
+    return got
+
+
+def plan(suite: str, **options):
+    s = get_suite(suite)
+    opts = RunOptions(**options)
+    return s.plan(s.scenarios(opts), opts)
+
+
+@pytest.fixture(scope="module")
+def tiny_units():
+    # two groups (mlp, qnn) x 2 alphas: 4 units of a few seconds
+    return plan("resilience", tasks=("xxz-4",), corruptions=("label_flip",), alphas=(0.0, 0.3), seeds=(0,), epochs=2)
+
+
+@pytest.fixture(scope="module")
+def serial_run(tiny_units, tmp_path_factory, cache_dir):
+    out = tmp_path_factory.mktemp("serial")
+    report = run_units(tiny_units, RecordStore(out), RunContext(cache_dir=cache_dir), progress=False)
+    assert len(report.done) == 4 and not report.failed
+    return comparable(out)
+
+
+def test_every_suite_rebuilds_its_units_from_their_configs_with_the_same_key():
+    for name in list_suites():
+        suite = get_suite(name)
+        if suite.unit_from_config is None:
+            continue
+        units = plan(name, tasks=("xxz-4",), quick=True, seeds=(0,))
+        assert units, name
+        for u in units:
+            assert suite.unit_from_config(json.loads(json.dumps(u.config))).key == u.key, (name, u.key)
+
+
+def test_batches_keep_groups_whole_unless_workers_would_idle(tiny_units):
+    assert [len(b.units) for b in make_batches(tiny_units, 2)] == [2, 2]
+    for b in make_batches(tiny_units, 2):
+        assert len({u.group for u in b.units}) == 1
+    assert [len(b.units) for b in make_batches(tiny_units, 4)] == [1, 1, 1, 1]
+    assert [len(b.units) for b in make_batches(tiny_units[:2], 2)] == [1, 1]  # one group, two workers
+    assert [len(b.units) for b in make_batches(tiny_units[:2], 1)] == [2]
+
+
+def test_local_executor_gives_the_serial_records(tiny_units, serial_run, tmp_path, cache_dir):
+    with make_executor("local", workers=2) as ex:
+        report = run_units(tiny_units, RecordStore(tmp_path), RunContext(cache_dir=cache_dir), progress=False,
+                           executor=ex)
+    assert len(report.done) == 4 and not report.failed
+    assert comparable(tmp_path) == serial_run
+
+
+def test_dask_local_cluster_gives_the_serial_records(tiny_units, serial_run, tmp_path, cache_dir):
+    pytest.importorskip("distributed")
+    with make_executor("dask", workers=2) as ex:
+        assert len(ex.client.scheduler_info()["workers"]) == 2
+        report = run_units(tiny_units, RecordStore(tmp_path), RunContext(cache_dir=cache_dir), progress=False,
+                           executor=ex)
+        assert len(report.done) == 4 and not report.failed
+        # a second run on the same cluster resumes: nothing left to do
+        again = run_units(tiny_units, RecordStore(tmp_path), RunContext(cache_dir=cache_dir), progress=False,
+                          executor=ex)
+        assert len(again.skipped) == 4 and not again.done
+    assert comparable(tmp_path) == serial_run
+
+
+def test_progress_counts_done_failed_and_skipped(tiny_units):
+    p = Progress(tiny_units[:3], skipped=2, enabled=False)
+    p.finish(tiny_units[0].key, "done", final=False)
+    p.finish(tiny_units[0].key, "skipped")  # the worker's report corrects what was seen on disk
+    p.finish(tiny_units[1].key, "failed")
+    assert p.counts() == {"done": 0, "failed": 1, "skipped": 3} and len(p.status) == 2
+    p.close()
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--executor", "local", "--workers", "0"], "--workers must be >= 1"),
+    (["--workers", "2"], "--workers needs --executor local or dask"),
+    (["--executor", "local", "--scheduler", "tcp://127.0.0.1:8786"], "--scheduler needs --executor dask"),
+    (["--executor", "local", "--threads", "0"], "--threads must be >= 1"),
+    (["--executor", "spark"], "invalid choice"),
+])
+def test_bad_executor_options_are_one_line_status_2_and_write_nothing(capsys, tmp_path, cache_dir, argv, needle):
+    out = tmp_path / "out"
+    code = main(["run", "--suite", "resilience", "--task", "xxz-4", "--model", "mlp", "--epochs", "1",
+                 "--out", str(out), "--cache-dir", cache_dir, *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err
+    assert not out.exists()
+
+
+def test_make_executor_rejects_unknown_names():
+    with pytest.raises(QbenchError, match="unknown executor"):
+        make_executor("spark")
