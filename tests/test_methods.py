@@ -161,4 +161,5 @@ def test_nan_parameters_and_exceptions_fail_the_run_not_the_suite(unlearn_case):
     assert bad.status == "failed" and "non-finite" in bad.error
     boom = unlearn(model, _Raises(), poisoned, fresh, sets, steps=3, lr=0.01)
     assert boom.status == "failed" and "boom" in boom.error
+    assert "RuntimeError: boom" in boom.extras["traceback"] and "objective" in boom.extras["traceback"]
     assert len(boom.metrics) == 1  # step 0 was still recorded

@@ -35,6 +35,8 @@ def configure_worker(threads: int | None, kind: str | None = None) -> None:
     _CONFIGURED = (threads, kind)
     if kind:
         os.environ[WORKER_ENV] = kind
+    if kind == "local":
+        _exit_with_parent()
     if not threads:
         return
     n = str(int(threads))
@@ -55,6 +57,25 @@ def configure_worker(threads: int | None, kind: str | None = None) -> None:
         threadpool_limits(limits=int(threads), user_api="blas")
     except ImportError:  # pragma: no cover - threadpoolctl is a dependency
         pass
+
+
+def _exit_with_parent() -> None:
+    """End this worker when the process that started it dies (e.g. ``kill -9`` of ``qbench run``):
+    a pool's idle workers would otherwise wait for work forever. A unit being written at that moment
+    leaves only a temporary file, which the next run removes."""
+    import multiprocessing
+    import threading
+    from multiprocessing.connection import wait
+
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        wait([parent.sentinel])
+        os._exit(70)
+
+    threading.Thread(target=watch, name="qbench-parent-watch", daemon=True).start()
 
 
 def stub_unit(suite: str, key: str, config: dict):

@@ -163,7 +163,8 @@ def _runner(s: Scenario, spec: TrainSpec, name: str, hp: dict, config: dict, key
                       alpha=spec.alpha, seed=spec.seed, method=name)
         records = [new_record(**common, step=i, metrics=m) for i, m in enumerate(res.metrics)]
         if res.status != "ok":
-            records.append(new_record(**common, step=len(res.metrics), metrics={}, status="failed", error=res.error))
+            records.append(new_record(**common, step=len(res.metrics), metrics={}, status="failed", error=res.error,
+                                      **({"traceback": res.extras["traceback"]} if "traceback" in res.extras else {})))
         for r in records:
             r["metrics"]["first_step_s"] = res.compile_s
             r["poisoned_model"] = info

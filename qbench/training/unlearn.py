@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
@@ -133,6 +134,7 @@ def unlearn(
             theta, m, v, t, loss = step_fn(theta, m, v, t, data, hp, tf.constant(s, tf.int32), lr_t, adam_t)
             params = theta.numpy()
         except Exception as exc:  # noqa: BLE001  (a method that raises fails its run, not the suite)
+            result.extras["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-6:])
             return _failed(result, f"step {s}: {type(exc).__name__}: {exc}")
         dt = time.perf_counter() - t0
         if s == 0:
