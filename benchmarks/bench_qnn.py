@@ -83,8 +83,8 @@ model = get_model("qnn", depth={depth}).build({2**n}, complex_input={complex_})
 x = np.ones(({batch}, {2**n}), np.{'complex64' if complex_ else 'float32'}) / np.sqrt({2**n})
 theta = tf.constant(model.init_params(0))
 z = tf.zeros_like(theta)
-compiled.epoch_fn(model)(theta, z, z, tf.constant(0.0), tf.constant(x), tf.zeros({batch}),
-    np.arange({batch}, dtype=np.int32)[None], np.ones((1, {batch}), np.float32), tf.constant(0.01),
+compiled.step_fn(model)(theta, z, z, tf.constant(0.0), tf.constant(x), tf.zeros({batch}),
+    np.arange({batch}, dtype=np.int32), np.ones({batch}, np.float32), tf.constant(0.01),
     tf.constant([0.9, 0.999, 1e-7]))[0].numpy()
 """
 

@@ -32,20 +32,20 @@ def labels(n: int, seed: int = 1) -> np.ndarray:
 
 
 class TrainStep:
-    """One compiled Adam step of qbench's training engine (the epoch function with one batch)."""
+    """One compiled Adam step of qbench's training engine."""
 
     def __init__(self, model, x: np.ndarray, y: np.ndarray, lr: float = 0.01):
         from qbench.training import compiled
 
-        self.fn = compiled.epoch_fn(model)
+        self.fn = compiled.step_fn(model)
         self.theta = tf.constant(model.init_params(0))
         self.m = tf.zeros_like(self.theta)
         self.v = tf.zeros_like(self.theta)
         self.t = tf.constant(0.0)
         self.x = tf.constant(x)
         self.y = tf.constant(y, tf.float32)
-        self.idx = np.arange(len(y), dtype=np.int32)[None, :]
-        self.w = np.ones((1, len(y)), np.float32)
+        self.idx = np.arange(len(y), dtype=np.int32)
+        self.w = np.ones(len(y), np.float32)
         self.lr = tf.constant(lr)
         self.hyper = tf.constant([0.9, 0.999, 1e-7])
 

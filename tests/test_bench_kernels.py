@@ -25,11 +25,11 @@ def _unit(n, d, complex_, seed=0):
 def test_train_step_kernel(benchmark, name, opts, d, complex_):
     model = get_model(name, **opts).build(d, complex_input=complex_)
     x, y = _unit(64, d, complex_), np.random.default_rng(1).integers(0, 2, 64)
-    fn = compiled.epoch_fn(model)
+    fn = compiled.step_fn(model)
     theta = tf.constant(model.init_params(0))
     z = tf.zeros_like(theta)
     args = (theta, z, z, tf.constant(0.0), tf.constant(x), tf.constant(y, tf.float32),
-            np.arange(64, dtype=np.int32)[None], np.ones((1, 64), np.float32), tf.constant(0.01),
+            np.arange(64, dtype=np.int32), np.ones(64, np.float32), tf.constant(0.01),
             tf.constant([0.9, 0.999, 1e-7]))
     new_theta, m, v, t, losses = benchmark(fn, *args)
     # one Adam step from zero moments moves every parameter with a nonzero gradient by about lr

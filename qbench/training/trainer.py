@@ -50,7 +50,7 @@ def train(
     """Adam from ``theta0`` on (x, y); batch order from ``order_rng``. Sets ``model.params_``."""
     start = time.perf_counter()
     idx, w = batch_plan(len(y), config.batch_size, config.epochs, order_rng)
-    step = compiled.epoch_fn(model)
+    step = compiled.step_fn(model)
     theta = tf.constant(theta0, tf.float32)
     m = tf.zeros_like(theta)
     v = tf.zeros_like(theta)
@@ -58,12 +58,16 @@ def train(
     x_all, y_all = _as_input(model, x), tf.constant(y, tf.float32)
     lr = tf.constant(config.lr, tf.float32)
     hyper = tf.constant([config.beta_1, config.beta_2, config.epsilon], tf.float32)
-    losses = np.zeros(config.epochs)
+    n_batches = idx.shape[1]
+    batch_losses = []
     for e in range(config.epochs):
-        theta, m, v, t, batch_losses = step(theta, m, v, t, x_all, y_all, idx[e], w[e], lr, hyper)
-        # per-batch losses are batch means; weight them by real batch sizes for the epoch mean
-        sizes = w[e].sum(axis=1)
-        losses[e] = float(np.dot(batch_losses.numpy(), sizes) / sizes.sum())
+        for b in range(n_batches):
+            theta, m, v, t, loss = step(theta, m, v, t, x_all, y_all, idx[e, b], w[e, b], lr, hyper)
+            batch_losses.append(loss)
+    # per-batch losses are batch means; weight them by real batch sizes for the epoch mean
+    sizes = w.sum(axis=2)
+    per_batch = np.array([float(v) for v in batch_losses]).reshape(config.epochs, n_batches)
+    losses = (per_batch * sizes).sum(axis=1) / sizes.sum(axis=1)
     params = theta.numpy()
     model.params_ = params
     return TrainResult(params, losses, int(config.epochs * idx.shape[1]), time.perf_counter() - start)
