@@ -75,6 +75,11 @@ class Suite:
     unit_from_config: Callable[[dict], Unit] | None = None
 
 
+def frozen_options(options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """Model options as a hashable, sorted tuple (lists become tuples), as a Scenario stores them."""
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items()))
+
+
 SCENARIOS: dict[str, Scenario] = {}
 SUITES: dict[str, Suite] = {}
 

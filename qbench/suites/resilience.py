@@ -11,7 +11,7 @@ from qbench import PROTOCOL_VERSION
 from qbench.experiment import RunContext, TrainSpec, train_corrupted
 from qbench.protocol import QUICK, TrainConfig, model_size, train_config
 from qbench.records.build import new_record, unit_key
-from qbench.scenarios import RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget, select
+from qbench.scenarios import frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget, select
 from qbench.summary import mean_std_table
 
 PROTOCOL_TASKS = ("mnist-1v9", "xxz-12")
@@ -32,7 +32,7 @@ def make_scenario(task: str, model: str, corruption: str, suite: str = "resilien
     name = f"{suite}/{task}/{model}{'-' + size if size else ''}/{corruption}"
     return Scenario(
         name=name, suite=suite, task=task, model=model,
-        model_options=tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in opts.items())),
+        model_options=frozen_options(opts),
         corruption=corruption, train=train_config(task, model), metrics=METRICS,
         description=f"{model} on {task} under {corruption}: train/val accuracy vs alpha",
     )
@@ -83,9 +83,7 @@ def _unit(s: Scenario, spec: TrainSpec, config: dict) -> Unit:
     return Unit(key, s.suite, s.name, config, _runner(s, spec, config, key), group=(s.task, s.model, s.model_options))
 
 
-def model_options_tuple(options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
-    """A scenario's ``model_options`` from a config's plain dict (lists back to tuples)."""
-    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items()))
+model_options_tuple = frozen_options
 
 
 def train_spec_from_dict(d: dict[str, Any]) -> TrainSpec:

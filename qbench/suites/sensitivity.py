@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,12 +36,14 @@ from qbench.errors import QbenchError
 from qbench.experiment import RunContext, TrainSpec
 from qbench.grids import DEFAULT_GRIDS, QUICK_GRIDS, check_grid, grid_points, parse_grid_args
 from qbench.methods import get_method, method_class, method_source
-from qbench.protocol import SEEDS, model_size, task_family, train_config
+from qbench.protocol import task_family
 from qbench.records.build import new_record, unit_key
-from qbench.scenarios import RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget
+from qbench.scenarios import RunOptions, Scenario, Suite, Unit, register_suite
 from qbench.seeding import int_seed
 from qbench.summary import mean_std_table
-from qbench.suites.unlearning import ALPHA, LR, STEPS, poisoned_model, unlearn_sets
+from qbench.suites.unlearning import (
+    ALPHA, LR, STEPS, poisoned_model, register_poisoned_scenarios, select_poisoned_scenarios, unlearn_sets,
+)
 from qbench.suites.unlearning import CONFIG as UNLEARNING
 from qbench.training.unlearn import unlearn
 
@@ -62,26 +64,11 @@ class SensitivityConfig:
 
 CONFIG = SensitivityConfig()
 
-for _task in ("mnist-1v9", "xxz-12"):
-    for _model in ("qnn", "mlp"):
-        register_scenario(Scenario(
-            name=f"sensitivity/{_task}/{_model}", suite="sensitivity", task=_task, model=_model,
-            model_options=tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in model_size(_task, _model).items())),
-            corruption="label_flip", alphas=(ALPHA,), seeds=SEEDS, train=train_config(_task, _model),
-            metrics=FINAL_METRICS, description=f"unlearning-method hyperparameter grids on a poisoned {_model}, {_task}",
-        ))
+register_poisoned_scenarios("sensitivity", FINAL_METRICS, "unlearning-method hyperparameter grids")
 
 
 def _scenarios(options: RunOptions) -> list[Scenario]:
-    from qbench.scenarios import list_scenarios
-
-    scs = list_scenarios("sensitivity")
-    if options.tasks:
-        scs = retarget(scs, options.tasks)
-    if options.models:
-        scs = [s for s in scs if s.model in options.models]
-    seeds = options.seeds or (CONFIG.quick_seeds if options.quick else None)
-    return [replace(s, seeds=seeds or s.seeds, alphas=options.alphas or s.alphas) for s in scs]
+    return select_poisoned_scenarios("sensitivity", options, CONFIG.quick_seeds)
 
 
 def method_grids(options: RunOptions) -> list[tuple[str, dict[str, Any], dict[str, tuple]]]:

@@ -21,7 +21,7 @@ from qbench.experiment import Prepared, RunContext, TrainSpec, prepare, train_co
 from qbench.methods import get_method, method_source
 from qbench.protocol import SEEDS, model_size, task_family, train_config
 from qbench.records.build import new_record, unit_key
-from qbench.scenarios import RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget
+from qbench.scenarios import frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget
 from qbench.seeding import int_seed
 from qbench.summary import mean_std_table
 from qbench.training.unlearn import UnlearnSets, unlearn
@@ -48,30 +48,35 @@ class UnlearningConfig:
 
 CONFIG = UnlearningConfig()
 
-for _task in ("mnist-1v9", "xxz-12"):
-    for _model in ("qnn", "mlp"):
-        register_scenario(Scenario(
-            name=f"unlearning/{_task}/{_model}", suite="unlearning", task=_task, model=_model,
-            model_options=tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in model_size(_task, _model).items())),
-            corruption="label_flip", alphas=(ALPHA,), seeds=SEEDS, train=train_config(_task, _model),
-            metrics=STEP_METRICS, description=f"unlearning label-flip poison from a {_model} on {_task}",
-        ))
+def register_poisoned_scenarios(suite: str, metrics: tuple[str, ...], what: str) -> None:
+    """One scenario per protocol task and model: label flipping at alpha 0.3, the poisoned model of 2.3."""
+    for task in ("mnist-1v9", "xxz-12"):
+        for model in ("qnn", "mlp"):
+            register_scenario(Scenario(
+                name=f"{suite}/{task}/{model}", suite=suite, task=task, model=model,
+                model_options=frozen_options(model_size(task, model)), corruption="label_flip", alphas=(ALPHA,),
+                seeds=SEEDS, train=train_config(task, model), metrics=metrics, description=f"{what}: {model} on {task}",
+            ))
 
 
-def _scenarios(options: RunOptions) -> list[Scenario]:
+def select_poisoned_scenarios(suite: str, options: RunOptions, quick_seeds: tuple[int, ...]) -> list[Scenario]:
+    """The suite's scenarios filtered and overridden by the command line (--task, --model, seeds, alphas)."""
     from qbench.scenarios import list_scenarios
 
-    scs = list_scenarios("unlearning")
+    scs = list_scenarios(suite)
     if options.tasks:
         scs = retarget(scs, options.tasks)
     if options.models:
         scs = [s for s in scs if s.model in options.models]
-    out = []
-    for s in scs:
-        seeds = options.seeds or (CONFIG.quick_seeds if options.quick else s.seeds)
-        alphas = options.alphas or s.alphas
-        out.append(replace(s, seeds=seeds, alphas=alphas))
-    return out
+    seeds = options.seeds or (quick_seeds if options.quick else None)
+    return [replace(s, seeds=seeds or s.seeds, alphas=options.alphas or s.alphas) for s in scs]
+
+
+register_poisoned_scenarios("unlearning", STEP_METRICS, "unlearning label-flip poison")
+
+
+def _scenarios(options: RunOptions) -> list[Scenario]:
+    return select_poisoned_scenarios("unlearning", options, CONFIG.quick_seeds)
 
 
 def _method_specs(options: RunOptions) -> list[tuple[str, dict[str, Any]]]:
@@ -200,7 +205,7 @@ def summarize(records: list[dict]) -> pd.DataFrame:
                 "task": task, "model": model, "method": method, "seed": seed, "status": "ok",
                 "metrics": {
                     "val_acc_0": c["val_acc"].get(0, np.nan), "val_acc_10": c["val_acc"].get(10, np.nan),
-                    f"val_acc_last": c["val_acc"].get(n, np.nan), "forget_acc_last": c["forget_acc"].get(n, np.nan),
+                    "val_acc_last": c["val_acc"].get(n, np.nan), "forget_acc_last": c["forget_acc"].get(n, np.nan),
                     "steps_to_retrain": steps_to_reach(c["val_acc"], target),
                     "s_per_step": c["wall_s"].get(n, np.nan) / max(n, 1), "steps": n, "last": last,
                 },
