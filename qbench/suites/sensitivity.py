@@ -39,13 +39,11 @@ from qbench.methods import get_method, method_class, method_source
 from qbench.protocol import task_family
 from qbench.records.build import new_record, unit_key
 from qbench.scenarios import RunOptions, Scenario, Suite, Unit, register_suite
-from qbench.seeding import int_seed
 from qbench.summary import mean_std_table
 from qbench.suites.unlearning import (
-    ALPHA, LR, STEPS, poisoned_model, register_poisoned_scenarios, select_poisoned_scenarios, unlearn_sets,
+    ALPHA, LR, STEPS, register_poisoned_scenarios, run_method, select_poisoned_scenarios,
 )
 from qbench.suites.unlearning import CONFIG as UNLEARNING
-from qbench.training.unlearn import unlearn
 
 FINAL_METRICS = ("val_acc", "forget_acc", "forget_clean_acc", "retain_acc", "loss", "wall_s")
 CURVES = ("val_acc", "forget_acc")
@@ -176,11 +174,7 @@ def _runner(s: Scenario, spec: TrainSpec, name: str, config: dict, key: str, swe
 
     def run(ctx: RunContext, out_dir: str = ".") -> list[dict]:
         start = time.perf_counter()
-        prepared, poisoned, info = poisoned_model(spec, ctx, out_dir)
-        method = get_method(name, **hp)
-        fresh = prepared.model.init_params(int_seed(spec.seed, "retrain_init"))
-        res = unlearn(prepared.model, method, poisoned, fresh, unlearn_sets(prepared),
-                      steps=config["steps"], lr=config["lr"], step_budget_s=config["step_budget_s"])
+        prepared, info, res = run_method(spec, ctx, out_dir, name, hp, config)
         last = res.metrics[-1]
         metrics: dict[str, Any] = {k: last.get(k) for k in FINAL_METRICS}
         for c in CURVES:

@@ -155,14 +155,20 @@ def unlearn_sets(p: Prepared) -> UnlearnSets:
     )
 
 
+def run_method(spec: TrainSpec, ctx: RunContext, out_dir: str, name: str, hp: dict, config: dict):
+    """Unlearn the shared poisoned model of ``spec`` with method ``name``: (prepared, poisoned info, result)."""
+    prepared, poisoned, info = poisoned_model(spec, ctx, out_dir)
+    method = get_method(name, **hp)
+    fresh = prepared.model.init_params(int_seed(spec.seed, "retrain_init"))
+    res = unlearn(prepared.model, method, poisoned, fresh, unlearn_sets(prepared),
+                  steps=config["steps"], lr=config["lr"], step_budget_s=config["step_budget_s"])
+    return prepared, info, res
+
+
 def _runner(s: Scenario, spec: TrainSpec, name: str, hp: dict, config: dict, key: str):
     def run(ctx: RunContext, out_dir: str = ".") -> list[dict]:
         start = time.perf_counter()
-        prepared, poisoned, info = poisoned_model(spec, ctx, out_dir)
-        method = get_method(name, **hp)
-        fresh = prepared.model.init_params(int_seed(spec.seed, "retrain_init"))
-        res = unlearn(prepared.model, method, poisoned, fresh, unlearn_sets(prepared),
-                      steps=config["steps"], lr=config["lr"], step_budget_s=config["step_budget_s"])
+        prepared, info, res = run_method(spec, ctx, out_dir, name, hp, config)
         common = dict(suite="unlearning", scenario=s.name, unit_key=key, config=config, task=s.task,
                       model=s.model, model_size=prepared.model.size_label(), corruption=s.corruption,
                       alpha=spec.alpha, seed=spec.seed, method=name)
