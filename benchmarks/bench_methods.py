@@ -1,7 +1,5 @@
 """One unlearning step of each built-in method (compiled, full batch) at the protocol's shapes."""
 
-import numpy as np
-
 from .common import labels, unit_vectors
 
 METHODS = ["retrain", "finetune", "gradient_ascent", "scrub", "scrub_alternating"]

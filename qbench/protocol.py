@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
@@ -59,7 +59,6 @@ class QuickTier:
     epoch_fraction: float = 0.1
     seeds: tuple[int, ...] = (0, 1)
     alphas: tuple[float, ...] = (0.0, 0.3, 0.6)
-    extra: dict = field(default_factory=dict)
 
 
 QUICK = QuickTier()
