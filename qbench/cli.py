@@ -87,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--method", action="append", dest="methods",
                      help="unlearning method: a registered name or module:attribute, repeatable")
     run.add_argument("--set", action="append", dest="sets", default=[], metavar="METHOD.PARAM=VALUE",
-                     help="override a method hyperparameter, e.g. scrub.lambda_fo=0.1 (repeatable)")
+                     help="override a method hyperparameter, e.g. scrub.lambda_fo=0.1, or set a suite option, "
+                          "e.g. landscape.variant=study, landscape.hessian_samples=50 (repeatable)")
     run.add_argument("--steps", type=int, help="unlearning steps (default: the protocol's 50)")
     run.add_argument("--grid", action="append", dest="grids", default=[], metavar="[METHOD.]PARAM=SPEC",
                      help="sensitivity suite: values of a method hyperparameter, a range start:stop:step (both "
@@ -219,8 +220,10 @@ def _plan_suite(suite, args: argparse.Namespace):
         raise QbenchError(f"--epochs must be >= 1, got {args.epochs}")
     if args.steps is not None and args.steps < 1:
         raise QbenchError(f"--steps must be >= 1, got {args.steps}")
-    extra = {"methods": tuple(args.methods) if args.methods else None,
-             "method_overrides": _parse_sets(args.sets), "steps": args.steps}
+    overrides = _parse_sets(args.sets)
+    extra = {"methods": tuple(args.methods) if args.methods else None, "steps": args.steps,
+             **overrides.pop(suite.name, {})}  # SUITE.PARAM=VALUE: a setting of the suite itself
+    extra["method_overrides"] = overrides
     if getattr(args, "grids", None):
         if suite.name != "sensitivity":
             raise QbenchError(f"--grid applies to --suite sensitivity only, not {suite.name!r}")

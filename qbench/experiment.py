@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from qbench.corruption import Corrupted, check_alpha, corrupt
+from qbench.errors import QbenchError
 from qbench.models import BinaryModel, get_model
 from qbench.protocol import TrainConfig
 from qbench.seeding import int_seed, rng
@@ -46,13 +47,27 @@ class TrainSpec:
     seed: int
     train: TrainConfig
     data_seed: int = 0
+    #: train on a stratified fraction of the training set, split per seed; the rest is held out
+    #: (``landscape-study``). None: the whole training set (the protocol).
+    train_split: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "task": self.task, "data_seed": self.data_seed, "model": self.model,
             "model_options": _plain(self.model_options), "corruption": self.corruption,
             "alpha": self.alpha, "seed": self.seed, "train": _plain(self.train.__dict__),
         }
+        if self.train_split is not None:  # only when set: the protocol's configs (and hashes) stay as they were
+            d["train_split"] = self.train_split
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainSpec":
+        """The inverse of :meth:`as_dict`."""
+        options = {k: tuple(v) if isinstance(v, list) else v for k, v in d["model_options"].items()}
+        split = d.get("train_split")
+        return cls(d["task"], d["model"], options, d["corruption"], float(d["alpha"]), int(d["seed"]),
+                   TrainConfig(**d["train"]), int(d.get("data_seed", 0)), None if split is None else float(split))
 
 
 def _plain(d: dict[str, Any]) -> dict[str, Any]:
@@ -71,6 +86,8 @@ class Prepared:
     y_train: np.ndarray
     x_val: np.ndarray
     y_val: np.ndarray
+    x_heldout: np.ndarray | None = None  # the held-out part of a split training set (clean labels)
+    y_heldout: np.ndarray | None = None
 
 
 @dataclass
@@ -93,15 +110,33 @@ def build_model(task: TaskData, name: str, options: dict[str, Any]) -> BinaryMod
     return model.build(probe.shape[1], complex_input=np.iscomplexobj(probe))
 
 
+def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (kept, held-out) indices: ``round(fraction * n_c)`` of each class kept, drawn from ``seed``."""
+    if not 0.0 < fraction < 1.0:
+        raise QbenchError(f"train_split must lie in (0, 1), got {fraction}")
+    g = rng(seed, "split")
+    kept = []
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        kept.append(g.choice(members, int(round(fraction * len(members))), replace=False))
+    keep = np.sort(np.concatenate(kept))
+    return keep, np.setdiff1d(np.arange(len(y)), keep)
+
+
 def prepare(spec: TrainSpec, ctx: RunContext) -> Prepared:
     """Load the task, corrupt its training set per ``spec`` and build the model for it."""
     check_alpha(spec.alpha)
     task = load_task(spec.task, spec.data_seed, ctx.data_dir, ctx.cache_dir)
     model = build_model(task, spec.model, spec.model_options)
-    corrupted = corrupt(task.x_train, task.y_train, spec.corruption, spec.alpha, spec.seed)
+    x_raw, y_raw, x_held, y_held = task.x_train, task.y_train, None, None
+    if spec.train_split is not None:
+        keep, held = stratified_split(task.y_train, spec.train_split, spec.seed)
+        x_raw, y_raw = task.x_train[keep], task.y_train[keep]
+        x_held, y_held = task.encode(task.x_train[held], model.input_encoding), task.y_train[held]
+    corrupted = corrupt(x_raw, y_raw, spec.corruption, spec.alpha, spec.seed)
     x_train = task.encode(corrupted.x, model.input_encoding)
     x_val = task.encode(task.x_val, model.input_encoding)
-    return Prepared(spec, task, model, corrupted, x_train, corrupted.y, x_val, task.y_val)
+    return Prepared(spec, task, model, corrupted, x_train, corrupted.y, x_val, task.y_val, x_held, y_held)
 
 
 def train_corrupted(spec: TrainSpec, ctx: RunContext) -> Trained:

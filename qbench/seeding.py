@@ -13,6 +13,7 @@ STREAMS = {
     "hessian_subset": 4,
     "hutchinson": 5,
     "method": 6,
+    "split": 7,
 }
 
 

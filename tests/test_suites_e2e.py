@@ -58,3 +58,44 @@ def test_capacity_quick_runs_every_size(tmp_path, cache_dir, capsys):
     sizes = {(r["model"], r["model_size"]) for r in records(tmp_path)}
     assert sizes == {("mlp", "64x16"), ("mlp", "32x8"), ("mlp", "16x4"), ("mlp", "8x2"),
                      ("qnn", "n4-d5"), ("qnn", "n4-d6"), ("qnn", "n4-d7")}
+
+
+def test_landscape_runs_both_families(tmp_path, cache_dir, capsys):
+    code = main(["run", "--suite", "landscape", "--task", "xxz-4", "--seeds", "0,1", "--epochs", "3",
+                 "--out", str(tmp_path), "--cache-dir", cache_dir, "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0
+    recs = records(tmp_path)
+    # 2 families x 2 models x 2 seeds x (clean + 3 alphas)
+    assert len(recs) == 32 and all(r["status"] == "ok" for r in recs)
+    fams = Counter(r["scenario"].split("/")[0] for r in recs)
+    assert fams == {"landscape": 16, "landscape-study": 16}
+    sizes = {(r["scenario"].split("/")[0], r["model_size"]) for r in recs}
+    assert sizes == {("landscape", "n4-d4"), ("landscape", "64x16"),
+                     ("landscape-study", "n4-d5-rxry-cnot"), ("landscape-study", "8x2")}
+    for r in recs:
+        study = r["scenario"].startswith("landscape-study/")
+        assert all(("train_split" in t) == study for t in r["config"]["train"])
+        assert ("held-out" in r["config"]["hessian"]["subset"]) == study
+        assert max(r["metrics"]["eig_top"]) >= min(r["metrics"]["eig_bottom"])
+        if r["alpha"] == 0.0 and not r["metrics"]["collapsed"]:
+            assert r["metrics"]["lrr"] == pytest.approx(1.0)
+        if r["metrics"]["lrr"] is not None:
+            clean = next(c for c in recs if c["unit_key"] == r["unit_key"] and c["alpha"] == 0.0)
+            assert r["metrics"]["lrr"] == pytest.approx(r["metrics"]["hessian_trace"] / clean["metrics"]["hessian_trace"])
+    study_cfg = next(r for r in recs if r["scenario"] == "landscape-study/xxz-4/qnn")["config"]["train"][0]
+    assert study_cfg["train_split"] == 0.7 and study_cfg["model_options"] == {"depth": 5, "ansatz": "rxry-cnot"}
+    assert study_cfg["train"]["epochs"] == 3 and study_cfg["train"]["batch_size"] == 32
+    assert "landscape-study" in out and "n_collapsed" in out
+
+
+def test_landscape_variant_option(tmp_path, cache_dir, capsys):
+    code = main(["run", "--suite", "landscape", "--task", "xxz-4", "--seeds", "0", "--epochs", "2", "--model", "mlp",
+                 "--set", "landscape.variant=study", "--out", str(tmp_path), "--cache-dir", cache_dir, "--no-progress"])
+    capsys.readouterr()
+    assert code == 0
+    assert {r["scenario"] for r in records(tmp_path)} == {"landscape-study/xxz-4/mlp"}
+    bad = tmp_path / "bad"
+    assert main(["run", "--suite", "landscape", "--task", "xxz-4", "--set", "landscape.variant=nope", "--out", str(bad),
+                 "--cache-dir", cache_dir, "--no-progress"]) == 2
+    assert "variant" in capsys.readouterr().err and not bad.exists()

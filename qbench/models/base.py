@@ -34,6 +34,9 @@ class BinaryModel(ABC):
     kind: str = ""
     #: which encoding of the task's amplitude vectors this model reads (see TaskData.encode)
     input_encoding: str = "real"
+    #: compile training steps with XLA. On this CPU XLA wins for the QNN's state-vector algebra but
+    #: runs the 8192-input MLP step 4-40x slower than TF's graph mode (3-5 ms vs 13-140 ms, erratic)
+    xla: bool = True
 
     # -- structure -------------------------------------------------------------------------
     @abstractmethod

@@ -21,6 +21,7 @@ class MLP(BinaryModel):
 
     kind = "mlp"
     input_encoding = "real"
+    xla = False  # see BinaryModel.xla: graph mode is the faster engine for dense layers here
 
     def __init__(self, hidden: tuple[int, ...] = (16, 4)):
         self.hidden = hidden

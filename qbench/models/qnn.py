@@ -7,9 +7,11 @@ from typing import Any
 import numpy as np
 
 from qbench.models.base import BinaryModel, LogitsFn
-from qbench.models import qnn_circuit
+from qbench.models import qnn_circuit, qnn_cnot_circuit
 
 ENTANGLERS = ("ring", "chain")
+#: "rxryrx-rzz": the protocol's QNN (PROTOCOL 2.1); "rxry-cnot": the study's landscape QNN (PROTOCOL 4.3)
+ANSATZE = ("rxryrx-rzz", "rxry-cnot")
 
 
 class QNN(BinaryModel):
@@ -22,27 +24,41 @@ class QNN(BinaryModel):
     kind = "qnn"
     input_encoding = "amplitude"
 
-    def __init__(self, depth: int = 6, entangler: str = "ring", scale: float = 5.0, init_std: float = 0.01):
+    def __init__(self, depth: int = 6, entangler: str = "ring", scale: float = 5.0, init_std: float = 0.01,
+                 ansatz: str = "rxryrx-rzz"):
         self.depth = depth
         self.entangler = entangler
         self.scale = scale
         self.init_std = init_std
+        self.ansatz = ansatz
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {"depth": self.depth, "entangler": self.entangler, "scale": self.scale, "init_std": self.init_std}
+        h = {"depth": self.depth, "entangler": self.entangler, "scale": self.scale, "init_std": self.init_std}
+        if self.ansatz != ANSATZE[0]:  # only when set, so the protocol QNN's identity is unchanged
+            h["ansatz"] = self.ansatz
+        return h
 
     def size_label(self) -> str:
-        return f"n{self.n_qubits_}-d{self.depth}"
+        tag = "" if self.ansatz == ANSATZE[0] else f"-{self.ansatz}"
+        return f"n{self.n_qubits_}-d{self.depth}{tag}"
 
     def build(self, input_dim: int, complex_input: bool = False) -> "QNN":
         n = int(round(np.log2(input_dim)))
         if 2**n != input_dim:
             raise ValueError(f"QNN input size must be a power of two, got {input_dim}")
+        if self.ansatz not in ANSATZE:
+            raise ValueError(f"ansatz must be one of {ANSATZE}, got {self.ansatz!r}")
         if self.entangler not in ENTANGLERS:
             raise ValueError(f"entangler must be one of {ENTANGLERS}, got {self.entangler!r}")
         if int(self.depth) < 1:
             raise ValueError(f"depth must be >= 1, got {self.depth!r}")
         self.n_qubits_, self.input_dim_, self.complex_input_ = n, int(input_dim), bool(complex_input)
+        if self.ansatz == "rxry-cnot":
+            if self.entangler != "ring":
+                raise ValueError("the rxry-cnot ansatz has a CNOT ring; entangler must be 'ring'")
+            self._n_params = qnn_cnot_circuit.n_params(n, int(self.depth))
+            self._logits_fn = qnn_cnot_circuit.make_logits_fn(n, int(self.depth), scale=float(self.scale))
+            return self
         self._n_params = qnn_circuit.n_params(n, int(self.depth), self.entangler)
         self._logits_fn = qnn_circuit.make_logits_fn(
             n, int(self.depth), entangler=self.entangler, scale=float(self.scale), complex_input=self.complex_input_

@@ -6,6 +6,12 @@ and evaluates the exact Hessian trace of the mean BCE at each model's final para
 samples of that model's training set as trained (corrupted labels included). The per-seed LRR
 divides by the same seed's clean trace; the summary also gives the study's form, divided by the
 mean clean trace over seeds.
+
+Two scenario families (PROTOCOL 4.3): ``landscape`` (the protocol's models trained per 2.3 on the
+whole training set, Hessian on 100 samples of it as trained) and ``landscape-study`` (the study's own
+configuration: a stratified 70/30 split per seed, 50 epochs, batch 32, lr 0.01, MLP (8, 2), the
+RX/RY/CNOT-ring QNN of depth 5, Hessian on 100 samples of the held-out 30%). In both, a model whose
+output collapsed to a constant is flagged and left out of the ratios (its per-seed ``lrr`` is null).
 """
 
 from __future__ import annotations
@@ -19,9 +25,11 @@ import pandas as pd
 from qbench import PROTOCOL_VERSION
 from qbench.artifacts import cached_params
 from qbench.experiment import RunContext, TrainSpec, prepare, train_corrupted
-from qbench.protocol import QUICK, SEEDS, model_size, train_config
+from qbench.protocol import QUICK, SEEDS, TrainConfig, model_size, train_config
 from qbench.records.build import new_record, unit_key
-from qbench.scenarios import RunOptions, Scenario, Suite, Unit, list_scenarios, register_scenario, register_suite
+from qbench.errors import QbenchError
+from qbench.scenarios import (RunOptions, Scenario, Suite, Unit, frozen_options, list_scenarios, register_scenario,
+                              register_suite)
 from qbench.seeding import rng
 from qbench.summary import mean_std_table
 
@@ -29,22 +37,43 @@ ALPHAS = (0.2, 0.3, 0.4)
 N_SAMPLES = 100
 K_EIGS = 3
 
+METRICS = ("hessian_trace", "lrr", "eig_top", "eig_bottom")
+VARIANTS = ("protocol", "study")
+
+#: the study's own landscape configuration (PROTOCOL 4.3, ``landscape-study``)
+STUDY_TRAIN = TrainConfig(epochs=50, batch_size=32, lr=0.01)
+STUDY_SPLIT = 0.7
+STUDY_MODELS = {"qnn": {"depth": 5, "ansatz": "rxry-cnot"}, "mlp": {"hidden": (8, 2)}}
+
 for _model in ("qnn", "mlp"):
     register_scenario(Scenario(
         name=f"landscape/mnist-1v9/{_model}", suite="landscape", task="mnist-1v9", model=_model,
-        model_options=tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in model_size("mnist-1v9", _model).items())),
+        model_options=frozen_options(model_size("mnist-1v9", _model)),
         corruption="label_flip", alphas=ALPHAS, seeds=SEEDS, train=train_config("mnist-1v9", _model),
-        metrics=("hessian_trace", "lrr", "eig_top", "eig_bottom"),
+        metrics=METRICS,
         description=f"Hessian trace and LRR of the {_model} on mnist-1v9 under label flipping",
+    ))
+    register_scenario(Scenario(
+        name=f"landscape-study/mnist-1v9/{_model}", suite="landscape", task="mnist-1v9", model=_model,
+        model_options=frozen_options(STUDY_MODELS[_model]),
+        corruption="label_flip", alphas=ALPHAS, seeds=SEEDS, train=STUDY_TRAIN, metrics=METRICS,
+        description=f"the study's landscape configuration (70/30 split, held-out Hessian), {_model} on mnist-1v9",
     ))
 
 
+def is_study(s: Scenario) -> bool:
+    return s.name.startswith("landscape-study/")
+
+
 def _scenarios(options: RunOptions) -> list[Scenario]:
-    scs = list_scenarios("landscape")
+    variant = str(options.extra.get("variant") or "both")
+    if variant not in (*VARIANTS, "both"):
+        raise QbenchError(f"landscape.variant must be one of protocol, study, both; got {variant!r}")
+    scs = [s for s in list_scenarios("landscape") if variant == "both" or is_study(s) == (variant == "study")]
     if options.tasks:
-        scs = [replace(s, task=t, name=s.name.replace(s.task, t), train=train_config(t, s.model),
-                       model_options=tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
-                                                  for k, v in model_size(t, s.model).items())))
+        scs = [replace(s, task=t, name=s.name.replace(s.task, t),
+                       **({} if is_study(s) else {"train": train_config(t, s.model),
+                                                  "model_options": frozen_options(model_size(t, s.model))}))
                for t in options.tasks for s in scs]
     if options.models:
         scs = [s for s in scs if s.model in options.models]
@@ -60,20 +89,24 @@ def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
         if options.epochs is not None:
             cfg = cfg.scaled(options.epochs / cfg.epochs)
         n_samples = int(options.extra.get("hessian_samples") or N_SAMPLES)
+        split = STUDY_SPLIT if is_study(s) else None
+        subset = ("random from the held-out 30% of the seed's split (clean labels)" if split else
+                  "random from the training set as trained (corrupted labels)")
         for seed in s.seeds:
-            specs = [TrainSpec(s.task, s.model, s.options, s.corruption, float(a), int(seed), cfg, s.data_seed)
+            specs = [TrainSpec(s.task, s.model, s.options, s.corruption, float(a), int(seed), cfg, s.data_seed, split)
                      for a in (0.0, *s.alphas)]
             config = {"suite": "landscape", "scenario": s.name, "protocol_version": PROTOCOL_VERSION,
                       "quick": options.quick, "task": s.task, "model": s.model, "corruption": s.corruption,
                       "alphas": [0.0, *s.alphas], "seed": int(seed), "train": [sp.as_dict() for sp in specs],
                       "hessian": {"samples": n_samples, "loss": "mean BCE", "trace": "exact", "k_eigs": K_EIGS,
-                                  "subset": "random from the training set as trained (corrupted labels)"}}
+                                  "subset": subset}}
             units.append(_unit(s, specs, n_samples, config))
     return units
 
 
 def _unit(s: Scenario, specs: list[TrainSpec], n_samples: int, config: dict) -> Unit:
-    key = unit_key(f"landscape-{s.task}-{s.model}-s{config['seed']}", config)
+    fam = "landscape-study" if is_study(s) else "landscape"
+    key = unit_key(f"{fam}-{s.task}-{s.model}-s{config['seed']}", config)
     return Unit(key, "landscape", s.name, config, _runner(s, specs, n_samples, config, key),
                 group=(s.task, s.model, s.model_options))
 
@@ -87,7 +120,7 @@ def unit_from_config(config: dict) -> Unit:
     s = Scenario(name=config["scenario"], suite="landscape", task=first.task, model=first.model,
                  model_options=model_options_tuple(config["train"][0]["model_options"]), corruption=first.corruption,
                  alphas=tuple(sp.alpha for sp in specs[1:]), seeds=(first.seed,), train=first.train,
-                 metrics=("hessian_trace", "lrr", "eig_top", "eig_bottom"), data_seed=first.data_seed)
+                 metrics=METRICS, data_seed=first.data_seed)
     return _unit(s, specs, int(config["hessian"]["samples"]), config)
 
 
@@ -105,8 +138,12 @@ def _runner(s: Scenario, specs: list[TrainSpec], n_samples: int, config: dict, k
                 return t.params, {"train_acc": t.train_acc(), "val_acc": t.val_acc()}
 
             params, info, _ = cached_params(out_dir, spec.as_dict(), compute)
-            sub = rng(spec.seed, "hessian_subset").choice(len(prepared.y_train), min(n_samples, len(prepared.y_train)), replace=False)
-            x, y = prepared.x_train[np.sort(sub)], prepared.y_train[np.sort(sub)]
+            if spec.train_split is None:  # the protocol: the training set as trained
+                pool_x, pool_y = prepared.x_train, prepared.y_train
+            else:  # the study: its held-out part
+                pool_x, pool_y = prepared.x_heldout, prepared.y_heldout
+            sub = np.sort(rng(spec.seed, "hessian_subset").choice(len(pool_y), min(n_samples, len(pool_y)), replace=False))
+            x, y = pool_x[sub], pool_y[sub]
             t0 = time.perf_counter()
             trace = hessian_trace_exact(prepared.model, params, x, y)
             trace_s = time.perf_counter() - t0
@@ -116,10 +153,12 @@ def _runner(s: Scenario, specs: list[TrainSpec], n_samples: int, config: dict, k
                 "collapsed": bool(collapsed_output(prepared.model, params, x)), "trace_wall_s": trace_s,
                 "train_acc": info["train_acc"], "val_acc": info["val_acc"], "wall_s": time.perf_counter() - start,
             }))
-        clean = rows[0][2]["hessian_trace"]
+        clean = rows[0][2]
         records = []
         for spec, size, metrics in rows:
-            metrics["lrr"] = metrics["hessian_trace"] / clean if clean else float("nan")
+            # a collapsed model (or a collapsed clean reference) has no ratio (PROTOCOL 4.3)
+            usable = clean["hessian_trace"] and not (clean["collapsed"] or metrics["collapsed"])
+            metrics["lrr"] = metrics["hessian_trace"] / clean["hessian_trace"] if usable else None
             records.append(new_record(suite="landscape", scenario=s.name, unit_key=key, config=config, metrics=metrics,
                                       task=s.task, model=s.model, model_size=size, corruption=s.corruption,
                                       alpha=spec.alpha, seed=spec.seed))
@@ -129,26 +168,30 @@ def _runner(s: Scenario, specs: list[TrainSpec], n_samples: int, config: dict, k
 
 
 def summarize(records: list[dict]) -> pd.DataFrame:
-    """Trace and per-seed LRR (mean, std over seeds), plus the study's LRR against the mean clean trace."""
-    from qbench.summary import records_frame
-
-    ok = [r for r in records if r["status"] == "ok"]
-    table = mean_std_table(ok, by=["task", "model", "alpha"], metrics=["hessian_trace", "lrr"])
+    """Per family, task, model and alpha: trace and per-seed LRR (mean, std over seeds), the study's
+    LRR against the mean clean trace, the extreme eigenvalues, and how many models collapsed."""
+    ok = [dict(r, family=str(r["scenario"]).split("/", 1)[0]) for r in records if r["status"] == "ok"]
+    by = ["family", "task", "model", "alpha"]
+    table = mean_std_table(ok, by=by, metrics=["hessian_trace", "lrr"])
     if table.empty:
         return table
-    df = records_frame(ok)
-    rows = []
-    for (task, model), g in df.groupby(["task", "model"]):
-        clean_mean = g.loc[g["alpha"] == 0.0, "hessian_trace"].mean()
-        rows += [{"task": task, "model": model, "alpha": r.alpha, "seed": r.seed, "status": "ok",
-                  "metrics": {"lrr_vs_mean_clean": r.hessian_trace / clean_mean}} for r in g.itertuples()]
-    extra = mean_std_table(rows, by=["task", "model", "alpha"], metrics=["lrr_vs_mean_clean"])
-    eig = mean_std_table(
-        [{"task": r["task"], "model": r["model"], "alpha": r["alpha"], "seed": r["seed"], "status": "ok",
-          "metrics": {"eig_max": max(r["metrics"]["eig_top"]), "eig_min": min(r["metrics"]["eig_bottom"])}} for r in ok],
-        by=["task", "model", "alpha"], metrics=["eig_max", "eig_min"])
-    out = table.merge(extra.drop(columns="n_seeds"), on=["task", "model", "alpha"])
-    return out.merge(eig.drop(columns="n_seeds"), on=["task", "model", "alpha"])
+    live = [r for r in ok if not r["metrics"].get("collapsed")]
+    clean_mean: dict[tuple, float] = {}
+    for r in live:
+        if r["alpha"] == 0.0:
+            clean_mean.setdefault((r["family"], r["task"], r["model"]), []).append(r["metrics"]["hessian_trace"])
+    clean_mean = {k: float(np.mean(v)) for k, v in clean_mean.items()}
+    derived = [{**{k: r[k] for k in by}, "seed": r["seed"], "status": "ok", "metrics": {
+        "lrr_vs_mean_clean": (r["metrics"]["hessian_trace"] / clean_mean[(r["family"], r["task"], r["model"])]
+                              if not r["metrics"].get("collapsed") and (r["family"], r["task"], r["model"]) in clean_mean
+                              else float("nan")),
+        "eig_max": max(r["metrics"]["eig_top"]), "eig_min": min(r["metrics"]["eig_bottom"]),
+        "collapsed": float(bool(r["metrics"].get("collapsed")))}} for r in ok]
+    extra = mean_std_table(derived, by=by, metrics=["lrr_vs_mean_clean", "eig_max", "eig_min"])
+    counts = mean_std_table(derived, by=by, metrics=["collapsed"])
+    counts["n_collapsed"] = (counts["collapsed_mean"] * counts["n_seeds"]).round().astype(int)
+    out = table.merge(extra.drop(columns="n_seeds"), on=by)
+    return out.merge(counts[by + ["n_collapsed"]], on=by)
 
 
 register_suite(Suite(

@@ -86,10 +86,7 @@ def _unit(s: Scenario, spec: TrainSpec, config: dict) -> Unit:
 model_options_tuple = frozen_options
 
 
-def train_spec_from_dict(d: dict[str, Any]) -> TrainSpec:
-    """The inverse of ``TrainSpec.as_dict``."""
-    return TrainSpec(d["task"], d["model"], dict(model_options_tuple(d["model_options"])), d["corruption"],
-                     float(d["alpha"]), int(d["seed"]), TrainConfig(**d["train"]), int(d.get("data_seed", 0)))
+train_spec_from_dict = TrainSpec.from_dict
 
 
 def unit_from_config(config: dict) -> Unit:

@@ -20,8 +20,13 @@ _CACHE: dict[tuple, Callable] = {}
 JIT_COMPILE = True
 
 
+def use_xla(model: BinaryModel) -> bool:
+    """XLA for this model's training functions (global switch AND the model's preference)."""
+    return JIT_COMPILE and model.xla
+
+
 def cached(model: BinaryModel, name: str, factory: Callable[[BinaryModel], Callable]) -> Callable:
-    key = (name, model.shape_key(), JIT_COMPILE)
+    key = (name, model.shape_key(), use_xla(model))
     if key not in _CACHE:
         _CACHE[key] = factory(model)
     return _CACHE[key]
@@ -34,7 +39,7 @@ def clear_cache() -> None:
 def _step_factory(model: BinaryModel) -> Callable:
     logits_fn = model.logits_fn
 
-    @tf.function(jit_compile=JIT_COMPILE, reduce_retracing=False)
+    @tf.function(jit_compile=use_xla(model), reduce_retracing=False)
     def train_step(theta, m, v, t, x_all, y_all, idx, w, lr, hyper):
         """One Adam step on the mini-batch ``idx`` (B row indices) with mask ``w`` (padding has weight 0)."""
         xb = tf.gather(x_all, idx)
@@ -52,12 +57,13 @@ def _step_factory(model: BinaryModel) -> Callable:
 def step_fn(model: BinaryModel) -> Callable:
     """The compiled training step. One step per call, not an epoch in an XLA while loop: on CPU,
     XLA ran loop iterations after the first ~100x slower than a single step for the 8192-input MLP
-    (measured: 7 ms for one step, 0.4-0.5 s per further iteration)."""
+    (measured: 7 ms for one step, 0.4-0.5 s per further iteration). The MLP now skips XLA
+    altogether (``BinaryModel.xla``)."""
     return cached(model, "step", _step_factory)
 
 
 def _logits_factory(model: BinaryModel) -> Callable:
-    return tf.function(model.logits_fn, jit_compile=JIT_COMPILE, reduce_retracing=False)
+    return tf.function(model.logits_fn, jit_compile=use_xla(model), reduce_retracing=False)
 
 
 def logits_fn(model: BinaryModel) -> Callable:

@@ -61,7 +61,7 @@ class StepFailure(Exception):
 def _step_factory(model: BinaryModel, method: Objective) -> Callable:
     logits_fn = model.logits_fn
 
-    @tf.function(jit_compile=compiled.JIT_COMPILE, reduce_retracing=False)
+    @tf.function(jit_compile=compiled.use_xla(model), reduce_retracing=False)
     def step_fn(theta, m, v, t, data, hp, step, lr, adam):
         with tf.GradientTape() as tape:
             tape.watch(theta)
