@@ -66,7 +66,8 @@ def is_study(s: Scenario) -> bool:
 
 
 def _scenarios(options: RunOptions) -> list[Scenario]:
-    variant = str(options.extra.get("variant") or "both")
+    # the quick tier runs the protocol's family only (it stays within minutes); ask for the other explicitly
+    variant = str(options.extra.get("variant") or ("protocol" if options.quick else "both"))
     if variant not in (*VARIANTS, "both"):
         raise QbenchError(f"landscape.variant must be one of protocol, study, both; got {variant!r}")
     scs = [s for s in list_scenarios("landscape") if variant == "both" or is_study(s) == (variant == "study")]
