@@ -308,7 +308,8 @@ def test_landscape_table_from_synthetic_records():
     assert qnn03[5] == f"{(0.8 + 1.6) / 2:.3f} ± {math.sqrt(2 * 0.4 ** 2):.3f}"
     assert qnn03[3] == "1.8000 ± 0.8485"
     mlp04 = next(r for r in rows if r[0] == "mlp" and r[2] == "0.4")
-    assert mlp04[4] == "4.000 ± – (n=1)" and mlp04[7] == "1"  # the collapsed model is counted, left out
+    assert mlp04[4] == "4.000 ± – (n=1)" and mlp04[8] == "1"  # the collapsed model is counted, left out
+    assert mlp04[7] == "-0.1000 ± 0.0000"  # the bottom eigenvalue: min of eig_bottom
 
 
 # -- figures ----------------------------------------------------------------------------------------

@@ -183,17 +183,26 @@ def landscape_figures(ok: list[dict], out_dir: str) -> list[str]:
         fig, ax = plt.subplots(figsize=(4.6, 3.2), layout="constrained")
         width = 0.8 / max(len(models), 1)
         x = np.arange(len(alphas))
+        per_model = {model: [Stat.of(_acc(r, "lrr") for r in live if r[F.MODEL] == model and float(r[F.ALPHA]) == a)
+                             for a in alphas] for model in models}
+        means = [s.mean for stats in per_model.values() for s in stats if s.n and np.isfinite(s.mean)]
+        # ratios that differ by orders of magnitude between models: a log axis keeps every bar visible
+        log = bool(means) and min(means) > 0 and max(means) / min(means) > 20
         for j, model in enumerate(models):
-            stats = [Stat.of(_acc(r, "lrr") for r in live if r[F.MODEL] == model and float(r[F.ALPHA]) == a)
-                     for a in alphas]
-            ax.bar(x + (j - (len(models) - 1) / 2) * width, [s.mean for s in stats], width,
-                   yerr=[s.std if s.n > 1 else 0.0 for s in stats], capsize=3, color=f"C{j}",
-                   label=MODEL_TITLES.get(model, model))
+            stats = per_model[model]
+            mean = np.array([s.mean for s in stats])
+            std = np.array([s.std if s.n > 1 else 0.0 for s in stats])
+            lower = np.minimum(std, mean * 0.999) if log else std  # a log axis cannot show mean - std <= 0
+            ax.bar(x + (j - (len(models) - 1) / 2) * width, mean, width,
+                   yerr=[lower, std], capsize=3, color=f"C{j}", label=MODEL_TITLES.get(model, model))
+        if log:
+            ax.set_yscale("log")
         ax.axhline(1.0, color="grey", linewidth=0.8, linestyle=":")
         ax.set_xticks(x, [f"{a:g}" for a in alphas])
         ax.set_xlabel("label-flipping fraction α")
         ax.set_ylabel("LRR = Tr H(α) / Tr H(0)")
-        ax.set_title(f"Landscape roughening on {task}\n(mean ± 1 std over seeds)")
+        where = f"{task}, the study's configuration" if fam == "landscape-study" else task
+        ax.set_title(f"Landscape roughening on {where}\n(mean ± 1 std over seeds; collapsed models left out)")
         if models:
             ax.legend()
         ax.grid(alpha=0.3, axis="y")

@@ -261,7 +261,7 @@ def landscape_sections(ok: list[dict], failed: list[dict]) -> list[Section]:
             if k[3] == 0.0:
                 clean_mean[k[:3]] = Stat.of(_metric(r, "hessian_trace") for r in rs if not r[F.METRICS].get("collapsed")).mean
         headers = ["model", "model_size", "α", "hessian_trace", "LRR (same seed)", "LRR (vs mean clean)",
-                   "top eigenvalue", "collapsed", "n"]
+                   "top eigenvalue", "bottom eigenvalue", "collapsed", "n"]
         rows = []
         for k in sorted(cells, key=lambda k: (k[0], k[1], natural_key(k[2]), k[3])):
             rs = sorted(cells[k], key=lambda r: r[F.SEED])
@@ -269,19 +269,21 @@ def landscape_sections(ok: list[dict], failed: list[dict]) -> list[Section]:
             live = [r for r in rs if not r[F.METRICS].get("collapsed")]
             cm = clean_mean.get(k[:3], math.nan)
             tops = [max(r[F.METRICS]["eig_top"]) if r[F.METRICS].get("eig_top") else None for r in rs]
+            bottoms = [min(r[F.METRICS]["eig_bottom"]) if r[F.METRICS].get("eig_bottom") else None for r in rs]
             rows.append([k[1], k[2], fmt_alpha(k[3]),
                          fmt_stat(Stat.of(_metric(r, "hessian_trace") for r in rs), 4, n),
                          fmt_stat(Stat.of(_metric(r, "lrr") for r in live
                                           if (r[F.MODEL], r[F.MODEL_SIZE], r[F.SEED]) not in bad_clean), 3, n),
                          fmt_stat(Stat.of((_metric(r, "hessian_trace") or math.nan) / cm if cm else math.nan
                                           for r in live), 3, n),
-                         fmt_stat(Stat.of(tops), 4, n),
+                         fmt_stat(Stat.of(tops), 4, n), fmt_stat(Stat.of(bottoms), 4, n),
                          str(len(rs) - len(live)), str(n)])
         body = _md(headers, rows) if rows else "No successful records."
         notes = ["Exact Hessian trace of the mean BCE at the trained parameters; LRR(α) = Tr H(α) / Tr H(0), "
                  "per seed against the same seed's clean model, and (the study's form) against the mean clean "
                  "trace over seeds. Models whose output collapsed to a constant are counted and left out of "
-                 "the ratios."] if rows else []
+                 "the ratios. The top and bottom eigenvalues (Lanczos on Hessian-vector products) show the "
+                 "curvature the trace hides: a negative bottom eigenvalue is a saddle direction."] if rows else []
         notes += _failed_note(fails.get(key, []), lambda r: f"{r[F.MODEL]} seed {r[F.SEED]}")
         sections.append(Section(_heading(task, protocol=pv, fam=fam, suite="landscape"), body, notes))
     return sections
