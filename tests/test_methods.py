@@ -163,3 +163,15 @@ def test_nan_parameters_and_exceptions_fail_the_run_not_the_suite(unlearn_case):
     assert boom.status == "failed" and "boom" in boom.error
     assert "RuntimeError: boom" in boom.extras["traceback"] and "objective" in boom.extras["traceback"]
     assert len(boom.metrics) == 1  # step 0 was still recorded
+
+
+def test_curves_limit_the_metrics_of_the_steps_between(unlearn_case):
+    model, sets, poisoned, fresh = unlearn_case
+    full = unlearn(model, get_method("finetune"), poisoned, fresh, sets, steps=4, lr=0.01)
+    lean = unlearn(model, get_method("finetune"), poisoned, fresh, sets, steps=4, lr=0.01, curves=("val_acc",))
+    every = {"val_acc", "forget_acc", "forget_clean_acc", "retain_acc", "wall_s", "loss"}
+    assert set(lean.metrics[0]) == every and set(lean.metrics[-1]) == every  # first and last: everything
+    assert all(set(m) == {"val_acc", "wall_s", "loss"} for m in lean.metrics[1:-1])
+    for a, b in zip(full.metrics, lean.metrics):  # the same run: the kept numbers agree
+        np.testing.assert_equal({k: a[k] for k in b if k != "wall_s"}, {k: b[k] for k in b if k != "wall_s"})
+    np.testing.assert_array_equal(full.params, lean.params)

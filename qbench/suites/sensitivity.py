@@ -15,7 +15,8 @@ step of (model shape, method): the hyperparameters reach it as tensors.
 
 Records. One record per unit, at the final step: ``val_acc``, ``forget_acc``, ``forget_clean_acc``,
 ``retain_acc``, ``loss``, ``wall_s`` after the last step, and the per-step curves ``val_acc_steps``
-and ``forget_acc_steps`` (index = step, 0 = the poisoned model), which the loop computes anyway.
+and ``forget_acc_steps`` (index = step, 0 = the poisoned model); the loop evaluates only these
+two at the steps between the first and the last (the retain set is evaluated at those two only).
 The record's ``scenario`` field names the grid point (``sensitivity/<task>/<model>/<method>/<hp>``)
 so that records of different points never collide as duplicates; ``grid`` holds the point and the
 swept parameters' names for the figures.
@@ -174,7 +175,7 @@ def _runner(s: Scenario, spec: TrainSpec, name: str, config: dict, key: str, swe
 
     def run(ctx: RunContext, out_dir: str = ".") -> list[dict]:
         start = time.perf_counter()
-        prepared, info, res = run_method(spec, ctx, out_dir, name, hp, config)
+        prepared, info, res = run_method(spec, ctx, out_dir, name, hp, config, curves=CURVES)
         last = res.metrics[-1]
         metrics: dict[str, Any] = {k: last.get(k) for k in FINAL_METRICS}
         for c in CURVES:

@@ -155,13 +155,16 @@ def unlearn_sets(p: Prepared) -> UnlearnSets:
     )
 
 
-def run_method(spec: TrainSpec, ctx: RunContext, out_dir: str, name: str, hp: dict, config: dict):
-    """Unlearn the shared poisoned model of ``spec`` with method ``name``: (prepared, poisoned info, result)."""
+def run_method(spec: TrainSpec, ctx: RunContext, out_dir: str, name: str, hp: dict, config: dict,
+               curves: tuple[str, ...] | None = None):
+    """Unlearn the shared poisoned model of ``spec`` with method ``name``: (prepared, poisoned info, result).
+    ``curves``: the metrics evaluated at every step (default all; the last step always gets all)."""
     prepared, poisoned, info = poisoned_model(spec, ctx, out_dir)
     method = get_method(name, **hp)
     fresh = prepared.model.init_params(int_seed(spec.seed, "retrain_init"))
     res = unlearn(prepared.model, method, poisoned, fresh, unlearn_sets(prepared),
-                  steps=config["steps"], lr=config["lr"], step_budget_s=config["step_budget_s"])
+                  steps=config["steps"], lr=config["lr"], step_budget_s=config["step_budget_s"],
+                  **({} if curves is None else {"curves": curves}))
     return prepared, info, res
 
 
