@@ -117,3 +117,19 @@ def test_bad_executor_options_are_one_line_status_2_and_write_nothing(capsys, tm
 def test_make_executor_rejects_unknown_names():
     with pytest.raises(QbenchError, match="unknown executor"):
         make_executor("spark")
+
+
+def test_long_groups_are_shared_out_among_workers():
+    from qbench.executors.base import LONG_GROUP
+    from qbench.scenarios import Unit
+
+    def units(group, n):
+        return [Unit(f"{group}-{i}", "s", "sc", {}, run=lambda *a: [], group=(group,)) for i in range(n)]
+
+    long, short = units("qnn", 2 * LONG_GROUP * 2), units("mlp", 5)
+    batches = make_batches(long + short, 2)
+    # the long group in two contiguous halves (one per worker), the short one whole, order kept
+    assert [(b.units[0].group, len(b.units)) for b in batches] == [(("qnn",), 2 * LONG_GROUP), (("qnn",), 2 * LONG_GROUP),
+                                                                   (("mlp",), 5)]
+    assert [u.key for b in batches for u in b.units] == [u.key for u in long + short]
+    assert [len(b.units) for b in make_batches(long, 1)] == [len(long)]  # one worker: nothing to share
