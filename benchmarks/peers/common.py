@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from typing import Callable
+
 import numpy as np
 
 SHAPES = {"mnist": (10, 6, 256, False), "xxz": (12, 4, 32, True)}  # (qubits, depth, batch, complex input)
@@ -25,3 +28,17 @@ def split(theta, n, d):
     """qbench's layout: rotations (D, N, 3) then RZZ angles (D, N)."""
     k = d * n * 3
     return theta[:k].reshape(d, n, 3), theta[k:].reshape(d, n)
+
+
+def time_step(step: Callable[[], tuple], reps: int) -> tuple[float, float, tuple]:
+    """(first-call seconds, median seconds of ``reps`` further calls, last result); ``step`` must
+    return only when its result is computed (block on it)."""
+    t0 = time.perf_counter()
+    out = step()
+    compile_s = time.perf_counter() - t0
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        out = step()
+        times.append(time.perf_counter() - t0)
+    return compile_s, float(np.median(times)), out

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 import numpy as np
 import pennylane as qml
 
-from common import SCALE, inputs, split
+from common import SCALE, inputs, split, time_step
 
 
 def circuit_body(x, rot, zz, n, d):
@@ -48,18 +47,14 @@ def run_jax(shape: str, reps: int) -> dict:
 
     step = jax.jit(jax.value_and_grad(loss_fn))
     th = jnp.asarray(theta.astype(np.float32))
-    t0 = time.perf_counter()
-    loss, grad = step(th)
-    loss.block_until_ready()
-    compile_s = time.perf_counter() - t0
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
+
+    def run():
         loss, grad = step(th)
-        loss.block_until_ready()
-        times.append(time.perf_counter() - t0)
+        return float(loss.block_until_ready()), np.asarray(grad)
+
+    compile_s, step_s, (loss, grad) = time_step(run, reps)
     return {"engine": "PennyLane default.qubit (JAX, backprop, jit)", "compile_s": compile_s,
-            "step_s": float(np.median(times)), "loss": float(loss), "grad_norm": float(np.linalg.norm(np.asarray(grad)))}
+            "step_s": step_s, "loss": loss, "grad_norm": float(np.linalg.norm(grad))}
 
 
 def run_lightning(shape: str, reps: int) -> dict:
@@ -85,17 +80,10 @@ def run_lightning(shape: str, reps: int) -> dict:
     def step():
         return float(loss_fn(rot, zz)), grad_fn(rot, zz)
 
-    t0 = time.perf_counter()
-    loss, grads = step()
-    compile_s = time.perf_counter() - t0
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        loss, grads = step()
-        times.append(time.perf_counter() - t0)
+    compile_s, step_s, (loss, grads) = time_step(step, reps)
     g = np.concatenate([np.ravel(grads[0]), np.ravel(grads[1])])
     return {"engine": "PennyLane lightning.qubit (adjoint, complex64)", "compile_s": compile_s,
-            "step_s": float(np.median(times)), "loss": loss, "grad_norm": float(np.linalg.norm(g))}
+            "step_s": step_s, "loss": loss, "grad_norm": float(np.linalg.norm(g))}
 
 
 if __name__ == "__main__":

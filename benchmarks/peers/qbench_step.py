@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 import numpy as np
 import tensorflow as tf
 
-from common import SCALE, inputs
+from common import SCALE, inputs, time_step
 from qbench.models.qnn_circuit import make_logits_fn
 
 
@@ -28,18 +27,14 @@ def main(shape: str, reps: int) -> None:
         return loss, tape.gradient(loss, th)
 
     th = tf.constant(theta.astype(np.float32))
-    t0 = time.perf_counter()
-    loss, grad = step(th)
-    loss.numpy()
-    compile_s = time.perf_counter() - t0
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
+
+    def run():
         loss, grad = step(th)
-        loss.numpy()
-        times.append(time.perf_counter() - t0)
+        return float(loss), grad.numpy()
+
+    compile_s, step_s, (loss, grad) = time_step(run, reps)
     print(json.dumps({"engine": "qbench (TC-NG, TF + XLA)", "shape": shape, "compile_s": compile_s,
-                      "step_s": float(np.median(times)), "loss": float(loss), "grad_norm": float(np.linalg.norm(grad))}))
+                      "step_s": step_s, "loss": loss, "grad_norm": float(np.linalg.norm(grad))}))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import pandas as pd
 
 from qbench import PROTOCOL_VERSION
 from qbench.experiment import RunContext, TrainSpec, train_corrupted
-from qbench.protocol import QUICK, TrainConfig, model_size, train_config
+from qbench.protocol import QUICK, model_size, train_config
 from qbench.records.build import new_record, unit_key
 from qbench.scenarios import frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget, select
 from qbench.summary import mean_std_table
