@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="absolute tolerance for every compared metric (default 1e-6)")
     vf.add_argument("--data-dir", help="directory with the MNIST IDX files (or set QBENCH_DATA_DIR)")
     vf.add_argument("--cache-dir", help="cache directory for XXZ ground states (or set QBENCH_CACHE_DIR)")
+    vf.add_argument("--threads", type=int, metavar="N",
+                    help="TensorFlow threads for records without provenance.tf_threads (older records; "
+                         "default: TensorFlow's default here)")
     return p
 
 
@@ -331,7 +334,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     rtol = DEFAULT_RTOL if args.rtol is None else args.rtol
     atol = DEFAULT_ATOL if args.atol is None else args.atol
     report = verify(args.records, sample=args.sample, seed=args.seed, rtol=rtol, atol=atol,
-                    data_dir=args.data_dir, cache_dir=args.cache_dir)
+                    data_dir=args.data_dir, cache_dir=args.cache_dir, threads=args.threads)
     n = len(report.units_checked)
     if report.ok:
         print(f"all {n} re-run unit(s) agree with their records (atol {atol:g}, rtol {rtol:g}; timings not compared)")

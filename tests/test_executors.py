@@ -10,6 +10,7 @@ from qbench.cli import main
 from qbench.errors import QbenchError
 from qbench.executors import make_batches, make_executor
 from qbench.executors.base import Progress
+from qbench.executors.local import default_threads
 from qbench.experiment import RunContext
 from qbench.records import RecordStore
 from qbench.runner import run_units
@@ -73,6 +74,10 @@ def test_local_executor_gives_the_serial_records(tiny_units, serial_run, tmp_pat
                            executor=ex)
     assert len(report.done) == 4 and not report.failed
     assert comparable(tmp_path) == serial_run
+    # each record says the thread count its worker ran with (the cores shared out), for `qbench verify`
+    counts = {json.loads(line)["provenance"]["tf_threads"]
+              for f in (tmp_path / "records").glob("*.jsonl") for line in f.read_text().splitlines()}
+    assert counts == {default_threads(2)}
 
 
 def test_dask_local_cluster_gives_the_serial_records(tiny_units, serial_run, tmp_path, cache_dir):

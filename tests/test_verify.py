@@ -132,3 +132,51 @@ def test_verify_sample_is_seeded(capsys, fresh, cache_dir):
     picked = [line for line in out.splitlines() if line.startswith("  ")]
     code, out2, _ = run_cli(capsys, "verify", fresh, "--sample", "1", "--seed", "3", "--cache-dir", cache_dir)
     assert [line for line in out2.splitlines() if line.startswith("  ")] == picked
+
+
+def test_records_carry_the_thread_count_and_verify_honours_it(capsys, fresh, tmp_path, cache_dir):
+    from qbench.threads import tf_threads
+
+    src = _one_file(fresh / "resilience")
+    assert json.loads(src.read_text().splitlines()[0])["provenance"]["tf_threads"] == tf_threads()
+    other = tf_threads() + 1
+
+    lines = src.read_text().splitlines()
+    edited = tmp_path / "threads" / src.name
+    edited.parent.mkdir()
+    edited.write_text("\n".join(json.dumps({**json.loads(line), "provenance": {
+        **json.loads(line)["provenance"], "tf_threads": other}}) for line in lines) + "\n")
+    code, out, err = run_cli(capsys, "verify", edited, "--cache-dir", cache_dir)
+    assert code == 0, out + err
+    assert f"re-running 1 unit(s) in a worker process with {other} TensorFlow thread(s)" in out
+    assert f"agrees ({other} thread(s))" in out
+
+
+def test_rerun_elsewhere_runs_with_the_asked_thread_count(fresh, tmp_path, cache_dir):
+    from qbench.experiment import RunContext
+    from qbench.report.verify import _rerun_elsewhere
+    from qbench.scenarios import get_suite
+
+    rec = json.loads(_one_file(fresh / "resilience").read_text().splitlines()[0])
+    unit = get_suite(rec["suite"]).unit_from_config(rec["config"])
+    got = _rerun_elsewhere({unit.key: unit}, [unit.key], 3, RunContext(cache_dir=cache_dir), str(tmp_path))
+    assert got[unit.key] and {r["provenance"]["tf_threads"] for r in got[unit.key]} == {3}
+    assert all(r["status"] == "ok" for r in got[unit.key])
+
+
+def test_recorded_threads_policy():
+    from qbench.errors import QbenchError
+    from qbench.report.verify import recorded_threads
+    from qbench.threads import default_tf_threads
+
+    def recs(*counts):
+        return [{"unit_key": "u", "provenance": {} if c == "absent" else {"tf_threads": c}} for c in counts]
+
+    assert recorded_threads(recs(1, 1)) == 1
+    assert recorded_threads(recs("absent")) == default_tf_threads()  # older records: TF's default here
+    assert recorded_threads(recs("absent"), unknown=4) == 4
+    assert recorded_threads(recs(2), unknown=4) == 2  # a recorded count wins
+    with pytest.raises(QbenchError, match="different thread counts"):
+        recorded_threads(recs(1, 2))
+    with pytest.raises(QbenchError, match="positive integer"):
+        recorded_threads(recs(0))

@@ -14,7 +14,6 @@ counts before TensorFlow starts.
 from __future__ import annotations
 
 import os
-import sys
 
 #: set in every worker process to the executor's name ("local", "dask"); unset in the main process
 WORKER_ENV = "QBENCH_WORKER"
@@ -25,9 +24,8 @@ _CONFIGURED: tuple | None = None
 def configure_worker(threads: int | None, kind: str | None = None) -> None:
     """Mark this process as a worker and cap TensorFlow's and BLAS's threads at ``threads``.
 
-    Environment variables act if TensorFlow is not imported yet (a fresh worker); otherwise
-    ``tf.config.threading`` acts if TensorFlow has not started its runtime yet. Without ``threads``
-    the thread counts are left as they are.
+    See :func:`qbench.threads.configure_threads` (too late once TensorFlow's runtime has started).
+    Without ``threads`` the thread counts are left as they are.
     """
     global _CONFIGURED
     if _CONFIGURED == (threads, kind):
@@ -37,26 +35,10 @@ def configure_worker(threads: int | None, kind: str | None = None) -> None:
         os.environ[WORKER_ENV] = kind
     if kind == "local":
         _exit_with_parent()
-    if not threads:
-        return
-    n = str(int(threads))
-    for var in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = n
-    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
-    if "tensorflow" in sys.modules:
-        import tensorflow as tf
+    if threads:
+        from qbench.threads import configure_threads
 
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(int(threads))
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError:  # the runtime has started: too late, keep its settings
-            pass
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=int(threads), user_api="blas")
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-        pass
+        configure_threads(threads)
 
 
 def _exit_with_parent() -> None:

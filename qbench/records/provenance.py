@@ -48,7 +48,10 @@ def machine() -> dict[str, object]:
 
 
 def provenance() -> dict[str, object]:
-    return {"versions": versions(), "git_revision": git_revision(), "machine": machine()}
+    """Versions, revision, machine, and the TensorFlow intra-op thread count (results depend on it)."""
+    from qbench.threads import tf_threads
+
+    return {"versions": versions(), "git_revision": git_revision(), "machine": machine(), "tf_threads": tf_threads()}
 
 
 def config_hash(config: dict) -> str:

@@ -15,6 +15,11 @@ ones by their key fields and every metric is compared:
 A stored config that no longer hashes to its ``config_hash`` or unit key, a record the re-run does
 not produce, or a re-run that fails is a disagreement too. A method named ``module:attr`` in a
 record is imported again: that module must be importable (installed or on ``PYTHONPATH``).
+
+Threads: a unit is re-run with the TensorFlow intra-op thread count its record was made with
+(``provenance.tf_threads``; see :mod:`qbench.threads`), in this process when that is this process's
+count, otherwise in a fresh worker process started with that count. A record made before qbench
+recorded the count is re-run with ``threads`` if given, else with TensorFlow's default here.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from qbench.errors import QbenchError
 from qbench.records import schema as F
 from qbench.records.provenance import config_hash
 from qbench.records.store import RecordStore, _clean, iter_records
+from qbench.threads import default_tf_threads, tf_threads
 
 DEFAULT_ATOL = 1e-6
 DEFAULT_RTOL = 1e-5
@@ -154,10 +160,45 @@ def _unit_disagreements_before_run(key: str, recs: list[dict], unit) -> list[Dis
     return out
 
 
+def recorded_threads(recs: list[dict], unknown: int | None = None) -> int:
+    """The TensorFlow thread count to re-run a unit's records with (see the module docstring)."""
+    counts = {r[F.PROVENANCE].get("tf_threads") for r in recs}
+    counts.discard(None)
+    if len(counts) > 1:
+        raise QbenchError(f"unit {recs[0][F.UNIT_KEY]}: its records were made with different thread counts {sorted(counts)}")
+    if counts:
+        (n,) = counts
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise QbenchError(f"unit {recs[0][F.UNIT_KEY]}: provenance.tf_threads must be a positive integer, got {n!r}")
+        return n
+    return unknown or default_tf_threads()
+
+
+def _rerun_elsewhere(units: dict, keys: list[str], threads: int, ctx, tmp: str) -> dict[str, list[dict]]:
+    """Run ``keys`` in one fresh worker process with ``threads`` threads; their records by key."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from qbench.executors.worker import configure_worker, run_batch
+
+    out_dir = f"{tmp}/threads-{threads}"
+    payload = [(units[k].suite, k, units[k].config) for k in keys]
+    ctx_plain = {"data_dir": ctx.data_dir, "cache_dir": ctx.cache_dir}
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=configure_worker, initargs=(threads, "verify")) as pool:
+        try:
+            pool.submit(run_batch, payload, out_dir, ctx_plain, True, threads, "verify").result()
+        except Exception:  # noqa: BLE001  (the worker died: its units' records are missing, and say so)
+            pass
+    store = RecordStore(out_dir)
+    return {k: [r for _, r in iter_records([store.path(k)])] if store.has(k) else [] for k in keys}
+
+
 def verify(paths: Sequence[str], *, sample: int | None = None, seed: int = 0, rtol: float = DEFAULT_RTOL,
            atol: float = DEFAULT_ATOL, data_dir: str | None = None, cache_dir: str | None = None,
-           log: Callable[[str], None] = print) -> VerifyReport:
-    """Re-run the units of the records under ``paths`` (all, or a seeded sample of ``sample``)."""
+           threads: int | None = None, log: Callable[[str], None] = print) -> VerifyReport:
+    """Re-run the units of the records under ``paths`` (all, or a seeded sample of ``sample``);
+    ``threads``: the thread count for records that do not say theirs."""
     from qbench import PROTOCOL_VERSION
     from qbench.experiment import RunContext
     from qbench.scenarios import get_suite
@@ -166,6 +207,8 @@ def verify(paths: Sequence[str], *, sample: int | None = None, seed: int = 0, rt
         raise QbenchError(f"--sample must be >= 1, got {sample}")
     if rtol < 0 or atol < 0:
         raise QbenchError("--rtol and --atol must be >= 0")
+    if threads is not None and threads < 1:
+        raise QbenchError(f"--threads must be >= 1, got {threads}")
     by_unit: dict[str, list[dict]] = defaultdict(list)
     for _, rec in iter_records(paths, recursive=True):
         by_unit[rec[F.UNIT_KEY]].append(rec)
@@ -194,26 +237,37 @@ def verify(paths: Sequence[str], *, sample: int | None = None, seed: int = 0, rt
         except (KeyError, TypeError, ValueError) as exc:
             raise QbenchError(f"unit {key}: its config cannot be rebuilt ({type(exc).__name__}: {exc})") from None
 
+    want = {key: recorded_threads(by_unit[key], threads) for key in chosen}
     ctx = RunContext(data_dir=data_dir, cache_dir=cache_dir)
     order = {g: i for i, g in reversed(list(enumerate(units[k].group for k in chosen)))}
+    here = tf_threads()
     disagreements: list[Disagreement] = []
     log(f"verifying {len(chosen)} of {len(candidates)} successful units"
         + (f" (sample seed {seed})" if sample else "") + (f"; {len(failed)} failed unit(s) not re-run" if failed else ""))
     with tempfile.TemporaryDirectory(prefix="qbench-verify-") as tmp:
         store = RecordStore(tmp)
-        for key in sorted(chosen, key=lambda k: (order[units[k].group], k)):
+        elsewhere: dict[str, list[dict]] = {}
+        for n in sorted({want[k] for k in chosen} - {here}):
+            keys = sorted((k for k in chosen if want[k] == n), key=lambda k: (order[units[k].group], k))
+            log(f"  re-running {len(keys)} unit(s) in a worker process with {n} TensorFlow thread(s), as recorded")
+            elsewhere.update(_rerun_elsewhere(units, keys, n, ctx, tmp))
+        for key in sorted(chosen, key=lambda k: (want[k] != here, order[units[k].group], k)):
             unit = units[key]
             pre = _unit_disagreements_before_run(key, by_unit[key], unit)
-            try:
-                fresh = unit.run(ctx, tmp)
-            except QbenchError:
-                raise
-            except Exception as exc:  # noqa: BLE001  (a unit that no longer runs is a disagreement)
-                disagreements += pre + [Disagreement(key, "-", "(run)", "ok", f"raised {type(exc).__name__}: {exc}"[:100], "-")]
-                log(f"  {key}: re-run raised {type(exc).__name__}")
-                continue
-            store.write_unit(unit.key, fresh)  # validates the fresh records; only ever in the temp dir
+            if key in elsewhere:
+                fresh = elsewhere[key]
+            else:
+                try:
+                    fresh = unit.run(ctx, tmp)
+                except QbenchError:
+                    raise
+                except Exception as exc:  # noqa: BLE001  (a unit that no longer runs is a disagreement)
+                    disagreements += pre + [Disagreement(key, "-", "(run)", "ok", f"raised {type(exc).__name__}: {exc}"[:100], "-")]
+                    log(f"  {key}: re-run raised {type(exc).__name__}")
+                    continue
+                store.write_unit(unit.key, fresh)  # validates the fresh records; only ever in the temp dir
             found = pre + compare_unit(key, by_unit[key], fresh, rtol, atol)
-            log(f"  {key}: {'agrees' if not found else f'{len(found)} disagreement(s)'}")
+            log(f"  {key}: {'agrees' if not found else f'{len(found)} disagreement(s)'}"
+                + (f" ({want[key]} thread(s))" if want[key] != here else ""))
             disagreements += found
     return VerifyReport(len(by_unit), chosen, failed, disagreements)
