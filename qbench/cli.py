@@ -191,6 +191,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     names = ALL_SUITES if args.suite == "all" else (args.suite,)
     plans = [_plan_suite(get_suite(n), args) for n in names]  # all input checked before any work
     from qbench.executors import make_executor
+    from qbench.xla_cache import enable_xla_cache
+
+    enable_xla_cache(args.cache_dir)  # before the first compilation; spawned workers inherit it
 
     executor = make_executor(getattr(args, "executor", "serial"), workers=getattr(args, "workers", None),
                              scheduler=getattr(args, "scheduler", None), threads=getattr(args, "threads", None))
@@ -331,8 +334,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     """0: every compared metric agrees; 1: a disagreement (table on stdout); 2: bad input."""
     from qbench.report.verify import DEFAULT_ATOL, DEFAULT_RTOL, verify
 
+    from qbench.xla_cache import enable_xla_cache
+
     rtol = DEFAULT_RTOL if args.rtol is None else args.rtol
     atol = DEFAULT_ATOL if args.atol is None else args.atol
+    enable_xla_cache(args.cache_dir)
     report = verify(args.records, sample=args.sample, seed=args.seed, rtol=rtol, atol=atol,
                     data_dir=args.data_dir, cache_dir=args.cache_dir, threads=args.threads)
     n = len(report.units_checked)

@@ -5,6 +5,8 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("QBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+# tests never write the user's XLA compilation cache; tests/test_xla_cache.py turns it on in a temp dir
+os.environ.setdefault("QBENCH_XLA_CACHE", "0")
 
 MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 # tests never download: MNIST comes from ../shared/data/mnist unless QBENCH_DATA_DIR says otherwise

@@ -88,6 +88,9 @@ def run_batch(payload: list[tuple[str, str, dict]], out_dir: str, ctx: dict, for
     """Run the units ``payload`` lists ((suite, key, config) each), in order, in this process;
     write each one's records into ``out_dir``; return ``(key, status)`` per unit."""
     configure_worker(threads, kind)
+    from qbench.xla_cache import enable_xla_cache
+
+    enable_xla_cache(ctx.get("cache_dir"))  # a remote Dask worker does not inherit the client's environment
     from qbench.experiment import RunContext
     from qbench.records import RecordStore
     from qbench.runner import FAILED, failure_record, run_unit

@@ -249,7 +249,7 @@ def verify(paths: Sequence[str], *, sample: int | None = None, seed: int = 0, rt
         elsewhere: dict[str, list[dict]] = {}
         for n in sorted({want[k] for k in chosen} - {here}):
             keys = sorted((k for k in chosen if want[k] == n), key=lambda k: (order[units[k].group], k))
-            log(f"  re-running {len(keys)} unit(s) in a worker process with {n} TensorFlow thread(s), as recorded")
+            log(f"  re-running {len(keys)} unit(s) in a worker process with {n} TensorFlow thread(s)")
             elsewhere.update(_rerun_elsewhere(units, keys, n, ctx, tmp))
         for key in sorted(chosen, key=lambda k: (want[k] != here, order[units[k].group], k)):
             unit = units[key]
