@@ -139,9 +139,14 @@ def prepare(spec: TrainSpec, ctx: RunContext) -> Prepared:
     return Prepared(spec, task, model, corrupted, x_train, corrupted.y, x_val, task.y_val, x_held, y_held)
 
 
-def train_corrupted(spec: TrainSpec, ctx: RunContext) -> Trained:
-    """Corrupt, build, and train from the seed's initialization (PROTOCOL 2.3)."""
-    p = prepare(spec, ctx)
+def train_prepared(p: Prepared) -> Trained:
+    """Train a prepared model from its seed's initialization (PROTOCOL 2.3)."""
+    spec = p.spec
     theta0 = p.model.init_params(int_seed(spec.seed, "init"))
     result = train(p.model, p.x_train, p.y_train, spec.train, rng(spec.seed, "order"), theta0)
     return Trained(**p.__dict__, params=result.params, result=result)
+
+
+def train_corrupted(spec: TrainSpec, ctx: RunContext) -> Trained:
+    """Corrupt, build, and train from the seed's initialization (PROTOCOL 2.3)."""
+    return train_prepared(prepare(spec, ctx))

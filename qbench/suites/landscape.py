@@ -24,7 +24,7 @@ import pandas as pd
 
 from qbench import PROTOCOL_VERSION
 from qbench.artifacts import cached_params
-from qbench.experiment import RunContext, TrainSpec, prepare, train_corrupted
+from qbench.experiment import RunContext, TrainSpec, prepare, train_prepared
 from qbench.protocol import QUICK, SEEDS, TrainConfig, model_size, train_config
 from qbench.records.build import new_record, unit_key
 from qbench.errors import QbenchError
@@ -135,7 +135,7 @@ def _runner(s: Scenario, specs: list[TrainSpec], n_samples: int, config: dict, k
             prepared = prepare(spec, ctx)
 
             def compute():
-                t = train_corrupted(spec, ctx)
+                t = train_prepared(prepared)
                 return t.params, {"train_acc": t.train_acc(), "val_acc": t.val_acc()}
 
             params, info, _ = cached_params(out_dir, spec.as_dict(), compute)
