@@ -123,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--seed", type=int, dest="tsne_seed", help="tsne: run seed of the corruption and t-SNE (default 0)")
     pl.add_argument("--perplexity", type=float, dest="tsne_perplexity", help="tsne: t-SNE perplexity (default 30)")
     pl.add_argument("--data-dir", dest="tsne_data_dir", help="tsne: directory with the MNIST IDX files (or QBENCH_DATA_DIR)")
+    pl.add_argument("--phase", dest="tsne_phase", choices=["random", "fixed"],
+                    help="tsne: global-phase rule of the xxz states (default random, the protocol's; fixed: the ablation)")
     pl.add_argument("--cache-dir", dest="tsne_cache_dir",
                     help="tsne: cache directory for XXZ ground states and embeddings (or QBENCH_CACHE_DIR)")
     pl.add_argument("--results", nargs="+", action="extend", dest="results", metavar="DIR",
@@ -209,7 +211,8 @@ def _plan_suite(suite, args: argparse.Namespace):
     from qbench.experiment import RunContext, load_task
     from qbench.models import list_models
     from qbench.scenarios import RunOptions
-    from qbench.tasks import check_task_name
+    from qbench.experiment import task_options_for
+    from qbench.tasks import check_task_name, default_task_options
 
     for t in args.tasks or ():
         check_task_name(t)
@@ -229,6 +232,7 @@ def _plan_suite(suite, args: argparse.Namespace):
     overrides = _parse_sets(args.sets)
     extra = {"methods": tuple(args.methods) if args.methods else None, "steps": args.steps,
              **overrides.pop(suite.name, {})}  # SUITE.PARAM=VALUE: a setting of the suite itself
+    extra["task_options"] = overrides.pop("task", {})  # task.PARAM=VALUE: a task option (xxz: phase)
     extra["method_overrides"] = overrides
     if getattr(args, "grids", None):
         if suite.name != "sensitivity":
@@ -243,11 +247,16 @@ def _plan_suite(suite, args: argparse.Namespace):
     scenarios = suite.scenarios(options)
     if not scenarios:
         raise QbenchError(f"no {suite.name} scenario matches the given --task/--model/--corruption")
+    for key in sorted(extra["task_options"]):
+        if not any(key in default_task_options(s.task) for s in scenarios):
+            raise QbenchError(f"--set task.{key}: no task of this run takes option {key!r} "
+                              f"(tasks: {', '.join(sorted({s.task for s in scenarios}))})")
     units = suite.plan(scenarios, options)  # validates methods and hyperparameters
     ctx = RunContext(data_dir=args.data_dir, cache_dir=args.cache_dir)
     # load every task before writing anything: missing data is bad input, not a failed unit
     for task in sorted(suite.tasks_needed(scenarios)):
-        load_task(task, 0, ctx.data_dir, ctx.cache_dir)
+        opts = {**default_task_options(task), **task_options_for(task, extra["task_options"])}
+        load_task(task, 0, ctx.data_dir, ctx.cache_dir, tuple(sorted(opts.items())))
     tier = "-quick" if args.quick else ""
     if args.out:
         out = os.path.join(args.out, suite.name) if args.suite == "all" else args.out
@@ -296,7 +305,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    tsne_opts = ("tsne_tasks", "tsne_alpha", "tsne_seed", "tsne_perplexity", "tsne_data_dir", "tsne_cache_dir")
+    tsne_opts = ("tsne_tasks", "tsne_alpha", "tsne_seed", "tsne_perplexity", "tsne_data_dir", "tsne_cache_dir", "tsne_phase")
     if getattr(args, "what", None) == "tsne":
         return _cmd_plot_tsne(args)
     given = [o for o in tsne_opts if getattr(args, o, None) is not None]
@@ -323,7 +332,7 @@ def _cmd_plot_tsne(args: argparse.Namespace) -> int:
                            alpha=0.2 if args.tsne_alpha is None else args.tsne_alpha,
                            seed=0 if args.tsne_seed is None else args.tsne_seed,
                            perplexity=PERPLEXITY if args.tsne_perplexity is None else args.tsne_perplexity,
-                           data_dir=args.tsne_data_dir, cache_dir=args.tsne_cache_dir)
+                           data_dir=args.tsne_data_dir, cache_dir=args.tsne_cache_dir, phase=args.tsne_phase)
     for p in written:
         print(f"tsne: wrote {p}")
     print(f"{len(written)} figure(s) in {args.out}")

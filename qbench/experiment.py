@@ -17,7 +17,7 @@ from qbench.errors import QbenchError
 from qbench.models import BinaryModel, get_model
 from qbench.protocol import TrainConfig
 from qbench.seeding import int_seed, rng
-from qbench.tasks import get_task
+from qbench.tasks import check_task_options, default_task_options, get_task, legacy_task_options
 from qbench.tasks.base import TaskData
 from qbench.training import TrainResult, accuracy, train
 
@@ -31,8 +31,10 @@ class RunContext:
 
 
 @functools.lru_cache(maxsize=8)
-def load_task(name: str, data_seed: int = 0, data_dir: str | None = None, cache_dir: str | None = None) -> TaskData:
-    return get_task(name, data_seed=data_seed, data_dir=data_dir, cache_dir=cache_dir)
+def load_task(name: str, data_seed: int = 0, data_dir: str | None = None, cache_dir: str | None = None,
+              options: tuple[tuple[str, Any], ...] = ()) -> TaskData:
+    """Task ``name``; ``options`` (sorted (key, value) pairs) are its protocol options, e.g. (('phase', 'fixed'),)."""
+    return get_task(name, data_seed=data_seed, data_dir=data_dir, cache_dir=cache_dir, **dict(options))
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,12 @@ class TrainSpec:
     #: train on a stratified fraction of the training set, split per seed; the rest is held out
     #: (``landscape-study``). None: the whole training set (the protocol).
     train_split: float | None = None
+    #: the task's options (xxz: ``phase``); None: the protocol's defaults, given ones override them
+    task_options: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        merged = {**default_task_options(self.task), **check_task_options(self.task, self.task_options or {})}
+        object.__setattr__(self, "task_options", merged)
 
     def as_dict(self) -> dict[str, Any]:
         d = {
@@ -59,15 +67,30 @@ class TrainSpec:
         }
         if self.train_split is not None:  # only when set: the protocol's configs (and hashes) stay as they were
             d["train_split"] = self.train_split
+        if self.task_options:  # likewise: tasks without options (mnist) keep their protocol-1 configs
+            d["task_options"] = dict(sorted(self.task_options.items()))
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainSpec":
-        """The inverse of :meth:`as_dict`."""
+        """The inverse of :meth:`as_dict`. A config without ``task_options`` was written under protocol 1,
+        whose xxz states had the fixed (canonical) phase: that is what it is rebuilt with."""
         options = {k: tuple(v) if isinstance(v, list) else v for k, v in d["model_options"].items()}
         split = d.get("train_split")
+        task_options = d["task_options"] if "task_options" in d else legacy_task_options(d["task"])
         return cls(d["task"], d["model"], options, d["corruption"], float(d["alpha"]), int(d["seed"]),
-                   TrainConfig(**d["train"]), int(d.get("data_seed", 0)), None if split is None else float(split))
+                   TrainConfig(**d["train"]), int(d.get("data_seed", 0)), None if split is None else float(split),
+                   dict(task_options))
+
+    def load_task(self, ctx: "RunContext") -> TaskData:
+        return load_task(self.task, self.data_seed, ctx.data_dir, ctx.cache_dir, tuple(sorted(self.task_options.items())))
+
+
+def task_options_for(task: str, given: dict[str, Any] | None) -> dict[str, Any]:
+    """The options of ``given`` (``--set task.PARAM=VALUE``) that ``task`` takes; a run over several tasks
+    applies each option where it exists (phase to xxz, not to mnist)."""
+    known = default_task_options(task)
+    return check_task_options(task, {k: v for k, v in (given or {}).items() if k in known})
 
 
 def _plain(d: dict[str, Any]) -> dict[str, Any]:
@@ -126,16 +149,17 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
 def prepare(spec: TrainSpec, ctx: RunContext) -> Prepared:
     """Load the task, corrupt its training set per ``spec`` and build the model for it."""
     check_alpha(spec.alpha)
-    task = load_task(spec.task, spec.data_seed, ctx.data_dir, ctx.cache_dir)
+    task = spec.load_task(ctx)
     model = build_model(task, spec.model, spec.model_options)
-    x_raw, y_raw, x_held, y_held = task.x_train, task.y_train, None, None
+    x_raw, y_raw, x_held, y_held, rows = task.x_train, task.y_train, None, None, None
     if spec.train_split is not None:
         keep, held = stratified_split(task.y_train, spec.train_split, spec.seed)
-        x_raw, y_raw = task.x_train[keep], task.y_train[keep]
-        x_held, y_held = task.encode(task.x_train[held], model.input_encoding), task.y_train[held]
+        x_raw, y_raw, rows = task.x_train[keep], task.y_train[keep], keep
+        x_held, y_held = task.encode_train(task.x_train[held], model.input_encoding, held), task.y_train[held]
     corrupted = corrupt(x_raw, y_raw, spec.corruption, spec.alpha, spec.seed)
-    x_train = task.encode(corrupted.x, model.input_encoding)
-    x_val = task.encode(task.x_val, model.input_encoding)
+    # a replaced (feature-randomized) row keeps its index's phase: a random state times a phase is random
+    x_train = task.encode_train(corrupted.x, model.input_encoding, rows)
+    x_val = task.encode_val(task.x_val, model.input_encoding)
     return Prepared(spec, task, model, corrupted, x_train, corrupted.y, x_val, task.y_val, x_held, y_held)
 
 

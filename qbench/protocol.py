@@ -44,6 +44,26 @@ MODEL_SIZE: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
+#: The protocol document's version (``docs/protocol.md``).
+PROTOCOL_VERSION = "2"
+#: Where a protocol version changed a scenario's definition: (suite or "*", task family, model or "*") ->
+#: version. Version 2 gave the xxz states a random global phase (1.2): only a model of the raw
+#: amplitudes (the MLP's [Re, Im]) sees it; the QNN reads the canonical states, so its scenarios are
+#: unchanged and keep their protocol-1 records.
+CHANGED_IN: dict[tuple[str, str, str], str] = {
+    ("*", "xxz", "mlp"): "2",
+}
+
+
+def scenario_version(suite: str, task: str, model: str) -> str:
+    """The protocol version that last changed the definition of (suite, task, model): what its records carry."""
+    version = "1"
+    for (s, fam, m), v in CHANGED_IN.items():
+        if s in ("*", suite) and fam == task_family(task) and m in ("*", model):
+            version = max(version, v, key=int)
+    return version
+
+
 def train_config(task: str, model: str) -> TrainConfig:
     return TRAIN[(task_family(task), model)]
 

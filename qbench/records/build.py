@@ -30,7 +30,8 @@ def new_record(
 ) -> dict[str, Any]:
     rec = {
         "schema_version": F.SCHEMA_VERSION,
-        "protocol_version": PROTOCOL_VERSION,
+        # the version that last changed this scenario (protocol.scenario_version), as its config says
+        "protocol_version": str(config.get("protocol_version", PROTOCOL_VERSION)),
         F.SUITE: suite,
         F.SCENARIO: scenario,
         F.TASK: task,

@@ -53,6 +53,7 @@ class TsneView:
     rand_idx: np.ndarray  # samples feature randomization replaced
     rand_pos: np.ndarray  # positions of their random vectors (k, 2)
     class_names: tuple[str, str] = ("label 0", "label 1")
+    phase: str | None = None  # the xxz global-phase rule of the data shown (None: a task without one)
 
 
 def _sklearn_version() -> str:
@@ -118,17 +119,19 @@ def build_view(task, *, alpha: float = 0.2, seed: int = 0, perplexity: float = P
     flipped = corrupt(x, y, "label_flip", alpha, seed)
     randomized = corrupt(x, y, "feature_randomization", alpha, seed)
     extra = randomized.x[randomized.indices]
-    union = np.concatenate([task.encode(x, "real"), task.encode(extra, "real")]) if len(extra) else task.encode(x, "real")
+    clean = task.encode_train(x, "real")
+    union = np.concatenate([clean, task.encode_train(extra, "real", randomized.indices)]) if len(extra) else clean
     from qbench.tasks.xxz import default_cache_dir  # --cache-dir, else $QBENCH_CACHE_DIR, else the user cache
 
-    name = (f"tsne-{task.name}-d{data_seed}-fr{alpha:g}-s{seed}-p{perplexity:g}"
+    phase = (task.info or {}).get("phase")
+    name = (f"tsne-{task.name}-d{data_seed}{'-ph' + phase if phase else ''}-fr{alpha:g}-s{seed}-p{perplexity:g}"
             f"-sk{_sklearn_version()}-v{TSNE_VERSION}.npz")
     cache_file = default_cache_dir(cache_dir) / "tsne" / name
     pos = embed(union, perplexity=perplexity, random_state=seed, cache_file=cache_file)
     n = len(x)
     return TsneView(task=task.name, alpha=float(alpha), seed=int(seed), y=np.asarray(y), pos=pos[:n],
                     flip_idx=flipped.indices, y_flipped=flipped.y, rand_idx=randomized.indices,
-                    rand_pos=pos[n:], class_names=class_names(task))
+                    rand_pos=pos[n:], class_names=class_names(task), phase=phase)
 
 
 def _plt():
@@ -183,7 +186,8 @@ def draw_view(view: TsneView):
     handles.append(Line2D([], [], linestyle="", marker="X", markersize=7, markerfacecolor="white",
                           markeredgecolor="black", label="corrupted sample (fill: its label as trained)"))
     fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False)
-    fig.suptitle(f"t-SNE of the {view.task} training set (one embedding for all panels; run seed {view.seed})")
+    phase = f", {view.phase} global phase" if view.phase else ""
+    fig.suptitle(f"t-SNE of the {view.task} training set{phase} (one embedding for all panels; run seed {view.seed})")
     return fig
 
 
@@ -198,15 +202,17 @@ def plot_view(view: TsneView, path: str | os.PathLike) -> str:
     return str(path)
 
 
-def tsne_filename(task: str, alpha: float, seed: int) -> str:
+def tsne_filename(task: str, alpha: float, seed: int, phase: str | None = None) -> str:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in task)
-    return f"tsne_{safe}_a{alpha:g}_s{seed}.png"
+    # the protocol's (random) phase keeps the plain name; the ablation's figure says its rule
+    return f"tsne_{safe}_a{alpha:g}_s{seed}{'_phase-' + phase if phase not in (None, 'random') else ''}.png"
 
 
 def tsne_figures(tasks: Sequence[str], out_dir: str, *, alpha: float = 0.2, seed: int = 0,
                  perplexity: float = PERPLEXITY, data_dir: str | None = None, cache_dir: str | None = None,
-                 data_seed: int = 0) -> list[str]:
-    """``qbench plot tsne``: one figure per task; every task is loaded (and checked) before any is drawn."""
+                 data_seed: int = 0, phase: str | None = None) -> list[str]:
+    """``qbench plot tsne``: one figure per task; every task is loaded (and checked) before any is drawn.
+    ``phase``: the xxz global-phase rule (default the protocol's, random); ignored by tasks without one."""
     from qbench.corruption import check_alpha
     from qbench.experiment import load_task
     from qbench.tasks import check_task_name
@@ -218,9 +224,17 @@ def tsne_figures(tasks: Sequence[str], out_dir: str, *, alpha: float = 0.2, seed
         raise QbenchError(f"--perplexity must be > 0, got {perplexity}")
     for t in tasks:
         check_task_name(t)
-    loaded = [load_task(t, data_seed, data_dir, cache_dir) for t in tasks]
+    from qbench.tasks import check_task_options, default_task_options
+
+    def options(t: str) -> tuple:
+        opts = default_task_options(t)
+        if phase is not None and "phase" in opts:
+            opts.update(check_task_options(t, {"phase": phase}))
+        return tuple(sorted(opts.items()))
+
+    loaded = [load_task(t, data_seed, data_dir, cache_dir, options(t)) for t in tasks]
     written = []
     for task in loaded:
         view = build_view(task, alpha=alpha, seed=seed, perplexity=perplexity, cache_dir=cache_dir, data_seed=data_seed)
-        written.append(plot_view(view, Path(out_dir) / tsne_filename(task.name, alpha, seed)))
+        written.append(plot_view(view, Path(out_dir) / tsne_filename(task.name, alpha, seed, view.phase)))
     return written

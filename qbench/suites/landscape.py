@@ -22,10 +22,9 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from qbench import PROTOCOL_VERSION
 from qbench.artifacts import cached_params
-from qbench.experiment import RunContext, TrainSpec, prepare, train_prepared
-from qbench.protocol import QUICK, SEEDS, TrainConfig, model_size, train_config
+from qbench.experiment import RunContext, TrainSpec, prepare, train_prepared, task_options_for
+from qbench.protocol import QUICK, SEEDS, TrainConfig, model_size, train_config, scenario_version
 from qbench.records.build import new_record, unit_key
 from qbench.errors import QbenchError
 from qbench.scenarios import (RunOptions, Scenario, Suite, Unit, frozen_options, list_scenarios, register_scenario,
@@ -94,10 +93,12 @@ def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
         subset = ("random from the held-out 30% of the seed's split (clean labels)" if split else
                   "random from the training set as trained (corrupted labels)")
         for seed in s.seeds:
-            specs = [TrainSpec(s.task, s.model, s.options, s.corruption, float(a), int(seed), cfg, s.data_seed, split)
+            specs = [TrainSpec(s.task, s.model, s.options, s.corruption, float(a), int(seed), cfg, s.data_seed, split,
+                               task_options=task_options_for(s.task, options.extra.get("task_options")))
                      for a in (0.0, *s.alphas)]
-            config = {"suite": "landscape", "scenario": s.name, "protocol_version": PROTOCOL_VERSION,
-                      "quick": options.quick, "task": s.task, "model": s.model, "corruption": s.corruption,
+            config = {"suite": "landscape", "scenario": s.name,
+                      "protocol_version": scenario_version("landscape", s.task, s.model), "quick": options.quick,
+                      "task": s.task, "model": s.model, "corruption": s.corruption,
                       "alphas": [0.0, *s.alphas], "seed": int(seed), "train": [sp.as_dict() for sp in specs],
                       "hessian": {"samples": n_samples, "loss": "mean BCE", "trace": "exact", "k_eigs": K_EIGS,
                                   "subset": subset}}

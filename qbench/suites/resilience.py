@@ -7,9 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from qbench import PROTOCOL_VERSION
-from qbench.experiment import RunContext, TrainSpec, train_corrupted
-from qbench.protocol import QUICK, model_size, train_config
+from qbench.experiment import RunContext, TrainSpec, train_corrupted, task_options_for
+from qbench.protocol import QUICK, model_size, train_config, scenario_version
 from qbench.records.build import new_record, unit_key
 from qbench.scenarios import frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget, select
 from qbench.summary import mean_std_table
@@ -71,9 +70,11 @@ def plan_training_units(scenarios: list[Scenario], options: RunOptions) -> list[
         cfg = effective_train(s, options)
         for alpha in s.alphas:
             for seed in s.seeds:
-                spec = TrainSpec(s.task, s.model, s.options, s.corruption, float(alpha), int(seed), cfg, s.data_seed)
-                config = {"suite": s.suite, "scenario": s.name, "protocol_version": PROTOCOL_VERSION,
-                          "quick": options.quick, **spec.as_dict()}
+                spec = TrainSpec(s.task, s.model, s.options, s.corruption, float(alpha), int(seed), cfg, s.data_seed,
+                                 task_options=task_options_for(s.task, options.extra.get("task_options")))
+                config = {"suite": s.suite, "scenario": s.name,
+                          "protocol_version": scenario_version(s.suite, s.task, s.model), "quick": options.quick,
+                          **spec.as_dict()}
                 units.append(_unit(s, spec, config))
     return units
 

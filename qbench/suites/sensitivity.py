@@ -32,12 +32,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qbench import PROTOCOL_VERSION
 from qbench.errors import QbenchError
-from qbench.experiment import RunContext, TrainSpec
+from qbench.experiment import RunContext, TrainSpec, task_options_for
 from qbench.grids import DEFAULT_GRIDS, QUICK_GRIDS, check_grid, grid_points, parse_grid_args
 from qbench.methods import get_method, method_class, method_source
-from qbench.protocol import task_family
+from qbench.protocol import task_family, scenario_version
 from qbench.records.build import new_record, unit_key
 from qbench.scenarios import RunOptions, Scenario, Suite, Unit, register_suite
 from qbench.summary import mean_std_table
@@ -126,14 +125,16 @@ def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
         lr = options.extra.get("lr") or LR[task_family(s.task)]
         for alpha in s.alphas:
             for seed in s.seeds:
-                spec = TrainSpec(s.task, s.model, s.options, s.corruption, float(alpha), int(seed), cfg, s.data_seed)
+                spec = TrainSpec(s.task, s.model, s.options, s.corruption, float(alpha), int(seed), cfg, s.data_seed,
+                                 task_options=task_options_for(s.task, options.extra.get("task_options")))
                 for name, fixed, grid in sweeps:
                     cls = method_class(name)
                     for point in grid_points(grid):
                         method = get_method(name, **fixed, **point)  # validates values up front
                         config = {
-                            "suite": "sensitivity", "scenario": s.name, "protocol_version": PROTOCOL_VERSION,
-                            "quick": options.quick, "poisoned": spec.as_dict(), "method": name,
+                            "suite": "sensitivity", "scenario": s.name,
+                            "protocol_version": scenario_version("sensitivity", s.task, s.model), "quick": options.quick,
+                            "poisoned": spec.as_dict(), "method": name,
                             "method_hyperparameters": method.hyperparameters(), "method_defaults": _defaults(cls),
                             "method_source": method_source(name), "steps": steps, "lr": lr,
                             "optimizer": "adam (fresh)", "step_budget_s": CONFIG.step_budget_s,

@@ -15,11 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qbench import PROTOCOL_VERSION
 from qbench.artifacts import cached_params
-from qbench.experiment import Prepared, RunContext, TrainSpec, prepare, train_corrupted
+from qbench.experiment import Prepared, RunContext, TrainSpec, prepare, train_corrupted, task_options_for
 from qbench.methods import get_method, method_source
-from qbench.protocol import SEEDS, model_size, task_family, train_config
+from qbench.protocol import SEEDS, model_size, task_family, train_config, scenario_version
 from qbench.records.build import new_record, unit_key
 from qbench.scenarios import frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget
 from qbench.seeding import int_seed
@@ -97,12 +96,14 @@ def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
         lr = options.extra.get("lr") or CONFIG.lr or LR[task_family(s.task)]
         for alpha in s.alphas:
             for seed in s.seeds:
-                spec = TrainSpec(s.task, s.model, s.options, s.corruption, float(alpha), int(seed), cfg, s.data_seed)
+                spec = TrainSpec(s.task, s.model, s.options, s.corruption, float(alpha), int(seed), cfg, s.data_seed,
+                                 task_options=task_options_for(s.task, options.extra.get("task_options")))
                 for name, hp in _method_specs(options):
                     method = get_method(name, **hp)  # validates names and hyperparameters up front
                     config = {
-                        "suite": "unlearning", "scenario": s.name, "protocol_version": PROTOCOL_VERSION,
-                        "quick": options.quick, "poisoned": spec.as_dict(), "method": name,
+                        "suite": "unlearning", "scenario": s.name,
+                        "protocol_version": scenario_version("unlearning", s.task, s.model), "quick": options.quick,
+                        "poisoned": spec.as_dict(), "method": name,
                         "method_hyperparameters": method.hyperparameters(), "method_source": method_source(name),
                         "steps": steps, "lr": lr, "optimizer": "adam (fresh)", "step_budget_s": CONFIG.step_budget_s,
                         "task": s.task, "model": s.model, "corruption": s.corruption, "alpha": float(alpha), "seed": int(seed),

@@ -12,7 +12,8 @@ from qbench.errors import QbenchError
 from qbench.tasks.base import _TASKS, ENCODINGS, TaskData, register_task
 from qbench.tasks import mnist, xxz  # noqa: E402,F401  (registration)
 
-__all__ = ["ENCODINGS", "TaskData", "check_task_name", "get_task", "list_tasks", "register_task"]
+__all__ = ["ENCODINGS", "TaskData", "check_task_name", "default_task_options", "get_task", "legacy_task_options",
+           "list_tasks", "register_task"]
 
 
 def list_tasks() -> list[str]:
@@ -28,6 +29,30 @@ def _resolve(name: str):
         return _TASKS[name], {}
     known = ", ".join(list_tasks() + ["xxz-<L> (even L >= 4)"])
     raise QbenchError(f"unknown task {name!r}; known: {known}")
+
+
+def default_task_options(name: str) -> dict:
+    """The protocol's options of task ``name`` (part of every config that uses it): xxz-<L> -> phase=random."""
+    loader, _ = _resolve(name)
+    return dict(xxz.DEFAULT_OPTIONS) if loader is xxz.load_xxz else {}
+
+
+def legacy_task_options(name: str) -> dict:
+    """What a config written before tasks had options (protocol 1) meant: xxz-<L> -> phase=fixed."""
+    loader, _ = _resolve(name)
+    return {"phase": "fixed"} if loader is xxz.load_xxz else {}
+
+
+def check_task_options(name: str, options: dict) -> dict:
+    """``options`` if task ``name`` takes each of them as a protocol option, else a QbenchError."""
+    known = default_task_options(name)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise QbenchError(f"unknown option(s) {', '.join(unknown)} for task {name!r}; "
+                          f"allowed: {', '.join(sorted(known)) or 'none'}")
+    if "phase" in options and options["phase"] not in xxz.PHASES:
+        raise QbenchError(f"task {name!r}: phase must be one of {', '.join(xxz.PHASES)}, got {options['phase']!r}")
+    return dict(options)
 
 
 def check_task_name(name: str) -> str:

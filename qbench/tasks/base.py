@@ -18,7 +18,9 @@ class TaskData:
 
     ``x_*`` hold the canonical representation: unit-norm amplitude vectors of length 2**n_qubits,
     float32 (real tasks such as MNIST) or complex64 (XXZ ground states). Labels are int64 in {0, 1}.
-    Models ask for their input through :meth:`encode`.
+    ``phase_*`` (complex unit numbers, one per sample, or None) are global phases that belong to the
+    data but not to the canonical vectors: an observable-only model (the QNN) cannot see them, a model
+    of the raw amplitudes (the MLP's [Re, Im]) can. Models ask for their input through :meth:`encode`.
     """
 
     name: str
@@ -28,20 +30,41 @@ class TaskData:
     x_val: np.ndarray
     y_val: np.ndarray
     info: dict
+    phase_train: np.ndarray | None = None
+    phase_val: np.ndarray | None = None
 
     @property
     def is_complex(self) -> bool:
         return np.iscomplexobj(self.x_train)
 
-    def encode(self, x: np.ndarray, encoding: str) -> np.ndarray:
-        """Model input for amplitude vectors ``x``: 'amplitude' as is, 'real' as [Re, Im] for complex data."""
+    def encode(self, x: np.ndarray, encoding: str, phase: np.ndarray | None = None) -> np.ndarray:
+        """Model input for amplitude vectors ``x``: 'amplitude' as is, 'real' as [Re, Im] for complex data.
+
+        ``phase`` (one complex unit number per row of ``x``, or None) multiplies the rows in the 'real'
+        encoding only. The 'amplitude' encoding drops it on purpose: a global phase cannot change an
+        expectation value, so the QNN reads the canonical vectors, and its inputs (hence its numbers)
+        are bit-identical whichever phase rule the task uses.
+        """
         if encoding == "amplitude":
             return x
         if encoding == "real":
+            if phase is not None:
+                if len(phase) != len(x):
+                    raise QbenchError(f"{len(phase)} phases for {len(x)} samples")
+                x = x.astype(np.complex128) * np.asarray(phase, dtype=np.complex128)[:, None]
             if np.iscomplexobj(x):
                 return np.concatenate([x.real, x.imag], axis=1).astype(np.float32)
             return x.astype(np.float32)
         raise QbenchError(f"unknown encoding {encoding!r}; known: {', '.join(ENCODINGS)}")
+
+    def encode_train(self, x: np.ndarray, encoding: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`encode` for (possibly corrupted) training rows ``rows`` (default all), with their phases."""
+        phase = self.phase_train if rows is None or self.phase_train is None else self.phase_train[rows]
+        return self.encode(x, encoding, phase)
+
+    def encode_val(self, x: np.ndarray, encoding: str) -> np.ndarray:
+        """:meth:`encode` for the validation set, with its phases."""
+        return self.encode(x, encoding, self.phase_val)
 
 
 TaskLoader = Callable[..., TaskData]

@@ -38,6 +38,11 @@ _V0_SEED = 20250101  # start vector of the Lanczos solver: fixed so the output n
 _PHASE_TIE_RTOL = 1e-6
 
 TASK_NAME_RE = re.compile(r"^xxz-(\d+)$")
+#: global-phase rules (PROTOCOL 1.2, protocol 2): ``random`` (default, the study's data) or ``fixed``
+PHASES = ("random", "fixed")
+DEFAULT_OPTIONS = {"phase": "random"}
+# Spawn key of the phase draw under the data seed; a constant so every machine draws the same phases.
+_PHASE_STREAM = 1201
 
 
 def _single_thread_blas():
@@ -124,6 +129,13 @@ def fix_phase(state: np.ndarray) -> np.ndarray:
     mag = np.abs(state)
     i = int(np.flatnonzero(mag >= mag.max() * (1 - _PHASE_TIE_RTOL))[0])
     return state * (np.conj(state[i]) / mag[i])
+
+
+def global_phases(n_samples: int, data_seed: int, which: str, n_qubits: int) -> np.ndarray:
+    """e^{i phi}, phi uniform in [0, 2 pi), one per state of split ``which`` ('train' or 'val'), from the data seed."""
+    part = {"train": 0, "val": 1}[which]
+    g = np.random.default_rng(np.random.SeedSequence(int(data_seed), spawn_key=(_PHASE_STREAM, int(n_qubits), part)))
+    return np.exp(1j * g.uniform(0.0, 2.0 * np.pi, n_samples))
 
 
 @dataclass(frozen=True)
@@ -281,8 +293,17 @@ def load_xxz(
     data_dir: str | os.PathLike | None = None,
     use_cache: bool = True,
     solver: str = "sector",
+    phase: str = "random",
 ) -> TaskData:
-    """The ``xxz-<L>`` task. Deterministic: ``data_seed`` and ``data_dir`` are accepted and unused."""
+    """The ``xxz-<L>`` task; ``data_dir`` is accepted and unused.
+
+    The cache holds canonical states (largest-magnitude amplitude real positive). ``phase='random'``
+    (protocol 2) gives every state a global phase e^{i phi} drawn from ``data_seed``, as an eigensolver
+    leaves it; ``phase='fixed'`` keeps the canonical form (protocol 1, now an ablation). The phases
+    travel beside the canonical states (``TaskData.phase_*``) and only the MLP's input applies them.
+    """
+    if phase not in PHASES:
+        raise QbenchError(f"unknown xxz phase rule {phase!r}; known: {', '.join(PHASES)}")
     if isinstance(n_qubits, bool) or not isinstance(n_qubits, (int, np.integer)) or n_qubits < 4 or n_qubits % 2:
         raise QbenchError(f"xxz-<L> needs an even chain length L >= 4, got {n_qubits!r}")
     n_qubits = int(n_qubits)
@@ -296,7 +317,8 @@ def load_xxz(
         "n_qubits": n_qubits,
         "solver": solver,
         "solver_version": SOLVER_VERSION,
-        "phase": "largest-magnitude amplitude real positive (first index on ties)",
+        "canonical_phase": "largest-magnitude amplitude real positive (first index on ties)",
+        "phase": phase,
         "deltas_train": d_train.tolist(),
         "deltas_val": d_val.tolist(),
         "energies_train": gs_train.energies.tolist(),
@@ -315,6 +337,8 @@ def load_xxz(
         x_val=gs_val.states,
         y_val=y_val,
         info=info,
+        phase_train=global_phases(len(d_train), data_seed, "train", n_qubits) if phase == "random" else None,
+        phase_val=global_phases(len(d_val), data_seed, "val", n_qubits) if phase == "random" else None,
     )
 
 
