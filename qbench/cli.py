@@ -289,10 +289,12 @@ def _execute(suite, units, ctx, out: str, args: argparse.Namespace, executor=Non
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Rewrite only the marker block of the output; exit 1 under --check when it is stale."""
-    from qbench.report.leaderboard import default_results, regenerate
+    from qbench.report.leaderboard import default_ablations, default_results, regenerate
 
     results = args.results or [default_results()]
-    changed, _ = regenerate(results, args.output, check=args.check, missing_ok=not args.results)
+    # the committed tree's ablations go with the committed results only
+    ablations = [default_ablations()] if not args.results else []
+    changed, _ = regenerate(results, args.output, check=args.check, missing_ok=not args.results, ablations=ablations)
     if args.check:
         if changed:
             print(f"{args.output} is out of date with the records in {', '.join(results)}: "

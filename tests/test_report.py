@@ -146,7 +146,7 @@ def test_rewrite_keeps_text_around_the_markers(capsys, tmp_path, results):
     text = out.read_text()
     assert text.startswith(before + L.START) and text.endswith(L.END + after)
     assert "stale table" not in text
-    assert "#### xxz-4 · qnn (protocol 1)" in text and "| rank" in text
+    assert "#### xxz-4 · qnn (protocol 2)" in text and "| rank" in text
 
 
 def test_missing_markers_is_an_error(capsys, tmp_path, results):
@@ -264,14 +264,18 @@ def test_failed_units_are_counted_not_averaged():
 
 
 def test_protocol_versions_are_never_mixed():
+    # protocol 2 changed the xxz MLP scenarios (global phase): its protocol-1 records are superseded and
+    # get a table of their own; the xxz QNN's did not change, so its protocol-1 records are current
     recs = []
     for seed in (0, 1):
-        recs += unlearning_unit("retrain", seed, [0.5, 0.8])
-        recs += unlearning_unit("retrain", seed, [0.5, 0.6], protocol="2")
+        recs += unlearning_unit("retrain", seed, [0.5, 0.8], model="mlp")
+        recs += unlearning_unit("retrain", seed, [0.5, 0.6], model="mlp", protocol="2")
+        recs += unlearning_unit("retrain", seed, [0.5, 0.9], model="qnn")
     block = L.render_block(recs)
-    assert "#### xxz-4 · qnn (protocol 1)" in block and "#### xxz-4 · qnn (protocol 2)" in block
+    assert "#### xxz-4 · mlp (protocol 1 (superseded))" in block and "#### xxz-4 · mlp (protocol 2)" in block
+    assert "#### xxz-4 · qnn (protocol 2)" in block
     assert "0.800 ± 0.000" in block and "0.600 ± 0.000" in block and "0.700" not in block
-    assert "protocol version(s) 1, 2" in block
+    assert "protocol version(s) 1 (superseded), 2" in block
 
 
 @pytest.mark.parametrize("mutate,needle", [

@@ -25,6 +25,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from qbench.records import schema as F
+from qbench.records.protocol_rules import table_protocol
 from qbench.records.checks import split_failed
 from qbench.report.leaderboard import CORRUPTION_ORDER, METHOD_ORDER, MODEL_ORDER, family
 from qbench.report.stats import Stat, natural_key
@@ -87,7 +88,7 @@ def _acc(r: dict, name: str) -> float:
 def _tables(ok: list[dict], suite: str):
     """{(family, task, protocol): records} for one suite, and the newest protocol per (family, task)."""
     recs = [r for r in ok if r[F.SUITE] == suite]
-    groups = _by(recs, lambda r: (family(r), r[F.TASK], str(r["protocol_version"])))
+    groups = _by(recs, lambda r: (family(r), r[F.TASK], table_protocol(r)))
     newest: dict[tuple, str] = {}
     for fam, task, pv in groups:
         if (fam, task) not in newest or natural_key(pv) > natural_key(newest[(fam, task)]):

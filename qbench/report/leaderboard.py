@@ -21,6 +21,7 @@ from tabulate import tabulate
 
 from qbench.errors import QbenchError
 from qbench.records import schema as F
+from qbench.records.protocol_rules import check_phase_rules, table_protocol
 from qbench.records.checks import check_one_variant, check_publication, check_same_seeds, seeds_by_row, split_failed
 from qbench.report.stats import DASH, Stat, fmt_alpha, fmt_ci, fmt_num, fmt_stat, natural_key, rank_groups
 
@@ -104,7 +105,7 @@ def steps_to_reach(curve: dict[int, float], target: float) -> float:
 
 def unlearning_sections(ok: list[dict], failed: list[dict]) -> list[Section]:
     def tkey(r: dict) -> tuple:
-        return (r["protocol_version"], family(r), r[F.TASK], MODEL_ORDER.get(r[F.MODEL], 9), r[F.MODEL])
+        return (table_protocol(r), family(r), r[F.TASK], MODEL_ORDER.get(r[F.MODEL], 9), r[F.MODEL])
 
     tables, fails = _group(ok, tkey), _group(failed, tkey)
     sections = []
@@ -192,7 +193,7 @@ def max_alpha_within(means: dict[float, float], within: float = WITHIN) -> float
 
 def _sweep_sections(ok: list[dict], failed: list[dict], suite: str, row_fields: tuple[str, ...]) -> list[Section]:
     def tkey(r: dict) -> tuple:
-        return (r["protocol_version"], family(r), r[F.TASK])
+        return (table_protocol(r), family(r), r[F.TASK])
 
     tables, fails = _group(ok, tkey), _group(failed, tkey)
     sections = []
@@ -240,7 +241,7 @@ def capacity_sections(ok: list[dict], failed: list[dict]) -> list[Section]:
 # -- landscape ----------------------------------------------------------------------------------------
 def landscape_sections(ok: list[dict], failed: list[dict]) -> list[Section]:
     def tkey(r: dict) -> tuple:
-        return (r["protocol_version"], family(r), r[F.TASK])
+        return (table_protocol(r), family(r), r[F.TASK])
 
     tables, fails = _group(ok, tkey), _group(failed, tkey)
     sections = []
@@ -295,7 +296,7 @@ def sensitivity_sections(ok: list[dict], failed: list[dict]) -> list[Section]:
     from qbench.report.sweeps import sweeps
 
     def tkey(r: dict) -> tuple:
-        return (r["protocol_version"], r[F.TASK], MODEL_ORDER.get(r[F.MODEL], 9), r[F.MODEL])
+        return (table_protocol(r), r[F.TASK], MODEL_ORDER.get(r[F.MODEL], 9), r[F.MODEL])
 
     by_table = _group(sweeps(ok), lambda sw: (sw.protocol, sw.task, MODEL_ORDER.get(sw.model, 9), sw.model))
     fails = _group(failed, tkey)
@@ -324,6 +325,46 @@ def sensitivity_sections(ok: list[dict], failed: list[dict]) -> list[Section]:
     return sections
 
 
+# -- ablation: the xxz global phase ---------------------------------------------------------------------
+def phase_ablation_section(protocol_recs: Sequence[dict], fixed_recs: Sequence[dict]) -> Section | None:
+    """xxz MLP resilience under label flipping with the fixed phase (protocol 1, the ablation) beside the
+    random phase (protocol 2): train_acc and val_acc per alpha. None without fixed-phase records."""
+    from qbench.records.protocol_rules import record_phase
+
+    def pick(recs: Sequence[dict], phase: str) -> list[dict]:
+        return [r for r in recs if r[F.SUITE] == "resilience" and r[F.MODEL] == "mlp" and r[F.STATUS] == "ok"
+                and r[F.CORRUPTION] == "label_flip" and record_phase(r) == phase]
+
+    fixed, rnd = pick(fixed_recs, "fixed"), pick(protocol_recs, "random")
+    if not fixed:
+        return None
+    tasks = sorted({r[F.TASK] for r in fixed})
+    if len(tasks) != 1 or {r[F.TASK] for r in rnd} - set(tasks):
+        raise QbenchError(f"records not fit to publish: the phase ablation covers one xxz task, got {tasks}")
+    cells = {name: _group(recs, lambda r: (float(r[F.ALPHA]),)) for name, recs in (("fixed", fixed), ("random", rnd))}
+    for name, recs in (("fixed", fixed), ("random", rnd)):
+        check_one_variant({f"phase {name} alpha {a[0]}": rs for a, rs in cells[name].items()},
+                          f"phase ablation {tasks[0]}")
+    alphas = sorted({a for c in cells.values() for (a,) in c})
+    rows = []
+    for a in alphas:
+        stats = {(name, m): Stat.of(_metric(r, m) for r in cells[name].get((a,), []))
+                 for name in ("fixed", "random") for m in ("train_acc", "val_acc")}
+        n = {name: stats[(name, "val_acc")].n for name in ("fixed", "random")}
+        rows.append([fmt_alpha(a)] + [fmt_stat(stats[(name, m)], 3, n[name]) if n[name] else DASH
+                                      for m in ("train_acc", "val_acc") for name in ("fixed", "random")]
+                    + [f"{n['fixed']} / {n['random']}"])
+    headers = ["α", "train_acc, fixed phase", "train_acc, random phase", "val_acc, fixed phase",
+               "val_acc, random phase", "n (fixed / random)"]
+    notes = ["Label flipping, MLP "
+             f"{', '.join(sorted({str(r[F.MODEL_SIZE]) for r in fixed}))}, full training recipe; fixed phase: every "
+             "state in its canonical form (largest amplitude real positive; protocol 1, now an ablation); random "
+             "phase: each state times e^(iφ) drawn from the data seed (protocol 2). The QNN cannot see a global "
+             "phase, so only the MLP has this ablation."]
+    return Section(f"{tasks[0]} · mlp · label_flip: fixed vs random global phase (ablation of PROTOCOL 1.2)",
+                   _md(headers, rows), notes)
+
+
 BUILDERS = {
     "unlearning": unlearning_sections,
     "resilience": resilience_sections,
@@ -339,16 +380,17 @@ SUITE_TITLES.setdefault("sensitivity", "Method sensitivity (PROTOCOL 4.7)")
 def provenance_line(records: Sequence[dict]) -> str:
     revs = sorted({str(r[F.PROVENANCE].get("git_revision", "unknown")) for r in records})
     vers = sorted({str((r[F.PROVENANCE].get("versions") or {}).get("qbench", "unknown")) for r in records})
-    protos = sorted({str(r["protocol_version"]) for r in records})
+    protos = sorted({table_protocol(r) for r in records})
     units = {r[F.UNIT_KEY] for r in records}
     return (f"Generated by `qbench leaderboard` from {len(records)} records of {len(units)} units; "
             f"protocol version(s) {', '.join(protos) or DASH}; qbench {', '.join(vers) or DASH}; "
             f"git revision(s) {', '.join(revs) or DASH}.")
 
 
-def render_block(records: Sequence[dict]) -> str:
-    """The text between (and including) the markers, from ``records`` alone."""
+def render_block(records: Sequence[dict], ablation: Sequence[dict] = ()) -> str:
+    """The text between (and including) the markers, from ``records`` (and the ablation's records) alone."""
     check_publication(records)
+    check_phase_rules(records)
     ok, failed = split_failed(records)
     unknown = sorted({r[F.SUITE] for r in records} - set(BUILDERS))
     lines = [START, "<!-- generated by `qbench leaderboard` from records; edit only the text outside "
@@ -364,6 +406,11 @@ def render_block(records: Sequence[dict]) -> str:
         sections = BUILDERS[suite]([r for r in ok if r[F.SUITE] == suite], [r for r in failed if r[F.SUITE] == suite])
         if sections:
             lines += [f"### {SUITE_TITLES[suite]}", ""] + [x for s in sections for x in (s.render(), "")]
+    if ablation:
+        check_publication(ablation)
+        section = phase_ablation_section(ok, ablation)
+        if section is not None:
+            lines += ["### Ablations", "", section.render(), ""]
     if unknown:
         lines += [f"_Records of suites without a leaderboard table were skipped: {', '.join(unknown)}._", ""]
     lines += [f"_{provenance_line(records)}_", END]
@@ -395,6 +442,11 @@ def default_results() -> str:
     return os.path.join("leaderboard", "results")
 
 
+def default_ablations() -> str:
+    """Records of ablations (not protocol): shown in their own section, never in a protocol table."""
+    return os.path.join("leaderboard", "ablations")
+
+
 def load_results(paths: Sequence[str]) -> list[dict]:
     from qbench.records.store import load_records
 
@@ -402,7 +454,7 @@ def load_results(paths: Sequence[str]) -> list[dict]:
 
 
 def regenerate(results: Sequence[str], output: str, *, check: bool = False,
-               missing_ok: bool = False) -> tuple[bool, str]:
+               missing_ok: bool = False, ablations: Sequence[str] = ()) -> tuple[bool, str]:
     """Rebuild the marker block of ``output`` from the records under ``results``.
 
     Returns (changed, new text). With ``check`` nothing is written. A missing ``output`` starts from
@@ -411,7 +463,8 @@ def regenerate(results: Sequence[str], output: str, *, check: bool = False,
     """
     paths = [p for p in results if os.path.exists(p)] if missing_ok else list(results)
     records = load_results(paths) if paths else []
-    block = render_block(records)
+    ablation = load_results([p for p in ablations if os.path.exists(p)]) if ablations else []
+    block = render_block(records, ablation)
     out = Path(output)
     old = out.read_text() if out.exists() else None
     new = replace_block(old, block, str(out)) if old is not None else SKELETON.format(block=block)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from qbench.records import schema as F
+from qbench.records.protocol_rules import table_protocol
 from qbench.report.stats import Stat
 
 
@@ -56,7 +57,7 @@ def sweeps(records: Iterable[dict], metrics: tuple[str, ...] = ("val_acc", "forg
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in records:
         if r[F.SUITE] == "sensitivity" and r[F.STATUS] == "ok":
-            groups[(str(r["protocol_version"]), r[F.TASK], r[F.MODEL], str(r[F.MODEL_SIZE]), r[F.METHOD])].append(r)
+            groups[(table_protocol(r), r[F.TASK], r[F.MODEL], str(r[F.MODEL_SIZE]), r[F.METHOD])].append(r)
     out = []
     for key in sorted(groups, key=lambda k: tuple(map(str, k))):
         recs = groups[key]
