@@ -67,9 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_argument("--sign-flip", action="store_true",
                     help="flip the sign of the (p - y) cos term in the formula (shows the check can fail)")
 
-    ls = sub.add_parser("list", help="list suites, scenarios, tasks, models, corruptions")
+    ls = sub.add_parser("list", help="list suites, scenarios, tasks, models, corruptions, unlearning methods")
     ls.add_argument("what", nargs="?", default="all",
-                    choices=["all", "suites", "scenarios", "tasks", "models", "corruptions"])
+                    choices=["all", "suites", "scenarios", "tasks", "models", "corruptions", "methods"])
 
     run = sub.add_parser("run", help="run a suite into an output directory (resumes what is there)")
     run.add_argument("--suite", required=True, help="suite name (see `qbench list suites`), or 'all'")
@@ -172,6 +172,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         "tasks": list_tasks,
         "models": list_models,
         "corruptions": list_corruptions,
+        "methods": _method_lines,
     }
     for name, lines in sections.items():
         if args.what in ("all", name):
@@ -179,6 +180,27 @@ def cmd_list(args: argparse.Namespace) -> int:
             for line in lines():
                 print(f"  {line}")
     return 0
+
+
+def _method_lines() -> list[str]:
+    """One line per unlearning method, built-in then plugins: name, origin, hyperparameters=defaults."""
+    import dataclasses
+
+    from qbench.methods import list_methods, method_class, method_defaults, method_source
+
+    lines = []
+    for name in list_methods():
+        try:
+            cls = method_class(name)
+        except QbenchError as exc:  # one broken plugin should not hide the others
+            lines.append(f"{name:<18} {exc}")
+            continue
+        hps = [f"{k}=(required)" if v is dataclasses.MISSING else f"{k}={v!r}" for k, v in method_defaults(cls).items()]
+        fresh = ["from a fresh initialization"] if cls.from_scratch else []
+        lines.append(f"{name:<18} {method_source(name):<10} {', '.join(hps + fresh) or '(no hyperparameters)'}")
+    lines.append("(override with --set METHOD.PARAM=VALUE; a plugin joins through the entry-point group "
+                 "qbench.unlearning_methods, or is named as --method module:attribute)")
+    return lines
 
 
 ALL_SUITES = ("resilience", "unlearning", "landscape", "capacity")

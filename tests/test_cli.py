@@ -1,6 +1,8 @@
 """The command line: bad input is one line and status 2 with nothing written; runs resume."""
 
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -139,3 +141,83 @@ def test_check_analytic_passes_and_sign_flip_fails(capsys):
     assert code == 0 and "passed" in out
     code, out, _ = run_cli(capsys, "check", "analytic", "--sign-flip")
     assert code == 1 and "FAILED" in out
+
+
+def _plugin_dir(tmp_path: Path, dists: dict[str, str]) -> Path:
+    """A directory holding the example plugin module and one dist-info per ``{name: entry_points.txt}``."""
+    plugdir = tmp_path / "plugins"
+    plugdir.mkdir(exist_ok=True)
+    shutil.copy(ROOT / "examples" / "neg_grad_plus.py", plugdir / "neg_grad_plus.py")
+    for name, entry_points in dists.items():
+        dist = plugdir / f"{name.replace('-', '_')}-0.1.dist-info"
+        dist.mkdir()
+        (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+        (dist / "entry_points.txt").write_text(entry_points)
+    return plugdir
+
+
+def _fresh_env(*paths: Path, **extra: str) -> dict[str, str]:
+    """A fresh process's environment: this checkout (and ``paths``) importable, plugins discovered, and no
+    TensorFlow log settings inherited from the test process."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TF_", "QBENCH_DISABLE_PLUGIN", "PYTHONPATH"))}
+    env["PYTHONPATH"] = os.pathsep.join([*(str(p) for p in paths), str(ROOT)])
+    env.update(extra)
+    return env
+
+
+NO_TF_PROBE = """
+import sys
+from qbench.cli import main
+for argv in {argvs!r}:
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # --help
+        code = exc.code
+    print("EXIT", code, file=sys.stderr)
+print("HEAVY", sorted(m for m in ("tensorflow", "tensorcircuit", "keras") if m in sys.modules))
+"""
+
+
+def test_list_and_argument_errors_answer_without_tensorflow(tmp_path):
+    """`qbench list` (with a plugin installed), `--help` and bad input never start TensorFlow."""
+    plugdir = _plugin_dir(tmp_path, {"qbench-example-plugin": "[qbench.unlearning_methods]\nngp = neg_grad_plus:NegGradPlus\n"})
+    argvs = [["list"], ["run", "--help"], ["run", "--suite", "resilience", "--task", "nosuch"],
+             ["run", "--suite", "unlearning", "--set", "scrub.bogus=1"]]
+    r = subprocess.run([sys.executable, "-c", NO_TF_PROBE.format(argvs=argvs)], env=_fresh_env(plugdir),
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip().splitlines()[-1] == "HEAVY []"
+    assert re.findall(r"^EXIT (\S+)$", r.stderr, re.M) == ["0", "0", "2", "2"]
+    section = r.stdout.split("methods:\n", 1)[1].split("\n" + "usage:", 1)[0].splitlines()
+    rows = {line.split()[0]: line for line in section if line.startswith("  ") and not line.startswith("  (")}
+    assert list(rows) == ["finetune", "gradient_ascent", "retrain", "scrub", "scrub_alternating", "ngp"]
+    assert "builtin" in rows["scrub"] and "lambda_ce=1.0, lambda_kl=0.0, lambda_fo=0.2, kl='bernoulli'" in rows["scrub"]
+    assert "beta=0.2" in rows["gradient_ascent"] and "(no hyperparameters)" in rows["finetune"]
+    assert "qbench-example-plugin==0.1" in rows["ngp"] and "beta=0.9" in rows["ngp"]
+
+
+UNLEARNING_RUN = ["run", "--suite", "unlearning", "--task", "xxz-6", "--model", "mlp", "--seeds", "0", "--epochs", "1",
+                  "--steps", "1", "--no-progress"]
+
+
+@pytest.mark.parametrize("entry_points,needle", [
+    ({"clashing-plugin": "[qbench.unlearning_methods]\nscrub = neg_grad_plus:NegGradPlus\n"},
+     "plugin method 'scrub' (clashing-plugin==0.1: neg_grad_plus:NegGradPlus) clashes with the built-in method 'scrub'"),
+    ({"plugin-a": "[qbench.unlearning_methods]\nngp = neg_grad_plus:NegGradPlus\n",
+      "plugin-b": "[qbench.unlearning_methods]\nngp = neg_grad_plus:NegGradPlus\n"},
+     "two plugins register the method 'ngp'"),
+])
+def test_plugin_name_clash_is_reported_for_any_method_run(tmp_path, cache_dir, entry_points, needle):
+    """A clash stops every run that resolves a method, whichever it names (`--method scrub` used to run the
+    built-in silently): one line, status 2, nothing written."""
+    plugdir = _plugin_dir(tmp_path, entry_points)
+    env = _fresh_env(plugdir, QBENCH_CACHE_DIR=cache_dir)
+    for i, argv in enumerate([[*UNLEARNING_RUN, "--method", "scrub"], [*UNLEARNING_RUN, "--method", "finetune"],
+                              [*UNLEARNING_RUN], ["list", "methods"]]):
+        out = tmp_path / f"out{i}"
+        r = subprocess.run([sys.executable, "-m", "qbench", *argv, *(["--out", str(out)] if argv[0] == "run" else [])],
+                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2, (argv, r.stdout[-1000:], r.stderr[-1000:])
+        assert len(r.stderr.splitlines()) == 1 and needle in r.stderr, r.stderr
+        assert not out.exists()

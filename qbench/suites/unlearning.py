@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,9 @@ from qbench.records.build import new_record, unit_key
 from qbench.scenarios import frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget
 from qbench.seeding import int_seed
 from qbench.summary import mean_std_table
-from qbench.training.unlearn import UnlearnSets, unlearn
+
+if TYPE_CHECKING:  # the unlearning loop imports TensorFlow: only when a unit runs
+    from qbench.training.unlearn import UnlearnSets
 
 PROTOCOL_METHODS = ("retrain", "finetune", "gradient_ascent", "scrub", "scrub_alternating")
 ALPHA = 0.3
@@ -146,6 +148,8 @@ def poisoned_model(spec: TrainSpec, ctx: RunContext, out_dir: str) -> tuple[Prep
 
 
 def unlearn_sets(p: Prepared) -> UnlearnSets:
+    from qbench.training.unlearn import UnlearnSets
+
     forget = np.zeros(len(p.y_train), bool)
     forget[p.corrupted.indices] = True
     return UnlearnSets(
@@ -159,6 +163,8 @@ def run_method(spec: TrainSpec, ctx: RunContext, out_dir: str, name: str, hp: di
                curves: tuple[str, ...] | None = None):
     """Unlearn the shared poisoned model of ``spec`` with method ``name``: (prepared, poisoned info, result).
     ``curves``: the metrics evaluated at every step (default all; the last step always gets all)."""
+    from qbench.training.unlearn import unlearn
+
     prepared, poisoned, info = poisoned_model(spec, ctx, out_dir)
     method = get_method(name, **hp)
     fresh = prepared.model.init_params(int_seed(spec.seed, "retrain_init"))
