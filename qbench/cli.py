@@ -58,8 +58,12 @@ def _parse_sets(items: Sequence[str]) -> dict[str, dict[str, object]]:
     return out
 
 
+VERBOSE_HELP = "show TensorFlow's log lines (start-up notes, CUDA and XLA messages), hidden otherwise"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="qbench", description="Poisoning resilience and machine unlearning of QNNs and MLPs.")
+    p.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     ck = sub.add_parser("check", help="analytic checks: `qbench check analytic` (PROTOCOL 4.5)")
@@ -143,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     vf.add_argument("--threads", type=int, metavar="N",
                     help="TensorFlow threads for records without provenance.tf_threads (older records; "
                          "default: TensorFlow's default here)")
+    for command in sub.choices.values():  # also after the command: `qbench run ... --verbose`
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return p
 
 
@@ -374,8 +380,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The program. Unless ``--verbose``, TensorFlow's log lines are hidden: by its log levels always, and,
+    when ``argv`` is None (the ``qbench`` program itself, not a call from Python), by filtering the
+    native lines it writes to stderr (see :mod:`qbench.quiet`)."""
     try:
         args = build_parser().parse_args(argv)
+        if not args.verbose:
+            from qbench.quiet import filter_native_stderr, quiet_python_logs
+
+            quiet_python_logs()
+            if argv is None:
+                filter_native_stderr()
         return {"check": cmd_check, "list": cmd_list, "run": cmd_run, "leaderboard": cmd_leaderboard, "plot": cmd_plot,
                 "verify": cmd_verify}[args.command](args)
     except QbenchError as exc:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from qbench.cli import main
+from qbench.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -221,3 +221,63 @@ def test_plugin_name_clash_is_reported_for_any_method_run(tmp_path, cache_dir, e
         assert r.returncode == 2, (argv, r.stdout[-1000:], r.stderr[-1000:])
         assert len(r.stderr.splitlines()) == 1 and needle in r.stderr, r.stderr
         assert not out.exists()
+
+
+def test_bad_input_in_a_fresh_process_is_one_line_on_stderr(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "qbench", "run", "--suite", "resilience", "--task", "nosuch",
+                        "--out", str(tmp_path / "out")], env=_fresh_env(), cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.splitlines() == ["qbench: error: unknown task 'nosuch'; known: mnist-1v9, xxz-12, xxz-<L> (even L >= 4)"]
+    assert r.stdout == "" and not (tmp_path / "out").exists()
+
+
+def test_a_run_that_starts_tensorflow_prints_none_of_its_log_lines(tmp_path, cache_dir):
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "qbench", "run", "--suite", "resilience", "--task", "xxz-6", "--model", "mlp",
+                        "--corruption", "label_flip", "--alpha", "0", "--seeds", "0", "--epochs", "1", "--out", str(out),
+                        "--cache-dir", cache_dir],
+                       env=_fresh_env(QBENCH_XLA_CACHE="0"), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "1 run, 0 already present, 0 failed" in r.stdout and len(list((out / "records").glob("*.jsonl"))) == 1
+    noisy = [line for line in r.stderr.splitlines()
+             if re.search(r"tensorflow|cuda|onednn|absl|^[IWEF]\d{4} ", line, re.I)]
+    assert noisy == [], r.stderr
+
+
+def test_native_log_filter_drops_tensorflow_lines_and_keeps_the_rest():
+    from qbench.quiet import _forward
+
+    chatter = [  # TensorFlow 2.21's start-up and first-use lines on a CPU-only machine
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "I0000 00:00:1796212762.232166    3949 port.cc:153] oneDNN custom operations are on. You may see slightly "
+        "different numerical results due to floating-point round-off errors from different computation orders.",
+        "I0000 00:00:1796212762.234794    3949 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.",
+        "I0000 00:00:1796212762.502508    4939 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use "
+        "available CPU instructions in performance-critical operations.",
+        "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow with the "
+        "appropriate compiler flags.",
+        "E0000 00:00:1796212942.466969    6974 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: "
+        "Failed call to cuInit: UNKNOWN ERROR (303)",
+        "W1202 12:07:00.123456   12345 service.cc:148] XLA service 0x55d0 initialized for platform Host",
+        "WARNING:tensorflow:5 out of the last 5 calls to <function f> triggered tf.function retracing.",
+    ]
+    kept = ["qbench: error: unknown task 'nosuch'", "Traceback (most recent call last):",
+            "I0000 is not a log line without its source location", "local x2:  50%|#####     | 1/2"]
+    text = "\n".join(chatter[:3] + kept[:2] + chatter[3:] + kept[2:]).encode()
+    read_end, write_end = os.pipe()
+    out_read, out_write = os.pipe()
+    os.write(write_end, text)
+    os.close(write_end)
+    _forward(read_end, out_write)
+    os.close(out_write)
+    with os.fdopen(out_read, "rb") as fh:
+        assert fh.read().decode().split("\n") == kept
+
+
+def test_verbose_is_accepted_before_and_after_the_command():
+    parser = build_parser()
+    assert parser.parse_args(["list"]).verbose is False
+    assert parser.parse_args(["--verbose", "list"]).verbose is True
+    assert parser.parse_args(["run", "--suite", "resilience", "--verbose"]).verbose is True
+    assert parser.parse_args(["-v", "run", "--suite", "resilience"]).verbose is True
