@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from typing import Sequence
@@ -85,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=_seed_list, help="'0,1,2' or '0-4' (default: the protocol's 0-4)")
     run.add_argument("--epochs", type=int, help="override the protocol's epochs (for smoke tests)")
     run.add_argument("--quick", action="store_true", help="the quick tier: fewer epochs, seeds and alphas")
-    run.add_argument("--out", help="output directory (default: runs/<suite>)")
+    run.add_argument("--out", help="output directory (default: runs/<suite>, with --quick runs/<suite>-quick, so "
+                                   "that quick and protocol records never mix; --suite all: DIR/<suite>)")
     run.add_argument("--data-dir", help="directory with the MNIST IDX files (or set QBENCH_DATA_DIR)")
     run.add_argument("--cache-dir", help="cache directory for XXZ ground states (or set QBENCH_CACHE_DIR)")
     run.add_argument("--method", action="append", dest="methods",
@@ -131,8 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="tsne: cache directory for XXZ ground states and embeddings (or QBENCH_CACHE_DIR)")
     pl.add_argument("--results", nargs="+", action="extend", dest="results", metavar="DIR",
                     help="records trees, searched recursively (default: leaderboard/results)")
-    pl.add_argument("--out", default=os.path.join("leaderboard", "figures"),
-                    help="directory for the PNG files (default: leaderboard/figures)")
+    pl.add_argument("--out", help="directory for the PNG files (default: leaderboard/figures for the committed "
+                                  "records, RESULTS/figures for --results RESULTS)")
 
     vf = sub.add_parser("verify", help="re-run the units of stored records and compare their metrics")
     vf.add_argument("records", nargs="+", metavar="RECORDS", help="record files or directories (searched recursively)")
@@ -287,7 +289,7 @@ def _plan_suite(suite, args: argparse.Namespace):
 def _execute(suite, units, ctx, out: str, args: argparse.Namespace, executor=None) -> int:
     from qbench.records import RecordStore
     from qbench.runner import run_units
-    from qbench.summary import format_table
+    from qbench.summary import format_table, legend_lines, metric_names, shown_columns
 
     store = RecordStore(out)
     start = time.perf_counter()
@@ -297,13 +299,31 @@ def _execute(suite, units, ctx, out: str, args: argparse.Namespace, executor=Non
     keys = {u.key for u in units}
     records = [r for r in store.load() if r["unit_key"] in keys]
     table = suite.summarize(records)
+    metrics = metric_names(table)
     print(f"== {suite.name}")
-    print(format_table(table, [c[: -len("_mean")] for c in table.columns if c.endswith("_mean")]))
+    print(format_table(table, metrics))
+    if not table.empty:
+        print("\ncolumns:")
+        print("\n".join(legend_lines(shown_columns(table, metrics), suite.legend)))
     print(f"\n{len(report.done)} run, {len(report.skipped)} already present, {len(report.failed)} failed "
-          f"in {wall:.1f} s; records in {store.records_dir}")
+          f"in {wall:.1f} s")
+    print(f"records: {store.records_dir} (JSON Lines, one file per unit)")
+    prog, where = _program(), shlex.quote(out)
+    steps = [(f"{prog} leaderboard --results {where}", f"Markdown tables, into {os.path.join(out, 'leaderboard.md')}"),
+             (f"{prog} plot --results {where}", f"PNG figures, into {os.path.join(out, 'figures')}")]
+    width = max(len(cmd) for cmd, _ in steps)
+    print("next:")
+    for cmd, what in steps:
+        print(f"  {cmd:<{width}}  # {what}")
     for key in report.failed:
         print(f"failed: {key}", file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def _program() -> str:
+    """How the user started qbench (e.g. .venv/bin/qbench), so that the printed commands work as written."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    return shlex.quote(argv0) if os.path.basename(argv0) == "qbench" else "qbench"
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -326,6 +346,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     tsne_opts = ("tsne_tasks", "tsne_alpha", "tsne_seed", "tsne_perplexity", "tsne_data_dir", "tsne_cache_dir")
     if getattr(args, "what", None) == "tsne":
+        args.out = args.out or os.path.join("leaderboard", "figures")
         return _cmd_plot_tsne(args)
     given = [o for o in tsne_opts if getattr(args, o, None) is not None]
     if given:
@@ -336,9 +357,21 @@ def cmd_plot(args: argparse.Namespace) -> int:
     results = args.results or [default_results()]
     paths = results if args.results else [p for p in results if os.path.exists(p)]
     records = load_results(paths) if paths else []
-    written = make_figures(records, args.out)
-    print(f"{len(written)} figure(s) in {args.out}")
+    out = args.out or default_figures(results)
+    written = make_figures(records, out)
+    print(f"{len(written)} figure(s) in {out}")
     return 0
+
+
+def default_figures(results: Sequence[str]) -> str:
+    """leaderboard/figures only for the committed records: figures of one's own run land beside its records."""
+    from qbench.report.leaderboard import default_results
+
+    committed = os.path.realpath(default_results())
+    if all(os.path.realpath(r) == committed for r in results):
+        return os.path.join("leaderboard", "figures")
+    first = results[0]
+    return os.path.join(first if os.path.isdir(first) else os.path.dirname(first) or ".", "figures")
 
 
 def _cmd_plot_tsne(args: argparse.Namespace) -> int:

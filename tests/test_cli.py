@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from qbench.cli import build_parser, main
+from qbench.cli import build_parser, default_figures, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,6 +73,13 @@ def test_resilience_run_resumes_and_records_carry_provenance(capsys, tmp_path, c
             "--no-progress"]
     code, out, _ = run_cli(capsys, *args)
     assert code == 0 and "4 run, 0 already present" in out
+    # the epilogue: a legend line per column of the table, where the records are, what to run next
+    header = next(line for line in out.splitlines() if line.startswith("| task"))
+    legend = out.split("\ncolumns:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert [line.split()[0] for line in legend] == [c.strip() for c in header.strip("|").split("|")] + ["a", "-"]
+    assert "accuracy on the clean validation set" in next(line for line in legend if line.split()[0] == "val_acc")
+    assert f"records: {tmp_path / 'records'} " in out
+    assert f"qbench leaderboard --results {tmp_path} " in out and f"qbench plot --results {tmp_path} " in out
     files = sorted((tmp_path / "records").glob("*.jsonl"))
     assert len(files) == 4
     rec = json.loads(files[0].read_text())
@@ -281,3 +288,46 @@ def test_verbose_is_accepted_before_and_after_the_command():
     assert parser.parse_args(["--verbose", "list"]).verbose is True
     assert parser.parse_args(["run", "--suite", "resilience", "--verbose"]).verbose is True
     assert parser.parse_args(["-v", "run", "--suite", "resilience"]).verbose is True
+
+
+def test_every_summary_column_has_a_legend():
+    from qbench.scenarios import get_suite
+    from qbench.summary import KEY_LEGEND, legend_lines, metric_names, shown_columns
+
+    base = {"task": "xxz-6", "model": "mlp", "status": "ok"}
+    records = {
+        "resilience": [{**base, "model_size": "64x16", "corruption": "label_flip", "alpha": a, "seed": s,
+                        "metrics": {"train_acc": 0.9, "val_acc": 0.8 + s / 100}} for a in (0.0, 0.5) for s in (0, 1)],
+        "unlearning": [{**base, "method": m, "seed": s, "step": k,
+                        "metrics": {"val_acc": 0.5 + k / 40, "forget_acc": 0.5, "wall_s": 0.1 * k}}
+                       for m in ("retrain", "scrub") for s in (0, 1) for k in range(13)],
+        "landscape": [{**base, "scenario": "landscape/xxz-6/mlp", "alpha": a, "seed": s,
+                       "metrics": {"hessian_trace": 1.0 + a, "lrr": 1.0 + a, "eig_top": [2.0], "eig_bottom": [-0.1],
+                                   "collapsed": False}} for a in (0.0, 0.2) for s in (0, 1)],
+        "sensitivity": [{**base, "method": "scrub", "seed": s, "grid": {"point": {"lambda_fo": f}},
+                         "metrics": {"val_acc": 0.7, "forget_acc": 0.3}} for f in (0.1, 0.2) for s in (0, 1)],
+    }
+    records["capacity"] = records["resilience"]
+    for name, recs in records.items():
+        suite = get_suite(name)
+        table = suite.summarize(recs)
+        columns = shown_columns(table, metric_names(table))
+        assert len(columns) >= 5, name
+        missing = [c for c in columns if c not in suite.legend and c not in KEY_LEGEND]
+        assert missing == [], (name, missing)
+        assert len(legend_lines(columns, suite.legend)) == len(columns) + 2
+
+
+def test_default_output_directories_agree_with_help_and_readme(tmp_path, cache_dir):
+    from qbench.cli import _plan_suite
+    from qbench.scenarios import get_suite
+
+    for extra, default in (([], "resilience"), (["--quick"], "resilience-quick")):
+        args = build_parser().parse_args(["run", "--suite", "resilience", "--task", "xxz-4", "--cache-dir", cache_dir, *extra])
+        assert _plan_suite(get_suite("resilience"), args)[3] == os.path.join("runs", default)
+    help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["run"].format_help().split())
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    for default in ("runs/<suite>", "runs/<suite>-quick"):
+        assert default in help_text and f"`{default}`" in readme
+    assert default_figures(["leaderboard/results"]) == os.path.join("leaderboard", "figures")
+    assert default_figures([str(tmp_path)]) == os.path.join(str(tmp_path), "figures")

@@ -32,6 +32,16 @@ PROTOCOL_METHODS = ("retrain", "finetune", "gradient_ascent", "scrub", "scrub_al
 ALPHA = 0.3
 STEPS = 50
 LR = {"xxz": 0.01, "mnist": 0.001}
+#: the columns of :func:`summarize`'s table
+LEGEND = {
+    "val_acc_0": "validation accuracy at step 0, before unlearning: the poisoned model (retrain: its fresh initialization)",
+    "val_acc_10": "validation accuracy after 10 unlearning steps",
+    "val_acc_last": "validation accuracy after the last step",
+    "forget_acc_last": "accuracy on the forget set's flipped labels after the last step (lower: more forgotten)",
+    "steps_to_retrain": "first step whose val_acc reaches retrain's final val_acc of the same seed (mean over "
+                        "the seeds that reach it; - when none does or retrain was not run)",
+    "s_per_step": "wall-clock seconds per unlearning step",
+}
 STEP_METRICS = ("val_acc", "forget_acc", "forget_clean_acc", "retain_acc", "wall_s", "loss")
 
 
@@ -235,5 +245,6 @@ register_suite(Suite(
     scenarios=_scenarios,
     plan=_plan,
     summarize=summarize,
+    legend=LEGEND,
     unit_from_config=unit_from_config,
 ))
