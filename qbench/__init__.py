@@ -5,5 +5,6 @@ PROTOCOL_VERSION = "2"  # the protocol document; a record carries its scenario's
 
 import os as _os
 
-# TensorFlow's C++ start-up chatter (CPU feature notes, XLA service lines) hides qbench's own output.
+# TensorFlow's C++ start-up chatter (CPU feature notes, XLA service lines) hides qbench's own output;
+# the `qbench` program goes further (qbench.quiet) unless --verbose.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from typing import Sequence
@@ -58,8 +59,12 @@ def _parse_sets(items: Sequence[str]) -> dict[str, dict[str, object]]:
     return out
 
 
+VERBOSE_HELP = "show TensorFlow's log lines (start-up notes, CUDA and XLA messages), hidden otherwise"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="qbench", description="Poisoning resilience and machine unlearning of QNNs and MLPs.")
+    p.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     ck = sub.add_parser("check", help="analytic checks: `qbench check analytic` (PROTOCOL 4.5)")
@@ -67,9 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_argument("--sign-flip", action="store_true",
                     help="flip the sign of the (p - y) cos term in the formula (shows the check can fail)")
 
-    ls = sub.add_parser("list", help="list suites, scenarios, tasks, models, corruptions")
+    ls = sub.add_parser("list", help="list suites, scenarios, tasks, models, corruptions, unlearning methods")
     ls.add_argument("what", nargs="?", default="all",
-                    choices=["all", "suites", "scenarios", "tasks", "models", "corruptions"])
+                    choices=["all", "suites", "scenarios", "tasks", "models", "corruptions", "methods"])
 
     run = sub.add_parser("run", help="run a suite into an output directory (resumes what is there)")
     run.add_argument("--suite", required=True, help="suite name (see `qbench list suites`), or 'all'")
@@ -81,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=_seed_list, help="'0,1,2' or '0-4' (default: the protocol's 0-4)")
     run.add_argument("--epochs", type=int, help="override the protocol's epochs (for smoke tests)")
     run.add_argument("--quick", action="store_true", help="the quick tier: fewer epochs, seeds and alphas")
-    run.add_argument("--out", help="output directory (default: runs/<suite>)")
+    run.add_argument("--out", help="output directory (default: runs/<suite>, with --quick runs/<suite>-quick, so "
+                                   "that quick and protocol records never mix; --suite all: DIR/<suite>)")
     run.add_argument("--data-dir", help="directory with the MNIST IDX files (or set QBENCH_DATA_DIR)")
     run.add_argument("--cache-dir", help="cache directory for XXZ ground states (or set QBENCH_CACHE_DIR)")
     run.add_argument("--method", action="append", dest="methods",
@@ -129,8 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="tsne: cache directory for XXZ ground states and embeddings (or QBENCH_CACHE_DIR)")
     pl.add_argument("--results", nargs="+", action="extend", dest="results", metavar="DIR",
                     help="records trees, searched recursively (default: leaderboard/results)")
-    pl.add_argument("--out", default=os.path.join("leaderboard", "figures"),
-                    help="directory for the PNG files (default: leaderboard/figures)")
+    pl.add_argument("--out", help="directory for the PNG files (default: leaderboard/figures for the committed "
+                                  "records, RESULTS/figures for --results RESULTS)")
 
     vf = sub.add_parser("verify", help="re-run the units of stored records and compare their metrics")
     vf.add_argument("records", nargs="+", metavar="RECORDS", help="record files or directories (searched recursively)")
@@ -145,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     vf.add_argument("--threads", type=int, metavar="N",
                     help="TensorFlow threads for records without provenance.tf_threads (older records; "
                          "default: TensorFlow's default here)")
+    for command in sub.choices.values():  # also after the command: `qbench run ... --verbose`
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return p
 
 
@@ -174,6 +182,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         "tasks": list_tasks,
         "models": list_models,
         "corruptions": list_corruptions,
+        "methods": _method_lines,
     }
     for name, lines in sections.items():
         if args.what in ("all", name):
@@ -181,6 +190,27 @@ def cmd_list(args: argparse.Namespace) -> int:
             for line in lines():
                 print(f"  {line}")
     return 0
+
+
+def _method_lines() -> list[str]:
+    """One line per unlearning method, built-in then plugins: name, origin, hyperparameters=defaults."""
+    import dataclasses
+
+    from qbench.methods import list_methods, method_class, method_defaults, method_source
+
+    lines = []
+    for name in list_methods():
+        try:
+            cls = method_class(name)
+        except QbenchError as exc:  # one broken plugin should not hide the others
+            lines.append(f"{name:<18} {exc}")
+            continue
+        hps = [f"{k}=(required)" if v is dataclasses.MISSING else f"{k}={v!r}" for k, v in method_defaults(cls).items()]
+        fresh = ["from a fresh initialization"] if cls.from_scratch else []
+        lines.append(f"{name:<18} {method_source(name):<10} {', '.join(hps + fresh) or '(no hyperparameters)'}")
+    lines.append("(override with --set METHOD.PARAM=VALUE; a plugin joins through the entry-point group "
+                 "qbench.unlearning_methods, or is named as --method module:attribute)")
+    return lines
 
 
 ALL_SUITES = ("resilience", "unlearning", "landscape", "capacity")
@@ -268,7 +298,7 @@ def _plan_suite(suite, args: argparse.Namespace):
 def _execute(suite, units, ctx, out: str, args: argparse.Namespace, executor=None) -> int:
     from qbench.records import RecordStore
     from qbench.runner import run_units
-    from qbench.summary import format_table
+    from qbench.summary import format_table, legend_lines, metric_names, shown_columns
 
     store = RecordStore(out)
     start = time.perf_counter()
@@ -278,13 +308,31 @@ def _execute(suite, units, ctx, out: str, args: argparse.Namespace, executor=Non
     keys = {u.key for u in units}
     records = [r for r in store.load() if r["unit_key"] in keys]
     table = suite.summarize(records)
+    metrics = metric_names(table)
     print(f"== {suite.name}")
-    print(format_table(table, [c[: -len("_mean")] for c in table.columns if c.endswith("_mean")]))
+    print(format_table(table, metrics))
+    if not table.empty:
+        print("\ncolumns:")
+        print("\n".join(legend_lines(shown_columns(table, metrics), suite.legend)))
     print(f"\n{len(report.done)} run, {len(report.skipped)} already present, {len(report.failed)} failed "
-          f"in {wall:.1f} s; records in {store.records_dir}")
+          f"in {wall:.1f} s")
+    print(f"records: {store.records_dir} (JSON Lines, one file per unit)")
+    prog, where = _program(), shlex.quote(out)
+    steps = [(f"{prog} leaderboard --results {where}", f"Markdown tables, into {os.path.join(out, 'leaderboard.md')}"),
+             (f"{prog} plot --results {where}", f"PNG figures, into {os.path.join(out, 'figures')}")]
+    width = max(len(cmd) for cmd, _ in steps)
+    print("next:")
+    for cmd, what in steps:
+        print(f"  {cmd:<{width}}  # {what}")
     for key in report.failed:
         print(f"failed: {key}", file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def _program() -> str:
+    """How the user started qbench (e.g. .venv/bin/qbench), so that the printed commands work as written."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    return shlex.quote(argv0) if os.path.basename(argv0) == "qbench" else "qbench"
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -309,6 +357,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     tsne_opts = ("tsne_tasks", "tsne_alpha", "tsne_seed", "tsne_perplexity", "tsne_data_dir", "tsne_cache_dir", "tsne_phase")
     if getattr(args, "what", None) == "tsne":
+        args.out = args.out or os.path.join("leaderboard", "figures")
         return _cmd_plot_tsne(args)
     given = [o for o in tsne_opts if getattr(args, o, None) is not None]
     if given:
@@ -319,9 +368,21 @@ def cmd_plot(args: argparse.Namespace) -> int:
     results = args.results or [default_results()]
     paths = results if args.results else [p for p in results if os.path.exists(p)]
     records = load_results(paths) if paths else []
-    written = make_figures(records, args.out)
-    print(f"{len(written)} figure(s) in {args.out}")
+    out = args.out or default_figures(results)
+    written = make_figures(records, out)
+    print(f"{len(written)} figure(s) in {out}")
     return 0
+
+
+def default_figures(results: Sequence[str]) -> str:
+    """leaderboard/figures only for the committed records: figures of one's own run land beside its records."""
+    from qbench.report.leaderboard import default_results
+
+    committed = os.path.realpath(default_results())
+    if all(os.path.realpath(r) == committed for r in results):
+        return os.path.join("leaderboard", "figures")
+    first = results[0]
+    return os.path.join(first if os.path.isdir(first) else os.path.dirname(first) or ".", "figures")
 
 
 def _cmd_plot_tsne(args: argparse.Namespace) -> int:
@@ -363,8 +424,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The program. Unless ``--verbose``, TensorFlow's log lines are hidden: by its log levels always, and,
+    when ``argv`` is None (the ``qbench`` program itself, not a call from Python), by filtering the
+    native lines it writes to stderr (see :mod:`qbench.quiet`)."""
     try:
         args = build_parser().parse_args(argv)
+        if not args.verbose:
+            from qbench.quiet import filter_native_stderr, quiet_python_logs
+
+            quiet_python_logs()
+            if argv is None:
+                filter_native_stderr()
         return {"check": cmd_check, "list": cmd_list, "run": cmd_run, "leaderboard": cmd_leaderboard, "plot": cmd_plot,
                 "verify": cmd_verify}[args.command](args)
     except QbenchError as exc:

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from qbench.corruption import Corrupted, check_alpha, corrupt
 from qbench.errors import QbenchError
-from qbench.models import BinaryModel, get_model
 from qbench.protocol import TrainConfig
 from qbench.seeding import int_seed, rng
 from qbench.tasks import check_task_options, default_task_options, get_task, legacy_task_options
 from qbench.tasks.base import TaskData
-from qbench.training import TrainResult, accuracy, train
+
+if TYPE_CHECKING:  # models and training import TensorFlow: only when a model is built
+    from qbench.models import BinaryModel
+    from qbench.training import TrainResult
 
 
 @dataclass(frozen=True)
@@ -121,13 +123,19 @@ class Trained(Prepared):
     result: TrainResult | None = None
 
     def train_acc(self) -> float:
+        from qbench.training import accuracy
+
         return accuracy(self.model, self.params, self.x_train, self.y_train)
 
     def val_acc(self) -> float:
+        from qbench.training import accuracy
+
         return accuracy(self.model, self.params, self.x_val, self.y_val)
 
 
 def build_model(task: TaskData, name: str, options: dict[str, Any]) -> BinaryModel:
+    from qbench.models import get_model
+
     model = get_model(name, **options)
     probe = task.encode(task.x_train[:1], model.input_encoding)
     return model.build(probe.shape[1], complex_input=np.iscomplexobj(probe))
@@ -165,6 +173,8 @@ def prepare(spec: TrainSpec, ctx: RunContext) -> Prepared:
 
 def train_prepared(p: Prepared) -> Trained:
     """Train a prepared model from its seed's initialization (PROTOCOL 2.3)."""
+    from qbench.training import train
+
     spec = p.spec
     theta0 = p.model.init_params(int_seed(spec.seed, "init"))
     result = train(p.model, p.x_train, p.y_train, spec.train, rng(spec.seed, "order"), theta0)

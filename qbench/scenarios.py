@@ -8,7 +8,7 @@ seed for ``resilience``) and how to summarize their records. Later suites join t
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from qbench.errors import QbenchError
 from qbench.protocol import ALPHAS, SEEDS, TrainConfig
@@ -70,6 +70,8 @@ class Suite:
     scenarios: Callable[[RunOptions], list[Scenario]]
     plan: Callable[[list[Scenario], RunOptions], list[Unit]]
     summarize: Callable[[list[dict]], Any]
+    # what each column of ``summarize``'s table means, beyond the key columns of qbench.summary.KEY_LEGEND
+    legend: Mapping[str, str] = field(default_factory=dict)
     tasks_needed: Callable[[list[Scenario]], set[str]] = lambda scs: {s.task for s in scs}
     # rebuild the unit a record's stored ``config`` describes (``qbench verify``); None: not re-runnable
     unit_from_config: Callable[[dict], Unit] | None = None

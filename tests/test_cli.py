@@ -1,6 +1,8 @@
 """The command line: bad input is one line and status 2 with nothing written; runs resume."""
 
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -8,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from qbench.cli import main
+from qbench.cli import build_parser, default_figures, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,6 +73,13 @@ def test_resilience_run_resumes_and_records_carry_provenance(capsys, tmp_path, c
             "--no-progress"]
     code, out, _ = run_cli(capsys, *args)
     assert code == 0 and "4 run, 0 already present" in out
+    # the epilogue: a legend line per column of the table, where the records are, what to run next
+    header = next(line for line in out.splitlines() if line.startswith("| task"))
+    legend = out.split("\ncolumns:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert [line.split()[0] for line in legend] == [c.strip() for c in header.strip("|").split("|")] + ["a", "-"]
+    assert "accuracy on the clean validation set" in next(line for line in legend if line.split()[0] == "val_acc")
+    assert f"records: {tmp_path / 'records'} " in out
+    assert f"qbench leaderboard --results {tmp_path} " in out and f"qbench plot --results {tmp_path} " in out
     files = sorted((tmp_path / "records").glob("*.jsonl"))
     assert len(files) == 4
     rec = json.loads(files[0].read_text())
@@ -139,3 +148,186 @@ def test_check_analytic_passes_and_sign_flip_fails(capsys):
     assert code == 0 and "passed" in out
     code, out, _ = run_cli(capsys, "check", "analytic", "--sign-flip")
     assert code == 1 and "FAILED" in out
+
+
+def _plugin_dir(tmp_path: Path, dists: dict[str, str]) -> Path:
+    """A directory holding the example plugin module and one dist-info per ``{name: entry_points.txt}``."""
+    plugdir = tmp_path / "plugins"
+    plugdir.mkdir(exist_ok=True)
+    shutil.copy(ROOT / "examples" / "neg_grad_plus.py", plugdir / "neg_grad_plus.py")
+    for name, entry_points in dists.items():
+        dist = plugdir / f"{name.replace('-', '_')}-0.1.dist-info"
+        dist.mkdir()
+        (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+        (dist / "entry_points.txt").write_text(entry_points)
+    return plugdir
+
+
+def _fresh_env(*paths: Path, **extra: str) -> dict[str, str]:
+    """A fresh process's environment: this checkout (and ``paths``) importable, plugins discovered, and no
+    TensorFlow log settings inherited from the test process."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TF_", "QBENCH_DISABLE_PLUGIN", "PYTHONPATH"))}
+    env["PYTHONPATH"] = os.pathsep.join([*(str(p) for p in paths), str(ROOT)])
+    env.update(extra)
+    return env
+
+
+NO_TF_PROBE = """
+import sys
+from qbench.cli import main
+for argv in {argvs!r}:
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # --help
+        code = exc.code
+    print("EXIT", code, file=sys.stderr)
+print("HEAVY", sorted(m for m in ("tensorflow", "tensorcircuit", "keras") if m in sys.modules))
+"""
+
+
+def test_list_and_argument_errors_answer_without_tensorflow(tmp_path):
+    """`qbench list` (with a plugin installed), `--help` and bad input never start TensorFlow."""
+    plugdir = _plugin_dir(tmp_path, {"qbench-example-plugin": "[qbench.unlearning_methods]\nngp = neg_grad_plus:NegGradPlus\n"})
+    argvs = [["list"], ["run", "--help"], ["run", "--suite", "resilience", "--task", "nosuch"],
+             ["run", "--suite", "unlearning", "--set", "scrub.bogus=1"]]
+    r = subprocess.run([sys.executable, "-c", NO_TF_PROBE.format(argvs=argvs)], env=_fresh_env(plugdir),
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip().splitlines()[-1] == "HEAVY []"
+    assert re.findall(r"^EXIT (\S+)$", r.stderr, re.M) == ["0", "0", "2", "2"]
+    section = r.stdout.split("methods:\n", 1)[1].split("\n" + "usage:", 1)[0].splitlines()
+    rows = {line.split()[0]: line for line in section if line.startswith("  ") and not line.startswith("  (")}
+    assert list(rows) == ["finetune", "gradient_ascent", "retrain", "scrub", "scrub_alternating", "ngp"]
+    assert "builtin" in rows["scrub"] and "lambda_ce=1.0, lambda_kl=0.0, lambda_fo=0.2, kl='bernoulli'" in rows["scrub"]
+    assert "beta=0.2" in rows["gradient_ascent"] and "(no hyperparameters)" in rows["finetune"]
+    assert "qbench-example-plugin==0.1" in rows["ngp"] and "beta=0.9" in rows["ngp"]
+
+
+UNLEARNING_RUN = ["run", "--suite", "unlearning", "--task", "xxz-6", "--model", "mlp", "--seeds", "0", "--epochs", "1",
+                  "--steps", "1", "--no-progress"]
+
+
+@pytest.mark.parametrize("entry_points,needle", [
+    ({"clashing-plugin": "[qbench.unlearning_methods]\nscrub = neg_grad_plus:NegGradPlus\n"},
+     "plugin method 'scrub' (clashing-plugin==0.1: neg_grad_plus:NegGradPlus) clashes with the built-in method 'scrub'"),
+    ({"plugin-a": "[qbench.unlearning_methods]\nngp = neg_grad_plus:NegGradPlus\n",
+      "plugin-b": "[qbench.unlearning_methods]\nngp = neg_grad_plus:NegGradPlus\n"},
+     "two plugins register the method 'ngp'"),
+])
+def test_plugin_name_clash_is_reported_for_any_method_run(tmp_path, cache_dir, entry_points, needle):
+    """A clash stops every run that resolves a method, whichever it names (`--method scrub` used to run the
+    built-in silently): one line, status 2, nothing written."""
+    plugdir = _plugin_dir(tmp_path, entry_points)
+    env = _fresh_env(plugdir, QBENCH_CACHE_DIR=cache_dir)
+    for i, argv in enumerate([[*UNLEARNING_RUN, "--method", "scrub"], [*UNLEARNING_RUN, "--method", "finetune"],
+                              [*UNLEARNING_RUN], ["list", "methods"]]):
+        out = tmp_path / f"out{i}"
+        r = subprocess.run([sys.executable, "-m", "qbench", *argv, *(["--out", str(out)] if argv[0] == "run" else [])],
+                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2, (argv, r.stdout[-1000:], r.stderr[-1000:])
+        assert len(r.stderr.splitlines()) == 1 and needle in r.stderr, r.stderr
+        assert not out.exists()
+
+
+def test_bad_input_in_a_fresh_process_is_one_line_on_stderr(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "qbench", "run", "--suite", "resilience", "--task", "nosuch",
+                        "--out", str(tmp_path / "out")], env=_fresh_env(), cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.splitlines() == ["qbench: error: unknown task 'nosuch'; known: mnist-1v9, xxz-12, xxz-<L> (even L >= 4)"]
+    assert r.stdout == "" and not (tmp_path / "out").exists()
+
+
+def test_a_run_that_starts_tensorflow_prints_none_of_its_log_lines(tmp_path, cache_dir):
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "qbench", "run", "--suite", "resilience", "--task", "xxz-6", "--model", "mlp",
+                        "--corruption", "label_flip", "--alpha", "0", "--seeds", "0", "--epochs", "1", "--out", str(out),
+                        "--cache-dir", cache_dir],
+                       env=_fresh_env(QBENCH_XLA_CACHE="0"), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "1 run, 0 already present, 0 failed" in r.stdout and len(list((out / "records").glob("*.jsonl"))) == 1
+    noisy = [line for line in r.stderr.splitlines()
+             if re.search(r"tensorflow|cuda|onednn|absl|^[IWEF]\d{4} ", line, re.I)]
+    assert noisy == [], r.stderr
+
+
+def test_native_log_filter_drops_tensorflow_lines_and_keeps_the_rest():
+    from qbench.quiet import _forward
+
+    chatter = [  # TensorFlow 2.21's start-up and first-use lines on a CPU-only machine
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "I0000 00:00:1796212762.232166    3949 port.cc:153] oneDNN custom operations are on. You may see slightly "
+        "different numerical results due to floating-point round-off errors from different computation orders.",
+        "I0000 00:00:1796212762.234794    3949 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.",
+        "I0000 00:00:1796212762.502508    4939 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use "
+        "available CPU instructions in performance-critical operations.",
+        "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow with the "
+        "appropriate compiler flags.",
+        "E0000 00:00:1796212942.466969    6974 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: "
+        "Failed call to cuInit: UNKNOWN ERROR (303)",
+        "W1202 12:07:00.123456   12345 service.cc:148] XLA service 0x55d0 initialized for platform Host",
+        "WARNING:tensorflow:5 out of the last 5 calls to <function f> triggered tf.function retracing.",
+    ]
+    kept = ["qbench: error: unknown task 'nosuch'", "Traceback (most recent call last):",
+            "I0000 is not a log line without its source location", "local x2:  50%|#####     | 1/2"]
+    text = "\n".join(chatter[:3] + kept[:2] + chatter[3:] + kept[2:]).encode()
+    read_end, write_end = os.pipe()
+    out_read, out_write = os.pipe()
+    os.write(write_end, text)
+    os.close(write_end)
+    _forward(read_end, out_write)
+    os.close(out_write)
+    with os.fdopen(out_read, "rb") as fh:
+        assert fh.read().decode().split("\n") == kept
+
+
+def test_verbose_is_accepted_before_and_after_the_command():
+    parser = build_parser()
+    assert parser.parse_args(["list"]).verbose is False
+    assert parser.parse_args(["--verbose", "list"]).verbose is True
+    assert parser.parse_args(["run", "--suite", "resilience", "--verbose"]).verbose is True
+    assert parser.parse_args(["-v", "run", "--suite", "resilience"]).verbose is True
+
+
+def test_every_summary_column_has_a_legend():
+    from qbench.scenarios import get_suite
+    from qbench.summary import KEY_LEGEND, legend_lines, metric_names, shown_columns
+
+    base = {"task": "xxz-6", "model": "mlp", "status": "ok"}
+    records = {
+        "resilience": [{**base, "model_size": "64x16", "corruption": "label_flip", "alpha": a, "seed": s,
+                        "metrics": {"train_acc": 0.9, "val_acc": 0.8 + s / 100}} for a in (0.0, 0.5) for s in (0, 1)],
+        "unlearning": [{**base, "method": m, "seed": s, "step": k,
+                        "metrics": {"val_acc": 0.5 + k / 40, "forget_acc": 0.5, "wall_s": 0.1 * k}}
+                       for m in ("retrain", "scrub") for s in (0, 1) for k in range(13)],
+        "landscape": [{**base, "scenario": "landscape/xxz-6/mlp", "alpha": a, "seed": s,
+                       "metrics": {"hessian_trace": 1.0 + a, "lrr": 1.0 + a, "eig_top": [2.0], "eig_bottom": [-0.1],
+                                   "collapsed": False}} for a in (0.0, 0.2) for s in (0, 1)],
+        "sensitivity": [{**base, "method": "scrub", "seed": s, "grid": {"point": {"lambda_fo": f}},
+                         "metrics": {"val_acc": 0.7, "forget_acc": 0.3}} for f in (0.1, 0.2) for s in (0, 1)],
+    }
+    records["capacity"] = records["resilience"]
+    for name, recs in records.items():
+        suite = get_suite(name)
+        table = suite.summarize(recs)
+        columns = shown_columns(table, metric_names(table))
+        assert len(columns) >= 5, name
+        missing = [c for c in columns if c not in suite.legend and c not in KEY_LEGEND]
+        assert missing == [], (name, missing)
+        assert len(legend_lines(columns, suite.legend)) == len(columns) + 2
+
+
+def test_default_output_directories_agree_with_help_and_readme(tmp_path, cache_dir):
+    from qbench.cli import _plan_suite
+    from qbench.scenarios import get_suite
+
+    for extra, default in (([], "resilience"), (["--quick"], "resilience-quick")):
+        args = build_parser().parse_args(["run", "--suite", "resilience", "--task", "xxz-4", "--cache-dir", cache_dir, *extra])
+        assert _plan_suite(get_suite("resilience"), args)[3] == os.path.join("runs", default)
+    help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["run"].format_help().split())
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    for default in ("runs/<suite>", "runs/<suite>-quick"):
+        assert default in help_text and f"`{default}`" in readme
+    assert default_figures(["leaderboard/results"]) == os.path.join("leaderboard", "figures")
+    assert default_figures([str(tmp_path)]) == os.path.join(str(tmp_path), "figures")

@@ -3,18 +3,20 @@ entry-point group ``qbench.unlearning_methods`` or are named as ``module:attribu
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.metadata
 import inspect
 import os
-from typing import Callable
+from typing import Any, Callable
 
 from qbench.errors import QbenchError
 from qbench.methods.base import UnlearningMethod, bernoulli_kl, mean_bce
 
 ENTRY_POINT_GROUP = "qbench.unlearning_methods"
 _BUILTIN: dict[str, type[UnlearningMethod]] = {}
-_PLUGINS: dict[str, type[UnlearningMethod]] | None = None
+_ENTRY_POINTS: dict[str, importlib.metadata.EntryPoint] | None = None
+_PLUGINS: dict[str, type[UnlearningMethod]] = {}
 _PLUGIN_SOURCE: dict[str, str] = {}
 
 
@@ -39,19 +41,40 @@ def _check_method_class(obj: object, where: str) -> None:
         raise QbenchError(f"{where} does not implement objective()")
 
 
-def _plugins() -> dict[str, type[UnlearningMethod]]:
-    global _PLUGINS
-    if _PLUGINS is None:
-        _PLUGINS = {}
+def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
+    """The installed plugins' entry points by name, checked for clashes from their names alone (no plugin
+    is imported), so that every run that resolves a method reports a clash, whichever methods it uses."""
+    global _ENTRY_POINTS
+    if _ENTRY_POINTS is None:
+        _load_builtins()
+        found: dict[str, importlib.metadata.EntryPoint] = {}
         if os.environ.get("QBENCH_DISABLE_PLUGIN_AUTOLOAD") != "1":
             for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-                _PLUGINS[ep.name] = _load_entry_point(ep)
-    return _PLUGINS
+                if ep.name in _BUILTIN:
+                    raise QbenchError(f"plugin method {ep.name!r} ({_origin(ep)}) clashes with the built-in method "
+                                      f"{ep.name!r}: uninstall the plugin or rename its entry point")
+                other = found.get(ep.name)
+                if other is not None and _origin(other) != _origin(ep):
+                    raise QbenchError(f"two plugins register the method {ep.name!r}: {_origin(other)} and "
+                                      f"{_origin(ep)}; uninstall one or rename its entry point")
+                found[ep.name] = ep
+        _ENTRY_POINTS = found
+    return _ENTRY_POINTS
 
 
-def _load_entry_point(ep) -> type[UnlearningMethod]:
-    if ep.name in _BUILTIN:
-        raise QbenchError(f"plugin method {ep.name!r} ({ep.value}) clashes with a built-in method")
+def _origin(ep: importlib.metadata.EntryPoint) -> str:
+    """'distribution==version: module:attribute' of an entry point."""
+    dist = getattr(ep, "dist", None)
+    return f"{dist.name}=={dist.version}: {ep.value}" if dist else ep.value
+
+
+def _plugin(name: str) -> type[UnlearningMethod]:
+    if name not in _PLUGINS:
+        _PLUGINS[name] = _load_entry_point(_entry_points()[name])
+    return _PLUGINS[name]
+
+
+def _load_entry_point(ep: importlib.metadata.EntryPoint) -> type[UnlearningMethod]:
     try:
         cls = ep.load()
     except Exception as exc:  # noqa: BLE001  (a broken plugin is bad input, reported in one line)
@@ -84,26 +107,39 @@ def _load_path(spec: str) -> type[UnlearningMethod]:
 
 
 def list_methods() -> list[str]:
-    _load_builtins()
-    return sorted(_BUILTIN) + sorted(_plugins())
+    """Built-in method names, then installed plugins' (their entry-point names; none is imported)."""
+    plugins = _entry_points()
+    return sorted(_BUILTIN) + sorted(plugins)
 
 
 def method_class(name: str) -> type[UnlearningMethod]:
     """A method class by registered name, plugin entry-point name, or 'module:attribute'."""
-    _load_builtins()
+    plugins = _entry_points()
     if name in _BUILTIN:
         return _BUILTIN[name]
     if ":" in name:
         return _load_path(name)
-    plugins = _plugins()
     if name in plugins:
-        return plugins[name]
+        return _plugin(name)
     raise QbenchError(f"unknown unlearning method {name!r}; known: {', '.join(list_methods())} (or module:attribute)")
 
 
 def method_source(name: str) -> str:
     """'builtin', or where a plugin came from (distribution and version, or module path)."""
     return "builtin" if name in _BUILTIN else _PLUGIN_SOURCE.get(name, "unknown")
+
+
+def method_defaults(cls: type[UnlearningMethod]) -> dict[str, Any]:
+    """A method's hyperparameters and their defaults (the fields of its frozen dataclass), in order."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cls.Hyperparameters):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+        else:
+            out[f.name] = dataclasses.MISSING
+    return out
 
 
 def get_method(name: str, **hyperparameters) -> UnlearningMethod:
@@ -120,5 +156,5 @@ def _load_builtins() -> None:
 
 __all__ = [
     "UnlearningMethod", "register_method", "get_method", "method_class", "list_methods",
-    "method_source", "bernoulli_kl", "mean_bce", "ENTRY_POINT_GROUP",
+    "method_source", "method_defaults", "bernoulli_kl", "mean_bce", "ENTRY_POINT_GROUP",
 ]

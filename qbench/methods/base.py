@@ -10,11 +10,14 @@ plugin, is measured identically.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
 
-import tensorflow as tf
+# TensorFlow is imported where a loss is computed, not here: listing methods and their
+# hyperparameters (``qbench list``, argument checks) must not start it.
+if TYPE_CHECKING:
+    import tensorflow as tf
 
-LogitsFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+LogitsFn = Callable[["tf.Tensor", "tf.Tensor"], "tf.Tensor"]
 
 #: tensors an objective receives (all full sets; labels float32 in {0, 1})
 DATA_KEYS = ("x_retain", "y_retain", "x_forget", "y_forget", "teacher_retain", "teacher_forget")
@@ -75,6 +78,8 @@ class UnlearningMethod:
 # -- loss helpers every method may use ----------------------------------------------------
 def mean_bce(logits: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
     """Mean binary cross-entropy of labels y under sigmoid(logits)."""
+    import tensorflow as tf
+
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(y, logits.dtype), logits=logits))
 
 
@@ -85,6 +90,8 @@ def bernoulli_kl(teacher_logits: tf.Tensor, student_logits: tf.Tensor, form: str
     ``form='study'``: only p_t log(p_t/p_s), as in the study's code. Computed from logits with
     log-sigmoids, so saturated outputs stay finite.
     """
+    import tensorflow as tf
+
     p_t = tf.sigmoid(teacher_logits)
     log_pt, log_1mpt = tf.math.log_sigmoid(teacher_logits), tf.math.log_sigmoid(-teacher_logits)
     log_ps, log_1mps = tf.math.log_sigmoid(student_logits), tf.math.log_sigmoid(-student_logits)

@@ -10,8 +10,6 @@ T^2 as in the reference code's DistillKL. Defaults follow the reference code (ga
 
 from dataclasses import dataclass
 
-import tensorflow as tf
-
 from qbench.methods import register_method
 from qbench.methods.base import UnlearningMethod, bernoulli_kl, mean_bce
 
@@ -33,6 +31,8 @@ class ScrubAlternating(UnlearningMethod):
     Hyperparameters = ScrubAlternatingHyperparameters
 
     def objective(self, logits_fn, theta, data, hp, step):
+        import tensorflow as tf  # here, not at the top: listing methods must not start TensorFlow
+
         t = hp["temperature"]
         is_max = tf.logical_and(tf.cast(step, tf.float32) < 2.0 * hp["msteps"], step % 2 == 0)
 

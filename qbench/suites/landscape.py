@@ -37,6 +37,16 @@ N_SAMPLES = 100
 K_EIGS = 3
 
 METRICS = ("hessian_trace", "lrr", "eig_top", "eig_bottom")
+#: the columns of :func:`summarize`'s table
+LEGEND = {
+    "family": "landscape (the protocol's configuration, 4.3) or landscape-study (the study's code's)",
+    "hessian_trace": "exact trace of the training loss's Hessian at the trained parameters",
+    "lrr": "landscape roughening ratio: trace at alpha / trace of the clean (alpha 0) model of the same seed",
+    "lrr_vs_mean_clean": "trace at alpha / mean clean trace over seeds (the study's code's form)",
+    "eig_max": "largest Hessian eigenvalue",
+    "eig_min": "smallest Hessian eigenvalue",
+    "n_collapsed": "models whose output collapsed to a constant (left out of both ratios)",
+}
 VARIANTS = ("protocol", "study")
 
 #: the study's own landscape configuration (PROTOCOL 4.3, ``landscape-study``)
@@ -202,5 +212,6 @@ register_suite(Suite(
     scenarios=_scenarios,
     plan=_plan,
     summarize=summarize,
+    legend=LEGEND,
     unit_from_config=unit_from_config,
 ))

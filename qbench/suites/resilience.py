@@ -16,6 +16,10 @@ from qbench.summary import mean_std_table
 PROTOCOL_TASKS = ("mnist-1v9", "xxz-12")
 MODELS = ("qnn", "mlp")
 METRICS = ("train_acc", "val_acc", "final_loss", "wall_s")
+LEGEND = {
+    "train_acc": "accuracy on the training set as trained (corrupted labels included) after the last epoch",
+    "val_acc": "accuracy on the clean validation set after the last epoch",
+}
 
 
 def _size_tag(key: str, value: Any) -> str:
@@ -134,5 +138,6 @@ register_suite(Suite(
     scenarios=lambda options: scenarios_for("resilience", options),
     plan=plan_training_units,
     summarize=summarize,
+    legend=LEGEND,
     unit_from_config=unit_from_config,
 ))

@@ -220,5 +220,10 @@ register_suite(Suite(
     scenarios=_scenarios,
     plan=_plan,
     summarize=summarize,
+    legend={
+        "point": "grid point: the values of the swept hyperparameters (default: none swept)",
+        "val_acc": "validation accuracy after the last unlearning step",
+        "forget_acc": "accuracy on the forget set's flipped labels after the last step (lower: more forgotten)",
+    },
     unit_from_config=unit_from_config,
 ))

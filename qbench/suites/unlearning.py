@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,12 +23,24 @@ from qbench.records.build import new_record, unit_key
 from qbench.scenarios import frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget
 from qbench.seeding import int_seed
 from qbench.summary import mean_std_table
-from qbench.training.unlearn import UnlearnSets, unlearn
+
+if TYPE_CHECKING:  # the unlearning loop imports TensorFlow: only when a unit runs
+    from qbench.training.unlearn import UnlearnSets
 
 PROTOCOL_METHODS = ("retrain", "finetune", "gradient_ascent", "scrub", "scrub_alternating")
 ALPHA = 0.3
 STEPS = 50
 LR = {"xxz": 0.01, "mnist": 0.001}
+#: the columns of :func:`summarize`'s table
+LEGEND = {
+    "val_acc_0": "validation accuracy at step 0, before unlearning: the poisoned model (retrain: its fresh initialization)",
+    "val_acc_10": "validation accuracy after 10 unlearning steps",
+    "val_acc_last": "validation accuracy after the last step",
+    "forget_acc_last": "accuracy on the forget set's flipped labels after the last step (lower: more forgotten)",
+    "steps_to_retrain": "first step whose val_acc reaches retrain's final val_acc of the same seed (mean over "
+                        "the seeds that reach it; - when none does or retrain was not run)",
+    "s_per_step": "wall-clock seconds per unlearning step",
+}
 STEP_METRICS = ("val_acc", "forget_acc", "forget_clean_acc", "retain_acc", "wall_s", "loss")
 
 
@@ -147,6 +159,8 @@ def poisoned_model(spec: TrainSpec, ctx: RunContext, out_dir: str) -> tuple[Prep
 
 
 def unlearn_sets(p: Prepared) -> UnlearnSets:
+    from qbench.training.unlearn import UnlearnSets
+
     forget = np.zeros(len(p.y_train), bool)
     forget[p.corrupted.indices] = True
     return UnlearnSets(
@@ -160,6 +174,8 @@ def run_method(spec: TrainSpec, ctx: RunContext, out_dir: str, name: str, hp: di
                curves: tuple[str, ...] | None = None):
     """Unlearn the shared poisoned model of ``spec`` with method ``name``: (prepared, poisoned info, result).
     ``curves``: the metrics evaluated at every step (default all; the last step always gets all)."""
+    from qbench.training.unlearn import unlearn
+
     prepared, poisoned, info = poisoned_model(spec, ctx, out_dir)
     method = get_method(name, **hp)
     fresh = prepared.model.init_params(int_seed(spec.seed, "retrain_init"))
@@ -230,5 +246,6 @@ register_suite(Suite(
     scenarios=_scenarios,
     plan=_plan,
     summarize=summarize,
+    legend=LEGEND,
     unit_from_config=unit_from_config,
 ))
