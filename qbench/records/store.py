@@ -19,12 +19,12 @@ import json
 import math
 import os
 import socket
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from qbench.errors import QbenchError
+from qbench.files import new_temp_file
 from qbench.records.schema import validate_record
 
 
@@ -60,9 +60,8 @@ class RecordStore:
         if not overwrite and self.has(unit_key):
             return None
         final = self.path(unit_key)
-        fd, tmp = tempfile.mkstemp(dir=self.records_dir, prefix=tmp_prefix(unit_key), suffix=".tmp")
+        fd, tmp = new_temp_file(self.records_dir, prefix=tmp_prefix(unit_key), suffix=".tmp")
         try:
-            os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the records from others on a shared filesystem
             with os.fdopen(fd, "w") as fh:
                 fh.write("\n".join(lines) + "\n")
                 fh.flush()

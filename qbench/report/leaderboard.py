@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any, Callable, Iterable, Sequence
 from tabulate import tabulate
 
 from qbench.errors import QbenchError
+from qbench.files import new_temp_file
 from qbench.records import schema as F
 from qbench.records.checks import check_one_variant, check_publication, check_same_seeds, seeds_by_row, split_failed
 from qbench.report.stats import DASH, Stat, fmt_alpha, fmt_ci, fmt_num, fmt_stat, natural_key, rank_groups
@@ -423,7 +423,7 @@ def regenerate(results: Sequence[str], output: str, *, check: bool = False,
 
 def _atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = new_temp_file(path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
