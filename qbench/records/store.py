@@ -39,6 +39,17 @@ def _clean(value):
     return value
 
 
+def encode_unit(unit_key: str, records: Iterable[dict]) -> list[str]:
+    """A unit's records as JSON lines, each validated first (QbenchError naming the unit's file and
+    line). Validation sees the values as produced: a NaN metric of a successful record is refused,
+    not stored as null where a mean would skip it; non-finite values elsewhere are stored as null."""
+    lines = []
+    for i, r in enumerate(records, 1):
+        validate_record(json.loads(json.dumps(r, sort_keys=True)), f"records/{unit_key}.jsonl:{i} (not written)")
+        lines.append(json.dumps(_clean(r), sort_keys=True, allow_nan=False))
+    return lines
+
+
 class RecordStore:
     def __init__(self, out_dir: str | os.PathLike):
         self.root = Path(out_dir)
@@ -54,9 +65,7 @@ class RecordStore:
         """Write a unit's records whole; None (nothing written) if ``not overwrite`` and the unit's
         file exists already, e.g. because another process finished the same unit meanwhile."""
         self.records_dir.mkdir(parents=True, exist_ok=True)
-        lines = [json.dumps(_clean(r), sort_keys=True, allow_nan=False) for r in records]
-        for i, line in enumerate(lines):
-            validate_record(json.loads(line), f"{unit_key} record {i}")
+        lines = encode_unit(unit_key, records)
         if not overwrite and self.has(unit_key):
             return None
         final = self.path(unit_key)

@@ -29,7 +29,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from qbench import PROTOCOL_VERSION
@@ -183,8 +182,6 @@ def _runner(s: Scenario, spec: TrainSpec, name: str, config: dict, key: str, swe
         metrics["val_acc_0"] = res.metrics[0]["val_acc"]
         metrics["first_step_s"] = res.compile_s
         metrics["unit_wall_s"] = time.perf_counter() - start
-        if not np.isfinite(metrics["loss"] if metrics["loss"] is not None else 0.0):
-            metrics["loss"] = None  # step 0 only (no step ran): NaN is not valid JSON
         record = new_record(
             suite="sensitivity", scenario=f"{s.name}/{name}/{point_label(hp)}", unit_key=key, config=config,
             task=s.task, model=s.model, model_size=prepared.model.size_label(), corruption=s.corruption,
