@@ -41,7 +41,7 @@ from qbench.records.build import new_record, unit_key
 from qbench.scenarios import RunOptions, Scenario, Suite, Unit, register_suite
 from qbench.summary import mean_std_table
 from qbench.suites.unlearning import (
-    ALPHA, LR, STEPS, register_poisoned_scenarios, run_method, select_poisoned_scenarios,
+    ALPHA, LR, METHOD_FIELDS, STEPS, register_poisoned_scenarios, run_method, select_poisoned_scenarios,
 )
 from qbench.suites.unlearning import CONFIG as UNLEARNING
 
@@ -217,4 +217,5 @@ register_suite(Suite(
     plan=_plan,
     summarize=summarize,
     unit_from_config=unit_from_config,
+    free_config=METHOD_FIELDS + ("method_defaults",),  # the grid point is the method's hyperparameters
 ))
