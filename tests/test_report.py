@@ -434,6 +434,17 @@ def test_seeds_alphas_scenarios_and_echoed_fields_are_checked():
     liar = copy.deepcopy(rec)
     liar["alpha"] = 0.0  # the record claims another alpha than its config ran
     assert c.deviations(liar) == ("alpha: 0.0 (its config: 0.3)",)
+    # a protocol unit that raised is recorded from its config alone: still a protocol record
+    from qbench.runner import failure_record
+    from qbench.scenarios import Unit
+
+    for suite, scenario, alpha in (("landscape", "landscape/mnist-1v9/mlp", None),
+                                   ("unlearning", "unlearning/mnist-1v9/qnn", 0.3)):
+        config = protocol_config(suite, scenario, alpha, 4)
+        crashed = failure_record(Unit("k", suite, scenario, config, run=lambda *a: []), RuntimeError("out of memory"))
+        assert c.deviations(crashed) == ()
+        crashed["config"]["quick"] = True
+        assert c.deviations(crashed) == ("config.quick: true (protocol: false)",)
     small = sweep_record("resilience", "qnn", "label_flip", 0.3, 2, 0.8)
     assert c.deviations(small) == (
         'config.scenario: "resilience/xxz-4/qnn/label_flip" is not a registered scenario of suite "resilience"',)
