@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from qbench.files import new_temp_file
 from qbench.records.provenance import config_hash
 from qbench.records.store import tmp_prefix
 
@@ -33,7 +33,7 @@ def cached_params(root: str | os.PathLike, spec: dict, compute: Callable[[], tup
     path.parent.mkdir(parents=True, exist_ok=True)
     # several processes may train the same model at once (workers of one run): each writes a whole
     # temporary file and renames it, so readers see one complete file (identical content either way)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=tmp_prefix(key), suffix=".npz")
+    fd, tmp = new_temp_file(path.parent, prefix=tmp_prefix(key), suffix=".npz")
     os.close(fd)
     try:
         np.savez(tmp, params=params, spec=json.dumps(spec, default=str), info=json.dumps(info))

@@ -115,10 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--results", action="append", dest="results", metavar="DIR",
                     help="records tree (files or directories, searched recursively), repeatable "
                          "(default: leaderboard/results)")
-    lb.add_argument("--output", default=os.path.join("leaderboard", "README.md"),
-                    help="markdown file whose marker block is rewritten (default: leaderboard/README.md)")
+    lb.add_argument("--output",
+                    help="markdown file whose marker block is rewritten, or '-' for standard output (default: "
+                         "leaderboard/README.md for the committed leaderboard/results, RESULTS/leaderboard.md "
+                         "for any other results)")
     lb.add_argument("--check", action="store_true",
-                    help="write nothing; exit 1 if the output would change (for CI)")
+                    help="write nothing; exit 1 if the output would change (for CI; strict: protocol records only)")
+    lb.add_argument("--allow-nonprotocol", action="store_true",
+                    help="show records whose settings are not the protocol's (quick tiers, --epochs, --steps, ...) "
+                         "in a separate, unranked section instead of refusing them")
 
     pl = sub.add_parser("plot", help="draw the figures (PNG) from records; `qbench plot tsne`: data views (PROTOCOL 4.6)")
     pl.add_argument("what", nargs="?", choices=["tsne"],
@@ -336,21 +341,37 @@ def _program() -> str:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    """Rewrite only the marker block of the output; exit 1 under --check when it is stale."""
-    from qbench.report.leaderboard import default_ablations, default_results, regenerate
+    """Rewrite only the marker block of the output; exit 1 under --check when it is stale.
 
+    The committed leaderboard/README.md is written only from the committed records or when named
+    with --output: a table of one's own run lands in that run's directory (or on standard output)."""
+    from qbench.report.leaderboard import (default_ablations, default_leaderboard, default_output, default_results,
+                                           regenerate)
+
+    if args.check and args.allow_nonprotocol:
+        raise QbenchError("--check is strict (protocol records only): it does not take --allow-nonprotocol")
     results = args.results or [default_results()]
+    output = (None if args.output == "-" else args.output) if args.output else default_output(results)
+    if args.check and output is None:
+        raise QbenchError("--check compares a file: give it with --output")
     # the committed tree's ablations go with the committed results only
-    ablations = [default_ablations()] if not args.results else []
-    changed, _ = regenerate(results, args.output, check=args.check, missing_ok=not args.results, ablations=ablations)
+    committed = [os.path.realpath(p) for p in results] == [os.path.realpath(default_results())]
+    changed, text = regenerate(results, output, check=args.check, missing_ok=not args.results,
+                               allow_nonprotocol=args.allow_nonprotocol,
+                               ablations=[default_ablations()] if committed else [])
+    if output is None:
+        sys.stdout.write(text)
+        return 0
     if args.check:
         if changed:
-            print(f"{args.output} is out of date with the records in {', '.join(results)}: "
+            print(f"{output} is out of date with the records in {', '.join(results)}: "
                   f"run `qbench leaderboard` and commit the result", file=sys.stderr)
             return 1
-        print(f"{args.output} is up to date")
+        print(f"{output} is up to date")
         return 0
-    print(f"{args.output}: {'updated' if changed else 'unchanged'}")
+    print(f"{output}: {'updated' if changed else 'unchanged'}")
+    if not args.output and output != default_leaderboard():
+        print(f"(the leaderboard of these records; {default_leaderboard()} is made from {default_results()} only)")
     return 0
 
 

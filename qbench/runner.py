@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Sequence
 from qbench.experiment import RunContext
 from qbench.records import RecordStore
 from qbench.records.build import new_record
+from qbench.records.store import encode_unit
 from qbench.scenarios import Unit
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ def run_unit(unit: Unit, store: RecordStore, ctx: RunContext, *, force: bool = F
         return SKIPPED
     try:
         records = unit.run(ctx, str(store.root))
+        encode_unit(unit.key, records)  # a NaN or out-of-range metric fails the unit, as a raise does
     except Exception as exc:  # noqa: BLE001  (a failed unit is a result; the sweep goes on)
         records = [failure_record(unit, exc)]
     status = FAILED if any(r.get("status") == "failed" for r in records) else DONE

@@ -75,6 +75,9 @@ class Suite:
     tasks_needed: Callable[[list[Scenario]], set[str]] = lambda scs: {s.task for s in scs}
     # rebuild the unit a record's stored ``config`` describes (``qbench verify``); None: not re-runnable
     unit_from_config: Callable[[dict], Unit] | None = None
+    # top-level config fields a submission chooses freely (a method and its own hyperparameters);
+    # every other field must equal what the registered scenario plans at protocol defaults
+    free_config: tuple[str, ...] = ()
 
 
 def frozen_options(options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:

@@ -1,5 +1,7 @@
 """Leaderboard and figures from records: validation, marker block, determinism, statistics, PNGs."""
 
+import copy
+import functools
 import json
 import math
 import random
@@ -20,13 +22,32 @@ def run_cli(capsys, *argv):
 
 
 # -- synthetic records ------------------------------------------------------------------------------
+# Records with a minimal config (task xxz-4, not a registered scenario) are not the protocol's: the
+# table builders take them, the leaderboard command only with --allow-nonprotocol. ``conform=True``
+# gives a registered scenario's config at protocol defaults, as `qbench run` without options writes.
+@functools.lru_cache(maxsize=None)
+def _planned(suite, scenario):
+    from qbench.report.conformance import protocol_configs
+
+    return protocol_configs(suite, scenario)
+
+
+def protocol_config(suite, scenario, alpha, seed):
+    return copy.deepcopy(_planned(suite, scenario)[(alpha, seed)])
+
+
 def unlearning_unit(method, seed, curve, *, task="xxz-4", model="qnn", forget=None, wall=0.5, steps=None,
-                    protocol=None, status_fail=None, hp=None):
+                    protocol=None, status_fail=None, hp=None, conform=False, config=None):
+    if conform or config:  # the config's steps (the protocol's 50): the curve holds its last value to the end
+        config = copy.deepcopy(config) if config else protocol_config("unlearning", f"unlearning/{task}/{model}", 0.3, seed)
+        config.update(method=method, method_hyperparameters=hp or {})
+        conform, steps = True, config["steps"]
+        curve = list(curve) + [curve[-1]] * (steps + 1 - len(curve))
     steps = len(curve) - 1 if steps is None else steps
-    config = {"suite": "unlearning", "scenario": f"unlearning/{task}/{model}", "task": task, "model": model,
-              "method": method, "steps": steps, "seed": seed, "method_hyperparameters": hp or {},
-              "protocol_version": protocol or "1",
-              "poisoned": {"seed": seed, "epochs": 2}}
+    config = config if conform else {
+        "suite": "unlearning", "scenario": f"unlearning/{task}/{model}", "task": task, "model": model,
+        "method": method, "steps": steps, "seed": seed, "method_hyperparameters": hp or {},
+        "protocol_version": protocol or "1", "poisoned": {"seed": seed, "epochs": 2}}
     key = unit_key(f"unlearning-{task}-{model}-s{seed}-{method}", config)
     recs = []
     for step, v in enumerate(curve):
@@ -46,9 +67,14 @@ def unlearning_unit(method, seed, curve, *, task="xxz-4", model="qnn", forget=No
     return recs
 
 
-def sweep_record(suite, model, corruption, alpha, seed, val, train=None, size="64x16", task="xxz-4", status="ok"):
-    config = {"suite": suite, "scenario": f"{suite}/{task}/{model}/{corruption}", "task": task, "model": model,
-              "model_size": size, "corruption": corruption, "alpha": alpha, "seed": seed, "epochs": 2}
+def sweep_record(suite, model, corruption, alpha, seed, val, train=None, size="64x16", task="xxz-4", status="ok",
+                 conform=False):
+    if conform:
+        variant = f"{model}-{size}" if suite == "capacity" else model
+        config = protocol_config(suite, f"{suite}/{task}/{variant}/{corruption}", alpha, seed)
+    else:
+        config = {"suite": suite, "scenario": f"{suite}/{task}/{model}/{corruption}", "task": task, "model": model,
+                  "model_size": size, "corruption": corruption, "alpha": alpha, "seed": seed, "epochs": 2}
     key = unit_key(f"{suite}-{task}-{model}-{size}-{corruption}-a{alpha:g}-s{seed}", config)
     return new_record(suite=suite, scenario=config["scenario"], unit_key=key, config=config, task=task, model=model,
                       model_size=size, corruption=corruption, alpha=alpha, seed=seed, status=status,
@@ -57,10 +83,11 @@ def sweep_record(suite, model, corruption, alpha, seed, val, train=None, size="6
                       error="boom" if status == "failed" else None)
 
 
-def landscape_records(model, seed, traces, task="mnist-1v9", collapsed=()):
+def landscape_records(model, seed, traces, task="mnist-1v9", collapsed=(), conform=False):
     alphas = (0.0, 0.2, 0.3, 0.4)
-    config = {"suite": "landscape", "scenario": f"landscape/{task}/{model}", "task": task, "model": model,
-              "seed": seed, "alphas": list(alphas)}
+    config = protocol_config("landscape", f"landscape/{task}/{model}", None, seed) if conform else {
+        "suite": "landscape", "scenario": f"landscape/{task}/{model}", "task": task, "model": model,
+        "seed": seed, "alphas": list(alphas)}
     key = unit_key(f"landscape-{task}-{model}-s{seed}", config)
     return [new_record(suite="landscape", scenario=config["scenario"], unit_key=key, config=config, task=task,
                        model=model, model_size="n10-d6" if model == "qnn" else "16x4", corruption="label_flip",
@@ -83,21 +110,24 @@ def write_records(directory: Path, records, shuffle_seed=None):
         (directory / "records" / f"{key}.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in recs))
 
 
-def all_suites_records():
-    recs = []
+def all_suites_records(conform=True):
+    """Every suite's records on a protocol task, with the protocol's configs (``conform``) or not."""
+    task, recs = ("xxz-12" if conform else "xxz-4"), []
     for seed, bump in ((0, 0.0), (1, 0.02), (2, -0.01)):
-        recs += unlearning_unit("retrain", seed, [0.5, 0.7, 0.8 + bump])
-        recs += unlearning_unit("finetune", seed, [0.75, 0.8, 0.85 + bump])
-        recs += unlearning_unit("scrub", seed, [0.75, 0.78, 0.79 + bump])
+        recs += unlearning_unit("retrain", seed, [0.5, 0.7, 0.8 + bump], task=task, conform=conform)
+        recs += unlearning_unit("finetune", seed, [0.75, 0.8, 0.85 + bump], task=task, conform=conform)
+        recs += unlearning_unit("scrub", seed, [0.75, 0.78, 0.79 + bump], task=task, conform=conform)
         for model in ("mlp", "qnn"):
             for corr in ("label_flip", "feature_randomization"):
                 for alpha, val in ((0.0, 0.95), (0.3, 0.92), (0.6, 0.6)):
-                    recs.append(sweep_record("resilience", model, corr, alpha, seed, val + bump, train=val - 0.1))
+                    recs.append(sweep_record("resilience", model, corr, alpha, seed, val + bump, train=val - 0.1,
+                                             task=task, conform=conform))
         for size in ("8x2", "64x16"):
             for alpha, val in ((0.0, 0.95), (0.5, 0.7)):
-                recs.append(sweep_record("capacity", "mlp", "label_flip", alpha, seed, val + bump, size=size))
-        recs += landscape_records("qnn", seed, [1.0 + bump, 1.1, 1.3, 1.2])
-        recs += landscape_records("mlp", seed, [2.0, 4.0 + bump, 6.0, 9.0])
+                recs.append(sweep_record("capacity", "mlp", "label_flip", alpha, seed, val + bump, size=size,
+                                         task=task, conform=conform))
+        recs += landscape_records("qnn", seed, [1.0 + bump, 1.1, 1.3, 1.2], conform=conform)
+        recs += landscape_records("mlp", seed, [2.0, 4.0 + bump, 6.0, 9.0], conform=conform)
     return recs
 
 
@@ -130,6 +160,69 @@ def test_broken_record_is_one_error_with_path_and_line_and_output_untouched(caps
     assert code == 2 and f"{bad}:1: missing field(s) metrics" in err
 
 
+@pytest.mark.parametrize("metric,value,needle", [
+    ("val_acc", "NaN", "metric 'val_acc' is nan (not finite) in a status-ok record"),
+    ("val_acc", "1.7", "metric 'val_acc' is 1.7, outside [0, 1]"),
+    ("forget_acc", "-0.1", "metric 'forget_acc' is -0.1, outside [0, 1]"),
+    ("wall_s", "Infinity", "metric 'wall_s' is inf (not finite)"),
+    ("val_acc", "null", "metric 'val_acc' must be a number in [0, 1], got None"),
+    ("n_steps", "12.5", "metric 'n_steps' is a count and must be a non-negative integer, got 12.5"),
+])
+def test_bad_metric_values_are_refused_with_file_and_line(capsys, tmp_path, results, metric, value, needle):
+    out = tmp_path / "README.md"
+    f = sorted((results / "all" / "records").glob("resilience-*.jsonl"))[0]
+    lines = f.read_text().splitlines()
+    rec = json.loads(lines[0])
+    rec["metrics"][metric] = "@"
+    f.write_text("\n".join(lines + [json.dumps(rec).replace('"@"', value)]) + "\n")
+    code, _, err = run_cli(capsys, "leaderboard", "--results", results, "--output", out)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"{f}:{len(lines) + 1}: {needle}" in err, err
+    assert not out.exists()
+
+
+def test_a_failed_record_may_lack_metrics_but_an_ok_one_is_checked():
+    from qbench.records.schema import metric_problem, validate_record
+
+    rec = sweep_record("resilience", "mlp", "label_flip", 0.0, 0, 0.9)
+    rec["metrics"]["val_acc_steps"] = [0.5, 0.75, 1.0]
+    rec["metrics"]["n_corrupted"] = 3
+    assert validate_record(rec) is rec
+    assert metric_problem("val_acc_steps", [0.5, 1.2]) == "is 1.2, outside [0, 1]"
+    assert metric_problem("n_corrupted", True) is not None and metric_problem("n_corrupted", -1) is not None
+    assert metric_problem("hessian_trace", -3.0) is None and metric_problem("loss", None) is None
+    assert metric_problem("mia_efficacy", 1.01) and metric_problem("gap_to_oracle", 2.0)
+    failed = sweep_record("resilience", "mlp", "label_flip", 0.0, 0, None, status="failed")
+    failed["metrics"] = {"val_acc": None}
+    assert validate_record(failed) is failed
+
+
+def test_store_refuses_to_write_a_bad_metric_and_names_the_line(tmp_path):
+    from qbench.errors import QbenchError
+    from qbench.records import RecordStore
+
+    store = RecordStore(tmp_path)
+    good = sweep_record("resilience", "mlp", "label_flip", 0.0, 0, 0.9)
+    bad = sweep_record("resilience", "mlp", "label_flip", 0.0, 1, float("nan"), train=0.9)
+    with pytest.raises(QbenchError, match=r"records/u\.jsonl:2 \(not written\): metric 'val_acc' is nan"):
+        store.write_unit("u", [good, bad])
+    assert not store.path("u").exists() and not list(tmp_path.rglob("*.tmp"))
+
+
+def test_a_unit_whose_metric_is_nan_is_a_failed_unit(tmp_path, cache_dir, capsys, monkeypatch):
+    from qbench.experiment import Trained
+    from qbench.records import load_records
+
+    monkeypatch.setattr(Trained, "val_acc", lambda self: float("nan"))
+    code = main(["run", "--suite", "resilience", "--task", "xxz-4", "--model", "mlp", "--corruption", "label_flip",
+                 "--alphas", "0", "--seeds", "0", "--epochs", "2", "--no-progress", "--out", str(tmp_path),
+                 "--cache-dir", cache_dir])
+    out, _ = capsys.readouterr()
+    assert code == 1 and "0 run, 0 already present, 1 failed" in out
+    (rec,) = load_records([tmp_path])
+    assert rec["status"] == "failed" and "metric 'val_acc' is nan" in rec["error"]
+
+
 def test_explicit_missing_results_is_bad_input(capsys, tmp_path):
     code, _, err = run_cli(capsys, "leaderboard", "--results", tmp_path / "nope", "--output", tmp_path / "o.md")
     assert code == 2 and "no such record file or directory" in err
@@ -146,7 +239,7 @@ def test_rewrite_keeps_text_around_the_markers(capsys, tmp_path, results):
     text = out.read_text()
     assert text.startswith(before + L.START) and text.endswith(L.END + after)
     assert "stale table" not in text
-    assert "#### xxz-4 · qnn (protocol 2)" in text and "| rank" in text
+    assert "#### xxz-12 · qnn (protocol 2)" in text and "| rank" in text
 
 
 def test_missing_markers_is_an_error(capsys, tmp_path, results):
@@ -175,8 +268,10 @@ def test_generation_is_deterministic(capsys, tmp_path, results):
     write_records(other / "x", recs, shuffle_seed=5)
     c = tmp_path / "c.md"
     run_cli(capsys, "leaderboard", "--results", other, "--output", c)
-    # provenance is identical too: same qbench version and revision in this process
-    assert c.read_bytes() == a.read_bytes()
+    # provenance is identical too: same qbench version and revision in this process; the skeleton
+    # around the block names the results directory
+    block = lambda p: p.read_bytes()[p.read_bytes().index(L.START.encode()):]  # noqa: E731
+    assert block(c) == block(a) and f"`{other}`" in c.read_text()
 
 
 def test_check_detects_a_stale_file(capsys, tmp_path, results):
@@ -184,15 +279,230 @@ def test_check_detects_a_stale_file(capsys, tmp_path, results):
     run_cli(capsys, "leaderboard", "--results", results, "--output", out)
     code, stdout, _ = run_cli(capsys, "leaderboard", "--results", results, "--output", out, "--check")
     assert code == 0 and "up to date" in stdout
-    write_records(results / "more", unlearning_unit("gradient_ascent", 0, [0.7, 0.75, 0.8])
-                  + unlearning_unit("gradient_ascent", 1, [0.7, 0.75, 0.8])
-                  + unlearning_unit("gradient_ascent", 2, [0.7, 0.75, 0.81]))
+    write_records(results / "more", [r for s, v in ((0, 0.8), (1, 0.8), (2, 0.81))
+                                     for r in unlearning_unit("gradient_ascent", s, [0.7, 0.75, v], task="xxz-12",
+                                                              conform=True)])
     before = out.read_bytes()
     code, _, err = run_cli(capsys, "leaderboard", "--results", results, "--output", out, "--check")
     assert code == 1 and "out of date" in err
     assert out.read_bytes() == before  # --check never writes
     assert run_cli(capsys, "leaderboard", "--results", results, "--output", out)[0] == 0
     assert run_cli(capsys, "leaderboard", "--results", results, "--output", out, "--check")[0] == 0
+
+
+# -- protocol conformance (issue 15) and where the leaderboard goes (issue 21) -------------------------
+@functools.lru_cache(maxsize=None)
+def _quick_configs():
+    """The configs `qbench run --suite unlearning --quick --task xxz-12 --model qnn` writes."""
+    from qbench.scenarios import RunOptions, get_suite
+
+    suite = get_suite("unlearning")
+    opts = RunOptions(tasks=("xxz-12",), models=("qnn",), quick=True, extra={"methods": ("retrain", "finetune")})
+    return {(u.config["method"], u.config["seed"]): u.config for u in suite.plan(suite.scenarios(opts), opts)}
+
+
+def protocol_and_quick(tmp_path):
+    protocol = [r for s in (0, 1, 2) for m, v in (("retrain", 0.80), ("finetune", 0.85))
+                for r in unlearning_unit(m, s, [0.5, 0.7, v + 0.01 * s], task="xxz-12", conform=True)]
+    # a tenth of the epochs leaves the poisoned model barely poisoned: the quick tier starts high
+    quick = [r for s in (0, 1) for m in ("retrain", "finetune")
+             for r in unlearning_unit(m, s, [0.96, 0.97, 0.99], task="xxz-12", config=_quick_configs()[(m, s)])]
+    write_records(tmp_path / "protocol", protocol)
+    write_records(tmp_path / "quick", quick)
+    return protocol, quick
+
+
+def test_quick_tier_records_are_refused_and_shown_apart_unranked_only_on_request(capsys, tmp_path):
+    protocol, quick = protocol_and_quick(tmp_path)
+    assert all(r["config"]["quick"] and r["config"]["steps"] == 10 for r in quick)
+    alone = tmp_path / "alone.md"
+    assert run_cli(capsys, "leaderboard", "--results", tmp_path / "protocol", "--output", alone)[0] == 0
+    out = tmp_path / "README.md"
+    code, _, err = run_cli(capsys, "leaderboard", "--results", tmp_path, "--output", out)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and not out.exists()
+    assert f"{tmp_path / 'quick' / 'records'}{'/'}unlearning-xxz-12-qnn-" in err
+    assert ".jsonl:1: not a protocol record: config.quick: true (protocol: false); " in err
+    assert "config.poisoned.train.epochs: 20 (protocol: 200); config.steps: 10 (protocol: 50)" in err
+    assert f"(and {len(quick) - 1} more non-protocol record(s) in 4 file(s))" in err and "--allow-nonprotocol" in err
+    # CI's check is strict
+    code, _, err = run_cli(capsys, "leaderboard", "--results", tmp_path, "--output", out, "--check",
+                           "--allow-nonprotocol")
+    assert code == 2 and "strict" in err and not out.exists()
+
+    code, stdout, _ = run_cli(capsys, "leaderboard", "--results", tmp_path, "--output", out, "--allow-nonprotocol")
+    assert code == 0 and "updated" in stdout
+    ranked, apart = out.read_text().split(f"### {L.NONPROTOCOL_TITLE}")
+    # the ranked tables are exactly those of the protocol records alone
+    assert ranked.split(L.START)[1] == alone.read_text().split(L.START)[1].split(L.END)[0] + "\n"
+    assert "0.990" not in ranked and "| rank" in ranked
+    heading = "#### Unlearning (PROTOCOL 4.2) · xxz-12 · qnn (protocol 2; quick tier, not ranked)"
+    assert heading in apart and "| rank" not in apart and "Not ranked" in apart
+    rows = [l for l in apart.splitlines() if l.startswith("| `")]
+    assert [r.split("|")[1].strip() for r in rows] == ["`retrain`", "`finetune`"]  # protocol order, not by score
+    assert all("0.990 ± 0.000" in r for r in rows)
+    assert f"- {len(quick)} record(s) in 4 file(s), e.g. `{tmp_path / 'quick' / 'records'}" in apart
+    assert f"from {len(quick)} records of 4 units" in apart
+
+
+def test_overridden_settings_are_labelled_not_protocol(capsys, tmp_path):
+    recs = [sweep_record("resilience", "mlp", "label_flip", a, s, 0.9, task="xxz-12", conform=True)
+            for a in (0.0, 0.3) for s in (0, 1)]
+    for r in recs:  # as `--epochs 40` writes them
+        r["config"]["train"]["epochs"] = 40
+    write_records(tmp_path / "r", recs)
+    code, _, err = run_cli(capsys, "leaderboard", "--results", tmp_path / "r", "--output", tmp_path / "o.md")
+    assert code == 2 and "not a protocol record: config.train.epochs: 40 (protocol: 400)" in err
+    code, _, _ = run_cli(capsys, "leaderboard", "--results", tmp_path / "r", "--output", tmp_path / "o.md",
+                         "--allow-nonprotocol")
+    text = (tmp_path / "o.md").read_text()
+    assert code == 0 and "#### Resilience (PROTOCOL 4.1) · xxz-12 (protocol 2; NOT the protocol settings, not ranked)" in text
+
+
+def _leaves(value, path="config"):
+    if isinstance(value, dict) and value:
+        return [x for k, v in value.items() for x in _leaves(v, f"{path}.{k}")]
+    if isinstance(value, list) and value:
+        return [x for i, v in enumerate(value) for x in _leaves(v, f"{path}[{i}]")]
+    return [path]
+
+
+def _set(config, path, fn):
+    keys = [int(k) if k.isdigit() else k for k in path.replace("[", ".").replace("]", "").split(".")[1:]]
+    target = config
+    for k in keys[:-1]:
+        target = target[k]
+    target[keys[-1]] = fn(target[keys[-1]])
+
+
+def _mutated(v):
+    """Another value, off every protocol grid (a seed of 10 or more, an alpha between grid points)."""
+    if isinstance(v, bool):
+        return not v
+    if isinstance(v, (int, float)):
+        return v + 10 if isinstance(v, int) else v + 0.05
+    return f"{v}-x" if isinstance(v, str) else {"x": 1}
+
+
+@pytest.mark.parametrize("suite,scenario,alpha,free", [
+    ("unlearning", "unlearning/xxz-12/qnn", 0.3, ("method", "method_hyperparameters", "method_source", "step_budget_s")),
+    ("sensitivity", "sensitivity/mnist-1v9/mlp", 0.3,
+     ("method", "method_hyperparameters", "method_source", "step_budget_s", "method_defaults")),
+    ("resilience", "resilience/mnist-1v9/qnn/feature_randomization", 0.7, ()),
+    ("capacity", "capacity/xxz-12/qnn-d6/label_flip", 0.1, ()),
+    ("landscape", "landscape-study/mnist-1v9/qnn", None, ()),
+])
+def test_every_protocol_field_is_checked_and_only_the_methods_own_are_free(suite, scenario, alpha, free):
+    from qbench.report.conformance import Checker
+
+    config = protocol_config(suite, scenario, alpha, 1)
+    rec = {"suite": suite, "task": config["task"], "model": config["model"], "corruption": config["corruption"],
+           "alpha": 0.2 if alpha is None else alpha, "seed": 1, "method": config.get("method"), "protocol_version": "1",
+           "config": config}
+    assert Checker().deviations(rec) == ()
+    leaves = _leaves(config)
+    assert len(leaves) > 15
+    for path in leaves:
+        changed = copy.deepcopy(rec)
+        _set(changed["config"], path, _mutated)
+        top = path.split(".")[1]
+        if top in changed and "." not in path[len("config."):]:
+            changed[top] = changed["config"][top]  # the record agrees with its config: the config is still checked
+        found = Checker().deviations(changed)
+        if path.split(".")[1].split("[")[0] in free:
+            assert found == (), path
+        else:
+            assert found, path
+            assert any(d.startswith(path + ":") or d.startswith(path.split(".")[1] + ":") for d in found), (path, found)
+    # a field the protocol does not have is named too
+    extra = copy.deepcopy(rec)
+    extra["config"]["warm_start"] = "yes"
+    assert Checker().deviations(extra) == ('config.warm_start: "yes" (protocol: absent)',)
+
+
+def test_seeds_alphas_scenarios_and_echoed_fields_are_checked():
+    from qbench.report.conformance import Checker
+
+    c = Checker()
+    (rec,) = [sweep_record("resilience", "qnn", "label_flip", 0.3, 2, 0.8, task="xxz-12", conform=True)]
+    assert c.deviations(rec) == ()
+    seed7 = copy.deepcopy(rec)
+    seed7["seed"] = seed7["config"]["seed"] = 7
+    assert c.deviations(seed7) == ("config.seed: 7 (protocol seeds: 0, 1, 2, 3, 4)",)
+    off_grid = copy.deepcopy(rec)
+    off_grid["alpha"] = off_grid["config"]["alpha"] = 0.35
+    assert c.deviations(off_grid)[0].startswith("config.alpha: 0.35 (protocol alphas: 0.0, 0.1, 0.2,")
+    liar = copy.deepcopy(rec)
+    liar["alpha"] = 0.0  # the record claims another alpha than its config ran
+    assert c.deviations(liar) == ("alpha: 0.0 (its config: 0.3)",)
+    # a protocol unit that raised is recorded from its config alone: still a protocol record
+    from qbench.runner import failure_record
+    from qbench.scenarios import Unit
+
+    for suite, scenario, alpha in (("landscape", "landscape/mnist-1v9/mlp", None),
+                                   ("unlearning", "unlearning/mnist-1v9/qnn", 0.3)):
+        config = protocol_config(suite, scenario, alpha, 4)
+        crashed = failure_record(Unit("k", suite, scenario, config, run=lambda *a: []), RuntimeError("out of memory"))
+        assert c.deviations(crashed) == ()
+        crashed["config"]["quick"] = True
+        assert c.deviations(crashed) == ("config.quick: true (protocol: false)",)
+    small = sweep_record("resilience", "qnn", "label_flip", 0.3, 2, 0.8)
+    assert c.deviations(small) == (
+        'config.scenario: "resilience/xxz-4/qnn/label_flip" is not a registered scenario of suite "resilience"',)
+
+
+def test_a_plugin_method_with_its_own_hyperparameters_is_a_protocol_record():
+    from qbench.report.conformance import Checker
+
+    recs = unlearning_unit("my_plugin:Method", 0, [0.5, 0.7], task="xxz-12", conform=True, hp={"gamma": 3.0})
+    for r in recs:
+        r["config"]["method_source"] = "my-plugin 0.1"
+    assert {Checker().deviations(r) for r in recs} == {()}
+
+
+def test_leaderboard_of_another_run_leaves_the_committed_one_byte_identical(capsys, tmp_path, results, monkeypatch):
+    repo = Path(__file__).resolve().parents[1]
+    committed = repo / "leaderboard" / "README.md"
+    before = committed.read_bytes()
+    monkeypatch.chdir(repo)
+    try:
+        code, stdout, _ = run_cli(capsys, "leaderboard", "--results", results)
+        assert committed.read_bytes() == before
+    finally:
+        committed.write_bytes(before)
+    assert code == 0
+    own = results / "leaderboard.md"
+    assert f"{own}: updated" in stdout and "leaderboard/README.md is made from leaderboard/results only" in stdout
+    assert own.read_text().count(L.START) == 1 and f"`{results}`" in own.read_text()
+    assert run_cli(capsys, "leaderboard", "--results", results, "--check")[:2] == (0, f"{own} is up to date\n")
+    # '-': standard output, nothing written
+    own.unlink()
+    code, stdout, _ = run_cli(capsys, "leaderboard", "--results", results, "--output", "-")
+    assert code == 0 and stdout.startswith("# qbench leaderboard") and "#### xxz-12 · qnn (protocol 2)" in stdout
+    assert not own.exists() and committed.read_bytes() == before
+
+
+def test_only_the_committed_records_write_the_committed_leaderboard(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    committed = tmp_path / "leaderboard" / "README.md"
+    write_records(tmp_path / "leaderboard" / "results" / "unlearning", all_suites_records())
+    code, stdout, _ = run_cli(capsys, "leaderboard")
+    assert code == 0 and stdout == "leaderboard/README.md: updated\n" and committed.exists()
+    code, stdout, _ = run_cli(capsys, "leaderboard", "--results", "leaderboard/results")
+    assert code == 0 and stdout == "leaderboard/README.md: unchanged\n"
+    # a part of the committed tree: standard output, no stray file inside the committed records
+    code, stdout, _ = run_cli(capsys, "leaderboard", "--results", "leaderboard/results/unlearning")
+    assert code == 0 and L.START in stdout
+    assert sorted(p.name for p in (tmp_path / "leaderboard" / "results" / "unlearning").iterdir()) == ["records"]
+
+
+def test_accuracy_intervals_stay_inside_0_1():
+    recs = []
+    for seed, v in ((0, 0.99), (1, 0.95), (2, 1.0)):  # t interval of the mean: [0.914, 1.046]
+        recs += unlearning_unit("retrain", seed, [0.5, v])
+    assert Stat.of([0.99, 0.95, 1.0]).ci95()[1] > 1.0
+    row = next(l for l in L.render_block(recs).splitlines() if "`retrain`" in l)
+    assert "[0.914, 1.000]" in row
+    assert "clipped to [0, 1]" in L.render_block(recs)
 
 
 # -- statistics -------------------------------------------------------------------------------------
@@ -281,16 +591,17 @@ def test_protocol_versions_are_never_mixed():
 @pytest.mark.parametrize("mutate,needle", [
     (lambda recs: recs + [dict(recs[0])], "duplicate record"),
     (lambda recs: [r for r in recs if not (r["method"] == "scrub" and r["seed"] == 1 and r["step"] == 1)],
-     "steps 0,2, expected 0-2"),
+     "steps 0,2-50, expected 0-50"),
     (lambda recs: [r for r in recs if not (r["method"] == "scrub" and r["seed"] == 1)], "rows cover different seeds"),
-    (lambda recs: recs + unlearning_unit("scrub", 2, [0.5, 0.6, 0.7], hp={"lambda_fo": 0.5}),
+    (lambda recs: recs + unlearning_unit("scrub", 2, [0.5, 0.6, 0.7], hp={"lambda_fo": 0.5}, task="xxz-12",
+                                         conform=True),
      "2 different configurations"),
 ])
 def test_publication_checks_refuse(capsys, tmp_path, mutate, needle):
     recs = []
     for seed in (0, 1):
-        recs += unlearning_unit("retrain", seed, [0.5, 0.7, 0.8])
-        recs += unlearning_unit("scrub", seed, [0.5, 0.6, 0.7])
+        recs += unlearning_unit("retrain", seed, [0.5, 0.7, 0.8], task="xxz-12", conform=True)
+        recs += unlearning_unit("scrub", seed, [0.5, 0.6, 0.7], task="xxz-12", conform=True)
     write_records(tmp_path / "r", mutate(recs))
     out = tmp_path / "README.md"
     code, _, err = run_cli(capsys, "leaderboard", "--results", tmp_path / "r", "--output", out)
@@ -317,8 +628,8 @@ def test_landscape_table_from_synthetic_records():
 
 
 # -- figures ----------------------------------------------------------------------------------------
-EXPECTED_PNGS = ["capacity_xxz-4.png", "landscape_mnist-1v9_lrr.png", "resilience_xxz-4.png",
-                 "unlearning_xxz-4_forget_acc.png", "unlearning_xxz-4_val_acc.png"]
+EXPECTED_PNGS = ["capacity_xxz-12.png", "landscape_mnist-1v9_lrr.png", "resilience_xxz-12.png",
+                 "unlearning_xxz-12_forget_acc.png", "unlearning_xxz-12_val_acc.png"]
 
 
 def test_figures_are_png_files_with_expected_names(capsys, tmp_path, results):

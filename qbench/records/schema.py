@@ -61,8 +61,51 @@ def validate_record(rec: Any, where: str = "record") -> dict:
     for name, value in metrics.items():
         if value is not None and not isinstance(value, (int, float, list)):
             raise QbenchError(f"{where}: metric {name!r} must be a number, list or null, got {value!r}")
-        if isinstance(value, float) and math.isinf(value):
-            raise QbenchError(f"{where}: metric {name!r} is infinite")
+        problem = metric_problem(name, value) if rec[STATUS] == "ok" else None
+        if problem:
+            raise QbenchError(f"{where}: metric {name!r} {problem}")
     if not isinstance(rec[CONFIG], dict) or not isinstance(rec[PROVENANCE], dict):
         raise QbenchError(f"{where}: config and provenance must be objects")
     return rec
+
+
+def is_fraction(name: str) -> bool:
+    """Accuracies and fractions, which lie in [0, 1]: a name with the word ``acc``, ``efficacy`` or
+    ``fraction`` (``val_acc``, ``val_acc_steps``, ``mia_efficacy``, ``known_fraction``), or
+    ``gap_to_oracle`` (a mean of differences of such)."""
+    return bool(FRACTION_WORDS & set(name.split("_"))) or name in FRACTION_METRICS
+
+
+def is_count(name: str) -> bool:
+    """Counts (``n_steps``, ``n_corrupted``), which are non-negative integers."""
+    return name.startswith("n_")
+
+
+FRACTION_WORDS = frozenset({"acc", "efficacy", "fraction"})
+FRACTION_METRICS = frozenset({"gap_to_oracle"})
+
+
+def _numbers(value: Any) -> list[Any]:
+    return [x for v in value for x in _numbers(v)] if isinstance(value, list) else [value]
+
+
+def metric_problem(name: str, value: Any) -> str | None:
+    """What is wrong with ``value`` as metric ``name`` of a successful unit (None if nothing): NaN
+    or infinity anywhere; an accuracy or fraction outside [0, 1] or missing; a count that is not a
+    non-negative integer. A unit whose method produced NaN is a failed unit, never a record with a
+    hole that a mean would silently skip."""
+    items = _numbers(value)
+    for v in items:
+        if isinstance(v, float) and not math.isfinite(v):
+            return f"is {v} (not finite) in a status-ok record"
+    if is_fraction(name):
+        for v in items:
+            if v is None or isinstance(v, bool) or not isinstance(v, (int, float)):
+                return f"must be a number in [0, 1], got {v!r}"
+            if not 0.0 <= v <= 1.0:
+                return f"is {v!r}, outside [0, 1]"
+    if is_count(name):
+        for v in items:
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                return f"is a count and must be a non-negative integer, got {v!r}"
+    return None

@@ -19,12 +19,12 @@ import json
 import math
 import os
 import socket
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from qbench.errors import QbenchError
+from qbench.files import new_temp_file
 from qbench.records.schema import validate_record
 
 
@@ -37,6 +37,17 @@ def _clean(value):
     if isinstance(value, (list, tuple)):
         return [_clean(v) for v in value]
     return value
+
+
+def encode_unit(unit_key: str, records: Iterable[dict]) -> list[str]:
+    """A unit's records as JSON lines, each validated first (QbenchError naming the unit's file and
+    line). Validation sees the values as produced: a NaN metric of a successful record is refused,
+    not stored as null where a mean would skip it; non-finite values elsewhere are stored as null."""
+    lines = []
+    for i, r in enumerate(records, 1):
+        validate_record(json.loads(json.dumps(r, sort_keys=True)), f"records/{unit_key}.jsonl:{i} (not written)")
+        lines.append(json.dumps(_clean(r), sort_keys=True, allow_nan=False))
+    return lines
 
 
 class RecordStore:
@@ -54,15 +65,12 @@ class RecordStore:
         """Write a unit's records whole; None (nothing written) if ``not overwrite`` and the unit's
         file exists already, e.g. because another process finished the same unit meanwhile."""
         self.records_dir.mkdir(parents=True, exist_ok=True)
-        lines = [json.dumps(_clean(r), sort_keys=True, allow_nan=False) for r in records]
-        for i, line in enumerate(lines):
-            validate_record(json.loads(line), f"{unit_key} record {i}")
+        lines = encode_unit(unit_key, records)
         if not overwrite and self.has(unit_key):
             return None
         final = self.path(unit_key)
-        fd, tmp = tempfile.mkstemp(dir=self.records_dir, prefix=tmp_prefix(unit_key), suffix=".tmp")
+        fd, tmp = new_temp_file(self.records_dir, prefix=tmp_prefix(unit_key), suffix=".tmp")
         try:
-            os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the records from others on a shared filesystem
             with os.fdopen(fd, "w") as fh:
                 fh.write("\n".join(lines) + "\n")
                 fh.flush()

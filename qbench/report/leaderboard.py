@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +19,11 @@ from typing import Any, Callable, Iterable, Sequence
 from tabulate import tabulate
 
 from qbench.errors import QbenchError
+from qbench.files import new_temp_file
 from qbench.records import schema as F
 from qbench.records.protocol_rules import check_phase_rules, table_protocol
 from qbench.records.checks import check_one_variant, check_publication, check_same_seeds, seeds_by_row, split_failed
+from qbench.report.conformance import Deviation, split_protocol
 from qbench.report.stats import DASH, Stat, fmt_alpha, fmt_ci, fmt_num, fmt_stat, natural_key, rank_groups
 
 START = "<!-- qbench:leaderboard:start -->"
@@ -58,9 +59,14 @@ def family(rec: dict) -> str:
     return str(rec.get(F.SCENARIO) or rec[F.SUITE]).split("/", 1)[0]
 
 
-def _heading(*parts: Any, protocol: str, fam: str, suite: str) -> str:
+def _heading(*parts: Any, protocol: str, fam: str, suite: str, records: Sequence[dict] = (), ranked: bool = True) -> str:
     extra = f"{fam}, " if fam != suite else ""
-    return " · ".join(str(p) for p in parts) + f" ({extra}protocol {protocol})"
+    return " · ".join(str(p) for p in parts) + f" ({extra}protocol {protocol}{'' if ranked else _not_protocol(records)})"
+
+
+def _not_protocol(records: Sequence[dict]) -> str:
+    quick = bool(records) and all(r[F.CONFIG].get("quick") for r in records)
+    return f"; {'quick tier' if quick else 'NOT the protocol settings'}, not ranked"
 
 
 def _md(headers: list[str], rows: list[list[str]], align: Sequence[str] | None = None) -> str:
@@ -103,7 +109,7 @@ def steps_to_reach(curve: dict[int, float], target: float) -> float:
     return math.nan
 
 
-def unlearning_sections(ok: list[dict], failed: list[dict]) -> list[Section]:
+def unlearning_sections(ok: list[dict], failed: list[dict], ranked: bool = True) -> list[Section]:
     def tkey(r: dict) -> tuple:
         return (table_protocol(r), family(r), r[F.TASK], MODEL_ORDER.get(r[F.MODEL], 9), r[F.MODEL])
 
@@ -116,13 +122,14 @@ def unlearning_sections(ok: list[dict], failed: list[dict]) -> list[Section]:
         by_method = _group(recs, lambda r: (r[F.METHOD],))
         check_one_variant({m[0]: rs for m, rs in by_method.items()}, where)
         check_same_seeds(seeds_by_row(recs, fails.get(key, []), lambda r: r[F.METHOD]), where)
-        body, notes = _unlearning_table(recs, where)
+        body, notes = _unlearning_table(recs, where, ranked)
         notes += _failed_note(fails.get(key, []), lambda r: f"{r[F.METHOD]} seed {r[F.SEED]}")
-        sections.append(Section(_heading(task, model, protocol=pv, fam=fam, suite="unlearning"), body, notes))
+        sections.append(Section(_heading(task, model, protocol=pv, fam=fam, suite="unlearning",
+                                         records=recs + fails.get(key, []), ranked=ranked), body, notes))
     return sections
 
 
-def _unlearning_table(recs: list[dict], where: str) -> tuple[str, list[str]]:
+def _unlearning_table(recs: list[dict], where: str, ranked: bool = True) -> tuple[str, list[str]]:
     if not recs:
         return "No successful records.", []
     finals = sorted({r[F.CONFIG].get("steps") for r in recs}, key=str)
@@ -149,8 +156,11 @@ def _unlearning_table(recs: list[dict], where: str) -> tuple[str, list[str]]:
         row["reach_k"] = sum(1 for v in reach if math.isfinite(v))
         row["sps"] = Stat.of((by_seed[seed].get(final, {}).get("wall_s") or math.nan) / max(final, 1) for seed in seeds)
         rows[method] = row
-    ranking = rank_groups([(m, rows[m][f"val@{final}"]) for m in rows])
-    headers = ["rank", "method"] + [f"val_acc @{s}" for s in steps_shown] + [
+    if ranked:
+        ranking = rank_groups([(m, rows[m][f"val@{final}"]) for m in rows])
+    else:
+        ranking = [(None, m, None) for m in sorted(rows, key=lambda m: (METHOD_ORDER.get(m, 99), m))]
+    headers = (["rank"] if ranked else []) + ["method"] + [f"val_acc @{s}" for s in steps_shown] + [
         f"95% CI val_acc @{final}", f"forget_acc @{final}", "steps to retrain's val_acc", "s/step", "n"]
     table = []
     for rank, method, _ in ranking:
@@ -160,12 +170,15 @@ def _unlearning_table(recs: list[dict], where: str) -> tuple[str, list[str]]:
         reach_cell = (DASH if not retrain else
                       f"{fmt_num(reach.mean, 1)} ± {fmt_num(reach.std, 1) if reach.n > 1 else DASH} ({row['reach_k']}/{n})"
                       if reach.n else f"never (0/{n})")
-        table.append([str(rank) if rank else DASH, f"`{method}`"]
+        table.append(([str(rank) if rank else DASH] if ranked else []) + [f"`{method}`"]
                      + [fmt_stat(row[f"val@{s}"], 3, n) for s in steps_shown]
-                     + [fmt_ci(row[f"val@{final}"]), fmt_stat(row["forget"], 3, n), reach_cell,
+                     + [fmt_ci(row[f"val@{final}"], bounds=(0.0, 1.0)), fmt_stat(row["forget"], 3, n), reach_cell,
                         fmt_stat(row["sps"], 4, n), str(n)])
-    notes = [f"Ranked by val_acc at the final step ({final}); methods whose 95% interval of the mean "
-             "(Student t over seeds) overlaps the leader's share its rank. forget_acc: agreement with the "
+    order = (f"Ranked by val_acc at the final step ({final}); methods whose 95% interval of the mean "
+             "(Student t over seeds, clipped to [0, 1]) overlaps the leader's share its rank." if ranked else
+             "Not ranked: these records do not follow the protocol, so no method is placed above another; "
+             "95% interval of the mean: Student t over seeds, clipped to [0, 1].")
+    notes = [order + " forget_acc: agreement with the "
              "flipped labels on the forget set (lower is better). Steps to retrain's val_acc: first step at "
              "which a seed reaches the final val_acc of the same seed's `retrain` run, mean over the seeds "
              "that reach it (reached/seeds)."]
@@ -191,7 +204,8 @@ def max_alpha_within(means: dict[float, float], within: float = WITHIN) -> float
     return best
 
 
-def _sweep_sections(ok: list[dict], failed: list[dict], suite: str, row_fields: tuple[str, ...]) -> list[Section]:
+def _sweep_sections(ok: list[dict], failed: list[dict], suite: str, row_fields: tuple[str, ...],
+                    ranked: bool = True) -> list[Section]:
     def tkey(r: dict) -> tuple:
         return (table_protocol(r), family(r), r[F.TASK])
 
@@ -226,20 +240,21 @@ def _sweep_sections(ok: list[dict], failed: list[dict], suite: str, row_fields: 
                  f"which the mean val_acc stays within {WITHIN:g} ({WITHIN * 100:g} points) of its α=0 value."] if rows else []
         notes += _failed_note(fails.get(key, []), lambda r: "/".join(str(r.get(f)) for f in row_fields)
                               + f" alpha {r[F.ALPHA] if r[F.ALPHA] is None else fmt_alpha(r[F.ALPHA])} seed {r[F.SEED]}")
-        sections.append(Section(_heading(task, protocol=pv, fam=fam, suite=suite), body, notes))
+        sections.append(Section(_heading(task, protocol=pv, fam=fam, suite=suite, records=recs + fails.get(key, []),
+                                         ranked=ranked), body, notes))
     return sections
 
 
-def resilience_sections(ok: list[dict], failed: list[dict]) -> list[Section]:
-    return _sweep_sections(ok, failed, "resilience", (F.MODEL, F.MODEL_SIZE, F.CORRUPTION))
+def resilience_sections(ok: list[dict], failed: list[dict], ranked: bool = True) -> list[Section]:
+    return _sweep_sections(ok, failed, "resilience", (F.MODEL, F.MODEL_SIZE, F.CORRUPTION), ranked)
 
 
-def capacity_sections(ok: list[dict], failed: list[dict]) -> list[Section]:
-    return _sweep_sections(ok, failed, "capacity", (F.MODEL, F.MODEL_SIZE))
+def capacity_sections(ok: list[dict], failed: list[dict], ranked: bool = True) -> list[Section]:
+    return _sweep_sections(ok, failed, "capacity", (F.MODEL, F.MODEL_SIZE), ranked)
 
 
 # -- landscape ----------------------------------------------------------------------------------------
-def landscape_sections(ok: list[dict], failed: list[dict]) -> list[Section]:
+def landscape_sections(ok: list[dict], failed: list[dict], ranked: bool = True) -> list[Section]:
     def tkey(r: dict) -> tuple:
         return (table_protocol(r), family(r), r[F.TASK])
 
@@ -286,12 +301,13 @@ def landscape_sections(ok: list[dict], failed: list[dict]) -> list[Section]:
                  "the ratios. The top and bottom eigenvalues (Lanczos on Hessian-vector products) show the "
                  "curvature the trace hides: a negative bottom eigenvalue is a saddle direction."] if rows else []
         notes += _failed_note(fails.get(key, []), lambda r: f"{r[F.MODEL]} seed {r[F.SEED]}")
-        sections.append(Section(_heading(task, protocol=pv, fam=fam, suite="landscape"), body, notes))
+        sections.append(Section(_heading(task, protocol=pv, fam=fam, suite="landscape",
+                                         records=recs + fails.get(key, []), ranked=ranked), body, notes))
     return sections
 
 
 # -- sensitivity ---------------------------------------------------------------------------------------
-def sensitivity_sections(ok: list[dict], failed: list[dict]) -> list[Section]:
+def sensitivity_sections(ok: list[dict], failed: list[dict], ranked: bool = True) -> list[Section]:
     """Per task and model: each method's best grid point (highest mean final val_acc) beside its default's."""
     from qbench.report.sweeps import sweeps
 
@@ -321,7 +337,9 @@ def sensitivity_sections(ok: list[dict], failed: list[dict]) -> list[Section]:
                  "over seeds; the best point is chosen by the same seeds that measure it, so its value is an "
                  "optimistic estimate. Figures: `qbench plot` (heat map or curve per method)."] if rows else []
         notes += _failed_note(fails.get(key, []), lambda r: f"{r[F.METHOD]} {r[F.SCENARIO]} seed {r[F.SEED]}")
-        sections.append(Section(_heading(task, model, protocol=pv, fam="sensitivity", suite="sensitivity"), body, notes))
+        recs = [r for sw in by_table.get(key, []) for rs in sw.records.values() for r in rs] + fails.get(key, [])
+        sections.append(Section(_heading(task, model, protocol=pv, fam="sensitivity", suite="sensitivity",
+                                         records=recs, ranked=ranked), body, notes))
     return sections
 
 
@@ -387,40 +405,82 @@ def provenance_line(records: Sequence[dict]) -> str:
             f"git revision(s) {', '.join(revs) or DASH}.")
 
 
-def render_block(records: Sequence[dict], ablation: Sequence[dict] = ()) -> str:
-    """The text between (and including) the markers, from ``records`` (and the ablation's records) alone."""
+def _suite_sections(records: Sequence[dict], ranked: bool) -> dict[str, list[Section]]:
     check_publication(records)
     check_phase_rules(records)
     ok, failed = split_failed(records)
+    return {suite: BUILDERS[suite]([r for r in ok if r[F.SUITE] == suite], [r for r in failed if r[F.SUITE] == suite],
+                                   ranked=ranked)
+            for suite in SUITE_ORDER + OPTIONAL_SUITES}
+
+
+def render_block(records: Sequence[dict], nonprotocol: Sequence[Deviation] = (), ablation: Sequence[dict] = ()) -> str:
+    """The text between (and including) the markers, from ``records`` alone: the protocol's
+    ``records`` in ranked tables, the ablations' records of ``ablation`` in their own section, and,
+    apart and never ranked, the records of ``nonprotocol``."""
+    by_suite = _suite_sections(records, ranked=True)
     unknown = sorted({r[F.SUITE] for r in records} - set(BUILDERS))
     lines = [START, "<!-- generated by `qbench leaderboard` from records; edit only the text outside "
                     "these markers -->", ""]
     for suite in SUITE_ORDER:
         lines += [f"### {SUITE_TITLES[suite]}", ""]
-        sections = BUILDERS[suite]([r for r in ok if r[F.SUITE] == suite], [r for r in failed if r[F.SUITE] == suite])
-        if not sections:
+        if not by_suite[suite]:
             lines += ["No records yet.", ""]
-        for s in sections:
+        for s in by_suite[suite]:
             lines += [s.render(), ""]
     for suite in OPTIONAL_SUITES:
-        sections = BUILDERS[suite]([r for r in ok if r[F.SUITE] == suite], [r for r in failed if r[F.SUITE] == suite])
-        if sections:
-            lines += [f"### {SUITE_TITLES[suite]}", ""] + [x for s in sections for x in (s.render(), "")]
+        if by_suite[suite]:
+            lines += [f"### {SUITE_TITLES[suite]}", ""] + [x for s in by_suite[suite] for x in (s.render(), "")]
     if ablation:
         check_publication(ablation)
-        section = phase_ablation_section(ok, ablation)
+        section = phase_ablation_section(split_failed(records)[0], ablation)
         if section is not None:
             lines += ["### Ablations", "", section.render(), ""]
     if unknown:
         lines += [f"_Records of suites without a leaderboard table were skipped: {', '.join(unknown)}._", ""]
-    lines += [f"_{provenance_line(records)}_", END]
+    lines += [f"_{provenance_line(records)}_"]
+    if nonprotocol:
+        lines += [""] + _nonprotocol_lines(nonprotocol)
+    lines += [END]
     return "\n".join(lines)
+
+
+MAX_DEVIATION_KINDS = 10
+
+
+def _nonprotocol_lines(deviations: Sequence[Deviation]) -> list[str]:
+    records = [d.record for d in deviations]
+    kinds: dict[str, list[str]] = defaultdict(list)
+    for d in deviations:
+        kinds[d.summary].append(d.where.rsplit(":", 1)[0])
+    listed = sorted(kinds.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    lines = [f"### {NONPROTOCOL_TITLE}", "",
+             "_These records were made with settings other than the protocol's (a quick tier, `--epochs`, "
+             "`--steps`, `--seeds`, `--alphas`, an unregistered task or scenario, ...): they are shown apart "
+             "from the tables above, never ranked, and no claim about the protocol can rest on them. "
+             "How they differ from the protocol:_", ""]
+    for summary, files in listed[:MAX_DEVIATION_KINDS]:
+        n_files = len(set(files))
+        lines.append(f"- {len(files)} record(s) in {n_files} file(s), e.g. `{sorted(files)[0]}`: {summary}")
+    if len(listed) > MAX_DEVIATION_KINDS:
+        lines.append(f"- and {len(listed) - MAX_DEVIATION_KINDS} other kind(s) of difference")
+    lines.append("")
+    unknown = sorted({r[F.SUITE] for r in records} - set(BUILDERS))
+    for suite, sections in _suite_sections(records, ranked=False).items():
+        for s in sections:
+            lines += [Section(f"{SUITE_TITLES[suite]} · {s.heading}", s.body, s.notes).render(), ""]
+    if unknown:
+        lines += [f"_Records of suites without a leaderboard table were skipped: {', '.join(unknown)}._", ""]
+    return lines + [f"_Not the protocol's settings. {provenance_line(records)}_"]
+
+
+NONPROTOCOL_TITLE = "Not the protocol's settings (quick tiers, overrides): not ranked"
 
 
 SKELETON = """# qbench leaderboard
 
 Hand-written text above and below the markers is kept; the block between them is regenerated by
-`qbench leaderboard` from the records under `leaderboard/results/`.
+`qbench leaderboard` from the records under {results}.
 
 {block}
 """
@@ -447,27 +507,74 @@ def default_ablations() -> str:
     return os.path.join("leaderboard", "ablations")
 
 
+def default_leaderboard() -> str:
+    return os.path.join("leaderboard", "README.md")
+
+
+RESULTS_LEADERBOARD = "leaderboard.md"
+
+
+def default_output(results: Sequence[str]) -> str | None:
+    """Where ``qbench leaderboard`` writes without ``--output``: the committed leaderboard
+    (``leaderboard/README.md``) only from the committed records (``leaderboard/results``); for any
+    other results ``leaderboard.md`` in the (first) results directory, so that a table of one's own
+    run never replaces the published one. None (standard output) where that directory is a file
+    or lies inside the committed records."""
+    committed = os.path.realpath(default_results())
+    real = [os.path.realpath(r) for r in results]
+    if all(r == committed for r in real):
+        return default_leaderboard()
+    first = results[0]
+    if not os.path.isdir(first) or real[0].startswith(committed + os.sep):
+        return None
+    return os.path.join(first, RESULTS_LEADERBOARD)
+
+
 def load_results(paths: Sequence[str]) -> list[dict]:
     from qbench.records.store import load_records
 
     return load_records(paths, recursive=True)
 
 
-def regenerate(results: Sequence[str], output: str, *, check: bool = False,
-               missing_ok: bool = False, ablations: Sequence[str] = ()) -> tuple[bool, str]:
+def load_checked(paths: Sequence[str], allow_nonprotocol: bool = False) -> tuple[list[dict], list[Deviation]]:
+    """(protocol records, non-protocol ones) under ``paths``. Without ``allow_nonprotocol`` a record
+    whose config is not its registered scenario's at protocol defaults is bad input: QbenchError
+    naming its file, line and the differing fields."""
+    from qbench.records.store import iter_records
+
+    protocol, deviations = split_protocol(iter_records(paths, recursive=True))
+    if deviations and not allow_nonprotocol:
+        first = deviations[0]
+        files = {d.where.rsplit(":", 1)[0] for d in deviations}
+        more = (f" (and {len(deviations) - 1} more non-protocol record(s) in {len(files)} file(s))"
+                if len(deviations) > 1 else "")
+        raise QbenchError(f"{first.where}: not a protocol record: {first.summary}{more}; the leaderboard ranks "
+                          "protocol records only (`qbench leaderboard --allow-nonprotocol` shows others apart, "
+                          "unranked)")
+    return protocol, deviations
+
+
+def regenerate(results: Sequence[str], output: str | None, *, check: bool = False, missing_ok: bool = False,
+               allow_nonprotocol: bool = False, ablations: Sequence[str] = ()) -> tuple[bool, str]:
     """Rebuild the marker block of ``output`` from the records under ``results``.
 
-    Returns (changed, new text). With ``check`` nothing is written. A missing ``output`` starts from
-    a skeleton. Records are all read and validated before anything is written; with ``missing_ok`` a
-    results path that does not exist counts as no records (the default tree before any submission).
+    Returns (changed, new text). With ``check`` nothing is written; with ``output`` None neither
+    (the caller prints the text). A missing ``output`` starts from a skeleton. Records are all read,
+    validated and checked against the protocol (see :func:`load_checked`) before anything is
+    written; with ``missing_ok`` a results path that does not exist counts as no records (the
+    default tree before any submission).
     """
     paths = [p for p in results if os.path.exists(p)] if missing_ok else list(results)
-    records = load_results(paths) if paths else []
+    records, deviations = load_checked(paths, allow_nonprotocol) if paths else ([], [])
+    # ablation records are not the protocol by design: validated, never checked for conformance
     ablation = load_results([p for p in ablations if os.path.exists(p)]) if ablations else []
-    block = render_block(records, ablation)
+    block = render_block(records, deviations, ablation)
+    skeleton = SKELETON.format(block=block, results=", ".join(f"`{r}`" for r in results))
+    if output is None:
+        return True, skeleton
     out = Path(output)
     old = out.read_text() if out.exists() else None
-    new = replace_block(old, block, str(out)) if old is not None else SKELETON.format(block=block)
+    new = replace_block(old, block, str(out)) if old is not None else skeleton
     changed = old != new
     if changed and not check:
         _atomic_write(out, new)
@@ -476,7 +583,7 @@ def regenerate(results: Sequence[str], output: str, *, check: bool = False,
 
 def _atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = new_temp_file(path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)

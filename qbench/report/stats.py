@@ -60,10 +60,14 @@ def fmt_stat(s: Stat, digits: int = 3, row_n: int | None = None) -> str:
     return text
 
 
-def fmt_ci(s: Stat, digits: int = 3) -> str:
+def fmt_ci(s: Stat, digits: int = 3, bounds: tuple[float, float] | None = None) -> str:
+    """'[lo, hi]', the 95% interval of the mean; ``bounds`` clips it to the range the metric can take
+    (an accuracy's mean lies in [0, 1], so the part of a t interval outside says nothing)."""
     lo, hi = s.ci95()
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return DASH
+    if bounds is not None:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
     return f"[{fmt_num(lo, digits)}, {fmt_num(hi, digits)}]"
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -32,6 +31,7 @@ from typing import Sequence
 import numpy as np
 
 from qbench.errors import QbenchError
+from qbench.files import new_temp_file
 
 PERPLEXITY = 30.0
 DPI = 150
@@ -87,7 +87,7 @@ def embed(x: np.ndarray, *, perplexity: float = PERPLEXITY, random_state: int = 
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
+            fd, tmp = new_temp_file(path.parent, prefix=f".{path.stem}.", suffix=".npz")
             os.close(fd)
             try:
                 np.savez(tmp, positions=pos, meta=json.dumps(meta))

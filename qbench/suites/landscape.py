@@ -161,7 +161,9 @@ def _runner(s: Scenario, specs: list[TrainSpec], n_samples: int, config: dict, k
             trace_s = time.perf_counter() - t0
             top, bottom = hessian_eigs(prepared.model, params, x, y, k=K_EIGS)
             rows.append((spec, prepared.model.size_label(), {
-                "hessian_trace": float(trace), "eig_top": [float(v) for v in top], "eig_bottom": [float(v) for v in bottom],
+                "hessian_trace": float(trace), # eigenvalues Lanczos did not converge to (NaN) are left out
+                "eig_top": [float(v) for v in top if np.isfinite(v)],
+                "eig_bottom": [float(v) for v in bottom if np.isfinite(v)],
                 "collapsed": bool(collapsed_output(prepared.model, params, x)), "trace_wall_s": trace_s,
                 "train_acc": info["train_acc"], "val_acc": info["val_acc"], "wall_s": time.perf_counter() - start,
             }))
@@ -197,7 +199,7 @@ def summarize(records: list[dict]) -> pd.DataFrame:
         "lrr_vs_mean_clean": (r["metrics"]["hessian_trace"] / clean_mean[(r["family"], r["task"], r["model"])]
                               if not r["metrics"].get("collapsed") and (r["family"], r["task"], r["model"]) in clean_mean
                               else float("nan")),
-        "eig_max": max(r["metrics"]["eig_top"]), "eig_min": min(r["metrics"]["eig_bottom"]),
+        "eig_max": max(r["metrics"]["eig_top"], default=np.nan), "eig_min": min(r["metrics"]["eig_bottom"], default=np.nan),
         "collapsed": float(bool(r["metrics"].get("collapsed")))}} for r in ok]
     extra = mean_std_table(derived, by=by, metrics=["lrr_vs_mean_clean", "eig_max", "eig_min"])
     counts = mean_std_table(derived, by=by, metrics=["collapsed"])

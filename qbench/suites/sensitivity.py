@@ -29,7 +29,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from qbench.errors import QbenchError
@@ -41,7 +40,7 @@ from qbench.records.build import new_record, unit_key
 from qbench.scenarios import RunOptions, Scenario, Suite, Unit, register_suite
 from qbench.summary import mean_std_table
 from qbench.suites.unlearning import (
-    ALPHA, LR, STEPS, register_poisoned_scenarios, run_method, select_poisoned_scenarios,
+    ALPHA, LR, METHOD_FIELDS, STEPS, register_poisoned_scenarios, run_method, select_poisoned_scenarios,
 )
 from qbench.suites.unlearning import CONFIG as UNLEARNING
 
@@ -184,8 +183,6 @@ def _runner(s: Scenario, spec: TrainSpec, name: str, config: dict, key: str, swe
         metrics["val_acc_0"] = res.metrics[0]["val_acc"]
         metrics["first_step_s"] = res.compile_s
         metrics["unit_wall_s"] = time.perf_counter() - start
-        if not np.isfinite(metrics["loss"] if metrics["loss"] is not None else 0.0):
-            metrics["loss"] = None  # step 0 only (no step ran): NaN is not valid JSON
         record = new_record(
             suite="sensitivity", scenario=f"{s.name}/{name}/{point_label(hp)}", unit_key=key, config=config,
             task=s.task, model=s.model, model_size=prepared.model.size_label(), corruption=s.corruption,
@@ -226,4 +223,5 @@ register_suite(Suite(
         "forget_acc": "accuracy on the forget set's flipped labels after the last step (lower: more forgotten)",
     },
     unit_from_config=unit_from_config,
+    free_config=METHOD_FIELDS + ("method_defaults",),  # the grid point is the method's hyperparameters
 ))

@@ -41,6 +41,8 @@ LEGEND = {
                         "the seeds that reach it; - when none does or retrain was not run)",
     "s_per_step": "wall-clock seconds per unlearning step",
 }
+#: config fields that describe the method under test, which a submission chooses (conformance checks the rest)
+METHOD_FIELDS = ("method", "method_hyperparameters", "method_source", "step_budget_s")
 STEP_METRICS = ("val_acc", "forget_acc", "forget_clean_acc", "retain_acc", "wall_s", "loss")
 
 
@@ -248,4 +250,6 @@ register_suite(Suite(
     summarize=summarize,
     legend=LEGEND,
     unit_from_config=unit_from_config,
+    # the step budget only decides when a slow method is stopped, never the numbers of one that finishes
+    free_config=METHOD_FIELDS,
 ))

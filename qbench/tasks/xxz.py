@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import time
 import warnings
 from contextlib import nullcontext
@@ -26,6 +25,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import eigsh
 
 from qbench.errors import QbenchError
+from qbench.files import new_temp_file
 from qbench.tasks.base import TaskData, register_task
 
 # Bump when the states a given key produces change (solver, phase rule, dtype); old cache files are
@@ -237,7 +237,7 @@ def _load_cached(path: Path, n_qubits: int, deltas: np.ndarray, solver: str) -> 
 
 def _save_atomic(path: Path, **arrays: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    fd, tmp = new_temp_file(path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)

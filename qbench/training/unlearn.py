@@ -136,7 +136,7 @@ def unlearn(
     m, v, t = tf.zeros_like(theta), tf.zeros_like(theta), tf.constant(0.0)
     lr_t, adam_t = tf.constant(lr, tf.float32), tf.constant(adam, tf.float32)
 
-    metrics = [{**evaluate(model, start, sets), "wall_s": 0.0, "loss": float("nan")}]
+    metrics = [{**evaluate(model, start, sets), "wall_s": 0.0, "loss": None}]  # no step, no loss
     result = UnlearnResult(metrics, start)
     elapsed = 0.0
     for s in range(steps):

@@ -1,0 +1,58 @@
+"""Files qbench writes get the user's default permissions (0666 less the umask), never mkstemp's 0600."""
+
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from qbench.files import new_temp_file
+
+
+@pytest.fixture(params=[0o027, 0o002])
+def umask(request):
+    old = os.umask(request.param)
+    try:
+        yield request.param
+    finally:
+        os.umask(old)
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_new_temp_file_follows_the_umask_and_never_reuses_a_name(tmp_path, umask):
+    fd, path = new_temp_file(tmp_path, prefix=".x~", suffix=".tmp")
+    os.close(fd)
+    assert mode(path) == 0o666 & ~umask
+    assert os.path.basename(path).startswith(".x~") and path.endswith(".tmp")
+    names = {new_temp_file(tmp_path)[1] for _ in range(50)}
+    assert len(names) == 50
+
+
+def test_every_file_qbench_writes_has_the_default_mode(tmp_path, umask):
+    from qbench.artifacts import cached_params, clear_memory
+    from qbench.records import RecordStore
+    from qbench.records.build import new_record
+    from qbench.report.leaderboard import regenerate
+    from qbench.report.tsne import embed
+    from qbench.tasks.xxz import _save_atomic
+
+    expected = 0o666 & ~umask
+    store = RecordStore(tmp_path / "run")
+    rec = new_record(suite="resilience", scenario="s", unit_key="u", config={"seed": 0}, metrics={"val_acc": 0.5},
+                     task="xxz-4", model="mlp", model_size="4x2", corruption="label_flip", alpha=0.0, seed=0)
+    written = [store.write_unit("u", [rec])]
+    clear_memory()
+    cached_params(tmp_path / "run", {"spec": 1}, lambda: (np.zeros(3), {"val_acc": 0.5}))
+    written += list((tmp_path / "run" / "models").glob("*.npz"))
+    regenerate([str(tmp_path / "none")], str(tmp_path / "board.md"), missing_ok=True)
+    written.append(tmp_path / "board.md")
+    _save_atomic(tmp_path / "cache" / "states.npz", a=np.zeros(2))
+    written.append(tmp_path / "cache" / "states.npz")
+    embed(np.random.default_rng(0).normal(size=(20, 3)), perplexity=5, cache_file=tmp_path / "tsne.npz")
+    written.append(tmp_path / "tsne.npz")
+    assert len(written) == 5
+    assert {str(p): oct(mode(p)) for p in written} == {str(p): oct(expected) for p in written}
+    clear_memory()
