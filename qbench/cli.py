@@ -322,8 +322,14 @@ def _execute(suite, units, ctx, out: str, args: argparse.Namespace, executor=Non
     print(f"\n{len(report.done)} run, {len(report.skipped)} already present, {len(report.failed)} failed "
           f"in {wall:.1f} s")
     print(f"records: {store.records_dir} (JSON Lines, one file per unit)")
+    from qbench.report.conformance import split_protocol
+
     prog, where = _program(), shlex.quote(out)
-    steps = [(f"{prog} leaderboard --results {where}", f"Markdown tables, into {os.path.join(out, 'leaderboard.md')}"),
+    # a quick tier or an override is not the protocol: its table needs the opt-in (and is never ranked)
+    off = bool(records) and bool(split_protocol((r["unit_key"], r) for r in records)[1])
+    opt_in = " --allow-nonprotocol" if off else ""
+    table_what = "Markdown tables" + (" (not the protocol's settings: shown unranked)" if off else "")
+    steps = [(f"{prog} leaderboard --results {where}{opt_in}", f"{table_what}, into {os.path.join(out, 'leaderboard.md')}"),
              (f"{prog} plot --results {where}", f"PNG figures, into {os.path.join(out, 'figures')}")]
     width = max(len(cmd) for cmd, _ in steps)
     print("next:")
