@@ -128,6 +128,7 @@ def unlearn(
         "y_forget": tf.constant(sets.y_forget, tf.float32),
         "teacher_retain": tf.constant(predict_logits(model, teacher, sets.x_retain), tf.float32),
         "teacher_forget": tf.constant(predict_logits(model, teacher, sets.x_forget), tf.float32),
+        "teacher_theta": tf.constant(teacher, tf.float32),
     }
     hp = {k: tf.constant(v, tf.float32) for k, v in method.numeric_hyperparameters().items()}
     step_fn = step_fn_for(model, method)
