@@ -39,6 +39,19 @@ def _seed_list(text: str) -> tuple[int, ...]:
     return seeds
 
 
+def _step_budget(text: str) -> float | None:
+    """'off' (None) or a positive number of seconds."""
+    if text.strip().lower() == "off":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value != float("inf")):
+        raise QbenchError(f"--step-budget expects a positive number of seconds or 'off', got {text!r}")
+    return value
+
+
 def _parse_sets(items: Sequence[str]) -> dict[str, dict[str, object]]:
     """['scrub.lambda_fo=0.1', 'scrub.kl=study'] -> {'scrub': {'lambda_fo': 0.1, 'kl': 'study'}}."""
     out: dict[str, dict[str, object]] = {}
@@ -104,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
     run.add_argument("--threads", type=int,
                      help="TensorFlow intra-op threads per worker (default: CPU count / workers; serial: TF's own)")
+    run.add_argument("--step-budget", type=_step_budget, default=False, metavar="SECONDS",
+                     help="seconds an unlearning step may take before its unit is stopped and recorded failed "
+                          "(default: the suite's 120; step 0 gets 120 more to compile); 'off': no watchdog, "
+                          "every serial unit in this process")
 
     lb = sub.add_parser("leaderboard", help="regenerate the leaderboard tables from records")
     lb.add_argument("--results", action="append", dest="results", metavar="DIR",
@@ -196,7 +213,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     enable_xla_cache(args.cache_dir)  # before the first compilation; spawned workers inherit it
 
     executor = make_executor(getattr(args, "executor", "serial"), workers=getattr(args, "workers", None),
-                             scheduler=getattr(args, "scheduler", None), threads=getattr(args, "threads", None))
+                             scheduler=getattr(args, "scheduler", None), threads=getattr(args, "threads", None),
+                             watch=getattr(args, "step_budget", False) is not None)
     for p in plans:
         executor.check(p[1])
     with executor:  # starts or joins the workers (a Dask cluster) once for every suite
@@ -244,7 +262,9 @@ def _plan_suite(suite, args: argparse.Namespace):
     if not scenarios:
         raise QbenchError(f"no {suite.name} scenario matches the given --task/--model/--corruption")
     units = suite.plan(scenarios, options)  # validates methods and hyperparameters
-    ctx = RunContext(data_dir=args.data_dir, cache_dir=args.cache_dir)
+    budget = getattr(args, "step_budget", False)
+    ctx = RunContext(data_dir=args.data_dir, cache_dir=args.cache_dir,
+                     step_budget_s=budget if isinstance(budget, float) else None)
     # load every task before writing anything: missing data is bad input, not a failed unit
     for task in sorted(suite.tasks_needed(scenarios)):
         load_task(task, 0, ctx.data_dir, ctx.cache_dir)
@@ -253,7 +273,25 @@ def _plan_suite(suite, args: argparse.Namespace):
         out = os.path.join(args.out, suite.name) if args.suite == "all" else args.out
     else:
         out = os.path.join("runs", suite.name + tier)
+    check_out_dir(out)
     return suite, units, ctx, out
+
+
+def check_out_dir(out: str) -> None:
+    """QbenchError unless ``out`` (and its ``records`` folder) is, or can be made, a writable directory."""
+    for path in (os.path.join(out, "records"), out):
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise QbenchError(f"--out {out}: {path} exists and is not a directory")
+    probe = os.path.abspath(out)
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        raise QbenchError(f"--out {out}: {probe} is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK) or os.statvfs(probe).f_flag & os.ST_RDONLY:
+        raise QbenchError(f"--out {out}: {probe} is not writable")
 
 
 def _execute(suite, units, ctx, out: str, args: argparse.Namespace, executor=None) -> int:

@@ -38,6 +38,11 @@ _V0_SEED = 20250101  # start vector of the Lanczos solver: fixed so the output n
 _PHASE_TIE_RTOL = 1e-6
 
 TASK_NAME_RE = re.compile(r"^xxz-(\d+)$")
+# Largest chain: every one of the 396 states (197 training, 199 validation) is held densely, 2**L
+# complex128 amplitudes each, and again as the MLP's [Re, Im] float32 input: 0.6 GB at L = 16, then
+# four times more per two sites (2.5 GB at 18, 10 GB at 20, before any model or Hessian), and the
+# MLP's first layer alone has 64 * 2**(L+1) weights. L = 12 is the protocol's.
+MAX_QUBITS = 16
 
 
 def _single_thread_blas():
@@ -283,8 +288,9 @@ def load_xxz(
     solver: str = "sector",
 ) -> TaskData:
     """The ``xxz-<L>`` task. Deterministic: ``data_seed`` and ``data_dir`` are accepted and unused."""
-    if isinstance(n_qubits, bool) or not isinstance(n_qubits, (int, np.integer)) or n_qubits < 4 or n_qubits % 2:
-        raise QbenchError(f"xxz-<L> needs an even chain length L >= 4, got {n_qubits!r}")
+    if isinstance(n_qubits, bool) or not isinstance(n_qubits, (int, np.integer)) or n_qubits < 4 or n_qubits % 2 \
+            or n_qubits > MAX_QUBITS:
+        raise QbenchError(f"xxz-<L> needs an even chain length 4 <= L <= {MAX_QUBITS}, got {n_qubits!r}")
     n_qubits = int(n_qubits)
     d_train, y_train = train_deltas()
     d_val, y_val = val_deltas()
