@@ -148,7 +148,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="directory for the PNG files (default: leaderboard/figures)")
 
     vf = sub.add_parser("verify", help="re-run the units of stored records and compare their metrics")
-    vf.add_argument("records", nargs="+", metavar="RECORDS", help="record files or directories (searched recursively)")
+    vf.add_argument("records", nargs="*", metavar="RECORDS", help="record files or directories (searched recursively)")
+    vf.add_argument("--all", metavar="DIR", dest="all_dir",
+                    help="check every successful unit under DIR, resumably: each checked unit is appended to a "
+                         "ledger, and units the ledger holds for this revision and record content are skipped")
+    vf.add_argument("--ledger", metavar="FILE",
+                    help="--all: the ledger (JSON lines; default: verify-ledger.jsonl beside DIR)")
+    vf.add_argument("--model", action="append", dest="models", metavar="MODEL", help="--all: only this model (repeatable)")
+    vf.add_argument("--suite", action="append", dest="suites", metavar="SUITE", help="--all: only this suite (repeatable)")
+    vf.add_argument("--one-seed-per-scenario", action="store_true",
+                    help="--all: only the lowest seed of each suite x scenario x method x alpha")
     vf.add_argument("--sample", type=int, metavar="N", help="re-run a random sample of N units (default: all)")
     vf.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
     vf.add_argument("--rtol", type=float, default=None,
@@ -376,6 +385,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     rtol = DEFAULT_RTOL if args.rtol is None else args.rtol
     atol = DEFAULT_ATOL if args.atol is None else args.atol
+    all_only = [o for o, v in (("--ledger", args.ledger), ("--model", args.models), ("--suite", args.suites),
+                               ("--one-seed-per-scenario", args.one_seed_per_scenario)) if v]
+    if args.all_dir is not None:
+        if args.records or args.sample is not None:
+            raise QbenchError("--all DIR takes no RECORDS and no --sample")
+        return _cmd_verify_all(args, rtol, atol)
+    if all_only:
+        raise QbenchError(f"{all_only[0]} is an option of `qbench verify --all DIR`")
+    if not args.records:
+        raise QbenchError("qbench verify: give RECORDS (files or directories) or --all DIR")
     enable_xla_cache(args.cache_dir)
     report = verify(args.records, sample=args.sample, seed=args.seed, rtol=rtol, atol=atol,
                     data_dir=args.data_dir, cache_dir=args.cache_dir, threads=args.threads)
@@ -387,6 +406,28 @@ def cmd_verify(args: argparse.Namespace) -> int:
     print(f"\n{len(report.disagreements)} disagreement(s) in {len({d.unit for d in report.disagreements})} "
           f"of {n} re-run unit(s) (atol {atol:g}, rtol {rtol:g}; timings not compared)")
     return 1
+
+
+def _cmd_verify_all(args: argparse.Namespace, rtol: float, atol: float) -> int:
+    """0: every selected unit agrees (checked now or in the ledger); 1: a disagreement; 2: bad input."""
+    from qbench.report.verify import verify_all
+    from qbench.scenarios import list_suites
+
+    from qbench.xla_cache import enable_xla_cache
+
+    for name in args.suites or ():
+        if name not in list_suites():
+            raise QbenchError(f"unknown suite {name!r}; known: {', '.join(list_suites())}")
+    enable_xla_cache(args.cache_dir)
+    report = verify_all(args.all_dir, ledger=args.ledger, models=args.models, suites=args.suites,
+                        one_seed=args.one_seed_per_scenario, rtol=rtol, atol=atol, data_dir=args.data_dir,
+                        cache_dir=args.cache_dir, threads=args.threads)
+    print(f"{len(report.checked)} unit(s) re-run now, {len(report.already)} already in the ledger, "
+          f"of {len(report.selected)} selected; {len(report.disagree)} disagree "
+          f"(revision {report.revision[:12]}, ledger {report.ledger})")
+    for key in report.disagree:
+        print(f"disagrees: {key}", file=sys.stderr)
+    return 1 if report.disagree else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
