@@ -304,7 +304,7 @@ def test_empty_or_unparsable_unit_files_are_moved_aside_and_run_again(tmp_path, 
     empty.write_bytes(b"")
     garbled.write_text(garbled.read_text()[:40] + "\n")
     # a loader names the bad file (and the line)
-    with pytest.raises(QbenchError, match=f"{empty}: empty record file"):
+    with pytest.raises(QbenchError, match=f"{empty}:1: empty record file"):
         load_records([tmp_path])
     empty.unlink()
     with pytest.raises(QbenchError, match=f"{garbled}:1: not valid JSON"):

@@ -237,7 +237,7 @@ def iter_records(paths: Iterable[str | os.PathLike], recursive: bool = False) ->
                 found = True
                 yield where, validate_record(rec, where)
         if not found:
-            raise QbenchError(f"{f}: empty record file (no records)")
+            raise QbenchError(f"{f}:1: empty record file (no records)")  # file:line, as every loader error
 
 
 def load_records(paths: Iterable[str | os.PathLike], recursive: bool = False) -> list[dict]:
