@@ -40,6 +40,19 @@ def _seed_list(text: str) -> tuple[int, ...]:
     return seeds
 
 
+def _step_budget(text: str) -> float | None:
+    """'off' (None) or a positive number of seconds."""
+    if text.strip().lower() == "off":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value != float("inf")):
+        raise QbenchError(f"--step-budget expects a positive number of seconds or 'off', got {text!r}")
+    return value
+
+
 def _parse_sets(items: Sequence[str]) -> dict[str, dict[str, object]]:
     """['scrub.lambda_fo=0.1', 'scrub.kl=study'] -> {'scrub': {'lambda_fo': 0.1, 'kl': 'study'}}."""
     out: dict[str, dict[str, object]] = {}
@@ -110,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
     run.add_argument("--threads", type=int,
                      help="TensorFlow intra-op threads per worker (default: CPU count / workers; serial: TF's own)")
+    run.add_argument("--step-budget", type=_step_budget, default=False, metavar="SECONDS",
+                     help="seconds an unlearning step may take before its unit is stopped and recorded failed "
+                          "(default: the suite's 120; step 0 gets 120 more to compile); 'off': no watchdog, "
+                          "every serial unit in this process")
 
     lb = sub.add_parser("leaderboard", help="regenerate the leaderboard tables from records")
     lb.add_argument("--results", action="append", dest="results", metavar="DIR",
@@ -144,7 +161,16 @@ def build_parser() -> argparse.ArgumentParser:
                                   "records, RESULTS/figures for --results RESULTS)")
 
     vf = sub.add_parser("verify", help="re-run the units of stored records and compare their metrics")
-    vf.add_argument("records", nargs="+", metavar="RECORDS", help="record files or directories (searched recursively)")
+    vf.add_argument("records", nargs="*", metavar="RECORDS", help="record files or directories (searched recursively)")
+    vf.add_argument("--all", metavar="DIR", dest="all_dir",
+                    help="check every successful unit under DIR, resumably: each checked unit is appended to a "
+                         "ledger, and units the ledger holds for this revision and record content are skipped")
+    vf.add_argument("--ledger", metavar="FILE",
+                    help="--all: the ledger (JSON lines; default: verify-ledger.jsonl beside DIR)")
+    vf.add_argument("--model", action="append", dest="models", metavar="MODEL", help="--all: only this model (repeatable)")
+    vf.add_argument("--suite", action="append", dest="suites", metavar="SUITE", help="--all: only this suite (repeatable)")
+    vf.add_argument("--one-seed-per-scenario", action="store_true",
+                    help="--all: only the lowest seed of each suite x scenario x method x alpha")
     vf.add_argument("--sample", type=int, metavar="N", help="re-run a random sample of N units (default: all)")
     vf.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
     vf.add_argument("--rtol", type=float, default=None,
@@ -233,7 +259,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     enable_xla_cache(args.cache_dir)  # before the first compilation; spawned workers inherit it
 
     executor = make_executor(getattr(args, "executor", "serial"), workers=getattr(args, "workers", None),
-                             scheduler=getattr(args, "scheduler", None), threads=getattr(args, "threads", None))
+                             scheduler=getattr(args, "scheduler", None), threads=getattr(args, "threads", None),
+                             watch=getattr(args, "step_budget", False) is not None)
     for p in plans:
         executor.check(p[1])
     with executor:  # starts or joins the workers (a Dask cluster) once for every suite
@@ -287,7 +314,9 @@ def _plan_suite(suite, args: argparse.Namespace):
             raise QbenchError(f"--set task.{key}: no task of this run takes option {key!r} "
                               f"(tasks: {', '.join(sorted({s.task for s in scenarios}))})")
     units = suite.plan(scenarios, options)  # validates methods and hyperparameters
-    ctx = RunContext(data_dir=args.data_dir, cache_dir=args.cache_dir)
+    budget = getattr(args, "step_budget", False)
+    ctx = RunContext(data_dir=args.data_dir, cache_dir=args.cache_dir,
+                     step_budget_s=budget if isinstance(budget, float) else None)
     # load every task before writing anything: missing data is bad input, not a failed unit
     for task in sorted(suite.tasks_needed(scenarios)):
         opts = {**default_task_options(task), **task_options_for(task, extra["task_options"])}
@@ -297,7 +326,25 @@ def _plan_suite(suite, args: argparse.Namespace):
         out = os.path.join(args.out, suite.name) if args.suite == "all" else args.out
     else:
         out = os.path.join("runs", suite.name + tier)
+    check_out_dir(out)
     return suite, units, ctx, out
+
+
+def check_out_dir(out: str) -> None:
+    """QbenchError unless ``out`` (and its ``records`` folder) is, or can be made, a writable directory."""
+    for path in (os.path.join(out, "records"), out):
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise QbenchError(f"--out {out}: {path} exists and is not a directory")
+    probe = os.path.abspath(out)
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        raise QbenchError(f"--out {out}: {probe} is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK) or os.statvfs(probe).f_flag & os.ST_RDONLY:
+        raise QbenchError(f"--out {out}: {probe} is not writable")
 
 
 def _execute(suite, units, ctx, out: str, args: argparse.Namespace, executor=None) -> int:
@@ -437,6 +484,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     rtol = DEFAULT_RTOL if args.rtol is None else args.rtol
     atol = DEFAULT_ATOL if args.atol is None else args.atol
+    all_only = [o for o, v in (("--ledger", args.ledger), ("--model", args.models), ("--suite", args.suites),
+                               ("--one-seed-per-scenario", args.one_seed_per_scenario)) if v]
+    if args.all_dir is not None:
+        if args.records or args.sample is not None:
+            raise QbenchError("--all DIR takes no RECORDS and no --sample")
+        return _cmd_verify_all(args, rtol, atol)
+    if all_only:
+        raise QbenchError(f"{all_only[0]} is an option of `qbench verify --all DIR`")
+    if not args.records:
+        raise QbenchError("qbench verify: give RECORDS (files or directories) or --all DIR")
     enable_xla_cache(args.cache_dir)
     report = verify(args.records, sample=args.sample, seed=args.seed, rtol=rtol, atol=atol,
                     data_dir=args.data_dir, cache_dir=args.cache_dir, threads=args.threads)
@@ -448,6 +505,28 @@ def cmd_verify(args: argparse.Namespace) -> int:
     print(f"\n{len(report.disagreements)} disagreement(s) in {len({d.unit for d in report.disagreements})} "
           f"of {n} re-run unit(s) (atol {atol:g}, rtol {rtol:g}; timings not compared)")
     return 1
+
+
+def _cmd_verify_all(args: argparse.Namespace, rtol: float, atol: float) -> int:
+    """0: every selected unit agrees (checked now or in the ledger); 1: a disagreement; 2: bad input."""
+    from qbench.report.verify import verify_all
+    from qbench.scenarios import list_suites
+
+    from qbench.xla_cache import enable_xla_cache
+
+    for name in args.suites or ():
+        if name not in list_suites():
+            raise QbenchError(f"unknown suite {name!r}; known: {', '.join(list_suites())}")
+    enable_xla_cache(args.cache_dir)
+    report = verify_all(args.all_dir, ledger=args.ledger, models=args.models, suites=args.suites,
+                        one_seed=args.one_seed_per_scenario, rtol=rtol, atol=atol, data_dir=args.data_dir,
+                        cache_dir=args.cache_dir, threads=args.threads)
+    print(f"{len(report.checked)} unit(s) re-run now, {len(report.already)} already in the ledger, "
+          f"of {len(report.selected)} selected; {len(report.disagree)} disagree "
+          f"(revision {report.revision[:12]}, ledger {report.ledger})")
+    for key in report.disagree:
+        print(f"disagrees: {key}", file=sys.stderr)
+    return 1 if report.disagree else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

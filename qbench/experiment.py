@@ -26,10 +26,12 @@ if TYPE_CHECKING:  # models and training import TensorFlow: only when a model is
 
 @dataclass(frozen=True)
 class RunContext:
-    """Where data and caches live; not part of any result's identity."""
+    """Where data and caches live, and run-time limits; not part of any result's identity."""
 
     data_dir: str | None = None
     cache_dir: str | None = None
+    #: ``--step-budget``: seconds an unlearning step may take; None: the unit config's ``step_budget_s``
+    step_budget_s: float | None = None
 
 
 @functools.lru_cache(maxsize=8)

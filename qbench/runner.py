@@ -9,6 +9,7 @@ failed with its traceback and the sweep goes on.
 
 from __future__ import annotations
 
+import sys
 import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
@@ -54,17 +55,35 @@ def run_unit(unit: Unit, store: RecordStore, ctx: RunContext, *, force: bool = F
     Skipped: its record file exists (unless ``force``), checked before running and again when
     writing, so a unit that another process finished meanwhile is not written twice.
     """
+    from qbench import watchdog
+
     if not force and store.has(unit.key):
         return SKIPPED
+    watchdog.unit_started(unit.key)
     try:
         records = unit.run(ctx, str(store.root))
         encode_unit(unit.key, records)  # a NaN or out-of-range metric fails the unit, as a raise does
     except Exception as exc:  # noqa: BLE001  (a failed unit is a result; the sweep goes on)
         records = [failure_record(unit, exc)]
+    finally:
+        watchdog.unit_ended()
     status = FAILED if any(r.get("status") == "failed" for r in records) else DONE
     if store.write_unit(unit.key, records, overwrite=force) is None:
         return SKIPPED
     return status
+
+
+def set_aside_unreadable(units: Sequence[Unit], store: RecordStore) -> list[str]:
+    """Move aside the empty or unparsable files of ``units`` (so they run again), saying so on stderr."""
+    moved = []
+    for u in units:
+        if store.has(u.key):
+            why = store.unreadable(u.key)
+            if why:
+                dest = store.set_aside(u.key)
+                print(f"qbench: {why}; moved to {dest.name}, the unit runs again", file=sys.stderr)
+                moved.append(u.key)
+    return moved
 
 
 def order_by_group(units: Sequence[Unit]) -> list[Unit]:
@@ -82,6 +101,8 @@ def run_units(
 
     executor = executor or SerialExecutor()
     store.clean_stale_tmp()
+    if not force:
+        set_aside_unreadable(units, store)
     ordered = order_by_group(units)
     todo = [u for u in ordered if force or not store.has(u.key)]
     todo_keys = {u.key for u in todo}

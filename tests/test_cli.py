@@ -333,3 +333,40 @@ def test_default_output_directories_agree_with_help_and_readme(tmp_path, cache_d
         assert default in help_text and f"`{default}`" in readme
     assert default_figures(["leaderboard/results"]) == os.path.join("leaderboard", "figures")
     assert default_figures([str(tmp_path)]) == os.path.join(str(tmp_path), "figures")
+
+
+@pytest.mark.parametrize("where, needle", [
+    ("file", "exists and is not a directory"),
+    ("under-file", "is not a directory"),
+    ("records-file", "records exists and is not a directory"),
+    ("/proc/1/qbench-out", "/proc/1 is not writable"),
+])
+def test_out_at_a_file_or_an_unwritable_place_is_one_line_status_2(tmp_path, cache_dir, capsys, where, needle):
+    f = tmp_path / "a-file"
+    f.write_text("not a directory\n")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "records").write_text("")
+    out = {"file": f, "under-file": f / "sub", "records-file": tmp_path / "d"}.get(where, where)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    code = main(["run", "--suite", "resilience", "--task", "xxz-4", "--model", "mlp", "--alphas", "0", "--seeds", "0",
+                 "--epochs", "1", "--no-progress", "--out", str(out), "--cache-dir", cache_dir])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("qbench: error: --out ") and needle in err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+    assert f.read_text() == "not a directory\n"
+
+
+@pytest.mark.parametrize("task", ["xxz-18", "xxz-40", "xxz-3", "xxz-2"])
+def test_xxz_chain_past_the_cap_or_odd_is_one_line_status_2(tmp_path, cache_dir, capsys, task):
+    from qbench.tasks.xxz import MAX_QUBITS
+
+    assert MAX_QUBITS == 16
+    code = main(["run", "--suite", "resilience", "--task", task, "--model", "mlp", "--alphas", "0", "--seeds", "0",
+                 "--epochs", "1", "--no-progress", "--out", str(tmp_path / "o"), "--cache-dir", cache_dir])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert f"task '{task}': xxz-<L> needs an even chain length 4 <= L <= 16" in err
+    assert not (tmp_path / "o").exists()
+
+

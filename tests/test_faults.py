@@ -43,6 +43,26 @@ PLUGIN = textwrap.dedent('''
             if os.environ.get("QBENCH_WORKER"):
                 os._exit(1)
             return mean_bce(logits_fn(theta, data["x_retain"]), data["y_retain"])
+
+
+    class SleepsForever(UnlearningMethod):
+        """Step 0 runs; from step 1 on, the step sleeps (inside TensorFlow's runtime, as a hung kernel would)."""
+
+        name = "sleeps_forever"
+
+        def objective(self, logits_fn, theta, data, hp, step):
+            import time
+
+            import numpy as np
+            import tensorflow as tf
+
+            def nap(s):
+                if int(s) >= 1:
+                    time.sleep(10**6)
+                return np.float32(0.0)
+
+            zero = tf.py_function(nap, [step], tf.float32)
+            return mean_bce(logits_fn(theta, data["x_retain"]), data["y_retain"]) + 0.0 * zero
 ''')
 
 
@@ -238,3 +258,70 @@ def test_the_same_unit_in_two_processes_gives_identical_metrics(tmp_path, cache_
     a, b = comparable(tmp_path / "p0"), comparable(tmp_path / "p1")
     assert len(a) == 1 and a == b
     assert set(next(iter(a.values()))[0]["metrics"]) >= {"train_acc", "val_acc", "final_loss"}
+
+
+@pytest.mark.parametrize("executor", ["serial", "local"])
+def test_a_step_that_sleeps_forever_is_stopped_within_budget_and_the_sweep_goes_on(tmp_path, cache_dir, capsys,
+                                                                                  plugin, executor):
+    out_dir, budget = tmp_path / "out", 3.0
+    start = time.monotonic()
+    code = main([*UNLEARN, "--method", "faulty_methods:SleepsForever", "--method", "retrain", "--executor", executor,
+                 "--step-budget", f"{budget:g}", "--out", str(out_dir), "--cache-dir", cache_dir])
+    wall = time.monotonic() - start
+    out, err = capsys.readouterr()
+    assert code == 1, err
+    assert "2 run, 0 already present, 1 failed" in out
+    assert "failed: unlearning-xxz-4-mlp-a0.3-s0-faulty_methods_SleepsForever-" in err
+    recs = load_records([out_dir])
+    hung = [r for r in recs if r["method"] == "faulty_methods:SleepsForever"]
+    assert len(hung) == 1 and hung[0]["status"] == "failed"
+    assert hung[0]["error"].startswith("step over budget: 3 s (step 1 stopped after ")
+    stopped_after = float(hung[0]["error"].split("stopped after ")[1].split(" s")[0])
+    assert budget <= stopped_after < budget + 3
+    ok = [r for r in recs if r["method"] in ("finetune", "retrain")]
+    assert {r["status"] for r in ok} == {"ok"} and {r["method"] for r in ok} == {"finetune", "retrain"}
+    assert wall < 120  # the sleeper never returns: the run ended because its worker was stopped
+
+
+def test_step_budget_must_be_positive_or_off(tmp_path, cache_dir, capsys):
+    for bad in ("0", "-1", "soon", "inf"):
+        assert main([*UNLEARN, "--step-budget", bad, "--out", str(tmp_path / "o"), "--cache-dir", cache_dir]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--step-budget expects a positive number of seconds or 'off'" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_empty_or_unparsable_unit_files_are_moved_aside_and_run_again(tmp_path, cache_dir, capsys):
+    from qbench.errors import QbenchError
+
+    argv = ["run", "--suite", "resilience", "--task", "xxz-4", "--model", "mlp", "--corruption", "label_flip",
+            "--alphas", "0,0.3,0.6", "--seeds", "0", "--epochs", "2", "--no-progress",
+            "--out", str(tmp_path), "--cache-dir", cache_dir]
+    assert main(argv) == 0
+    capsys.readouterr()
+    expected = comparable(tmp_path)
+    empty, garbled, good = sorted((tmp_path / "records").glob("*.jsonl"))
+    empty.write_bytes(b"")
+    garbled.write_text(garbled.read_text()[:40] + "\n")
+    # a loader names the bad file (and the line)
+    with pytest.raises(QbenchError, match=f"{empty}:1: empty record file"):
+        load_records([tmp_path])
+    empty.unlink()
+    with pytest.raises(QbenchError, match=f"{garbled}:1: not valid JSON"):
+        load_records([tmp_path])
+    empty.write_bytes(b"")
+
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "2 run, 1 already present, 0 failed" in out
+    lines = err.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"qbench: {empty}: empty unit file; moved to {empty.name}.bad-")
+    assert lines[1].startswith(f"qbench: {garbled}:1: not valid JSON") and f"moved to {garbled.name}.bad-" in lines[1]
+    assert lines[0].endswith("the unit runs again") and lines[1].endswith("the unit runs again")
+    assert comparable(tmp_path) == expected
+    aside = sorted(f.name for f in (tmp_path / "records").iterdir() if ".bad-" in f.name)
+    assert [n.split(".bad-")[0] for n in aside] == [empty.name, garbled.name]
+    assert (tmp_path / "records" / aside[0]).stat().st_size == 0  # kept as it was, for a look
+    assert len(load_records([tmp_path])) == 3  # loaders do not read the set-aside files
+    assert good.exists()

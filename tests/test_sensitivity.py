@@ -109,7 +109,8 @@ def test_two_by_two_grid_trains_one_poisoned_model_and_traces_one_step(tmp_path,
     real = unl.train_corrupted
     monkeypatch.setattr(unl, "train_corrupted", lambda spec, ctx: calls.append(spec) or real(spec, ctx))
     out = tmp_path / "sens"
-    args = [*BASE, "--out", str(out), "--cache-dir", cache_dir, "--method", "scrub",
+    # in this process (no step watchdog worker): the test counts trainings and traces here
+    args = [*BASE, "--out", str(out), "--cache-dir", cache_dir, "--method", "scrub", "--step-budget", "off",
             "--grid", "lambda_kl=0:0.5:0.5", "--grid", "lambda_fo=0.1,0.3"]
     code = main(args)
     text = capsys.readouterr().out

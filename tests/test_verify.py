@@ -180,3 +180,86 @@ def test_recorded_threads_policy():
         recorded_threads(recs(1, 2))
     with pytest.raises(QbenchError, match="positive integer"):
         recorded_threads(recs(0))
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory, cache_dir):
+    """Three tiny units: resilience MLP seeds 0 and 1, unlearning MLP (finetune, 2 steps) seed 0."""
+    root = tmp_path_factory.mktemp("verify-all") / "results"
+    assert main(["run", "--suite", "resilience", "--task", "xxz-4", "--epochs", "2", "--seeds", "0,1", "--no-progress",
+                 "--model", "mlp", "--corruption", "label_flip", "--alphas", "0.3",
+                 "--out", str(root / "resilience"), "--cache-dir", cache_dir]) == 0
+    assert main(["run", "--suite", "unlearning", *TINY, "--steps", "2", "--model", "mlp", "--method", "finetune",
+                 "--out", str(root / "unlearning"), "--cache-dir", cache_dir]) == 0
+    return root
+
+
+def _ledger(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_verify_all_is_resumable_keeps_a_ledger_and_reports_coverage(capsys, tree, tmp_path, cache_dir):
+    import shutil
+
+    from qbench.records.provenance import git_revision
+    from qbench.report.verify import ledger_coverage
+
+    root = tmp_path / "results"
+    shutil.copytree(tree, root)
+    ledger = tmp_path / "verify-ledger.jsonl"  # the default: beside the directory
+    code, out, _ = run_cli(capsys, "verify", "--all", root, "--suite", "resilience", "--one-seed-per-scenario",
+                           "--cache-dir", cache_dir)
+    assert code == 0 and "1 unit(s) re-run now, 0 already in the ledger, of 1 selected; 0 disagree" in out
+    (entry,) = _ledger(ledger)
+    assert entry["unit"].startswith("resilience-xxz-4-mlp-label_flip-a0.3-s0-")
+    assert entry["agree"] is True and entry["disagreements"] == 0 and entry["revision"] == git_revision()
+    assert entry["max_deviation"] == 0.0 and isinstance(entry["tf_threads"], int) and entry["records"] == 1
+
+    code, out, _ = run_cli(capsys, "verify", "--all", root, "--cache-dir", cache_dir)
+    assert code == 0 and "2 unit(s) re-run now, 1 already in the ledger, of 3 selected; 0 disagree" in out
+    code, out, _ = run_cli(capsys, "verify", "--all", root, "--model", "mlp", "--cache-dir", cache_dir)
+    assert code == 0 and "0 unit(s) re-run now, 3 already in the ledger, of 3 selected" in out
+    assert len(_ledger(ledger)) == 3
+
+    # an edited record is new content: checked again, and found out
+    f = next((root / "unlearning" / "records").glob("*.jsonl"))
+    recs = [json.loads(line) for line in f.read_text().splitlines()]
+    v = recs[-1]["metrics"]["val_acc"]
+    recs[-1]["metrics"]["val_acc"] = v - 0.25 if v >= 0.5 else v + 0.25
+    f.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    code, out, err = run_cli(capsys, "verify", "--all", root, "--cache-dir", cache_dir)
+    assert code == 1 and "1 unit(s) re-run now, 2 already in the ledger, of 3 selected; 1 disagree" in out
+    assert f"disagrees: {f.stem}" in err
+    last = _ledger(ledger)[-1]
+    assert last["unit"] == f.stem and last["agree"] is False and last["max_deviation"] == pytest.approx(0.25, abs=1e-6)
+
+    cov = ledger_coverage(ledger, root)
+    assert {k: cov[k] for k in ("units", "units_checked", "units_agreed", "units_disagreed")} == \
+        {"units": 3, "units_checked": 3, "units_agreed": 2, "units_disagreed": 1}
+    assert cov["records"] == 2 + len(recs) and cov["records_agreed"] == 2
+    assert cov["revisions"] == [git_revision()]
+    assert cov["by_suite"]["resilience"]["units_agreed"] == 2 and cov["by_suite"]["unlearning"]["units_agreed"] == 0
+    assert cov["by_model"] == {"mlp": {k: cov[k] for k in cov if k not in ("revisions", "by_model", "by_suite")}}
+
+    # a ledger of another revision does not count as checked here: everything runs again
+    other = tmp_path / "old-ledger.jsonl"
+    other.write_text("".join(json.dumps({**e, "revision": "0" * 40}) + "\n" for e in _ledger(ledger)))
+    code, out, _ = run_cli(capsys, "verify", "--all", root, "--ledger", other, "--suite", "resilience",
+                           "--cache-dir", cache_dir)
+    assert code == 0 and "2 unit(s) re-run now, 0 already in the ledger, of 2 selected" in out
+    assert ledger_coverage(other, root)["units_checked"] == 3
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--model", "mlp", "X"], "--model is an option of `qbench verify --all DIR`"),
+    (["--all", "X", "Y"], "--all DIR takes no RECORDS"),
+    ([], "give RECORDS (files or directories) or --all DIR"),
+    (["--all", "NOPE"], "--all needs a directory of records"),
+    (["--all", "ROOT", "--suite", "bogus"], "unknown suite 'bogus'"),
+    (["--all", "ROOT", "--ledger", "ROOT/resilience/records/l.jsonl"], "would be read as records"),
+])
+def test_verify_all_bad_input_is_one_line_status_2(capsys, tree, tmp_path, argv, needle):
+    argv = [a.replace("ROOT", str(tree)) for a in argv]
+    code, _, err = run_cli(capsys, "verify", *argv)
+    assert code == 2 and err.count("\n") == 1 and needle in err
+    assert not (tree.parent / "verify-ledger.jsonl").exists()

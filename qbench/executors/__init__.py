@@ -29,8 +29,9 @@ EXECUTORS = ("serial", "local", "dask")
 
 
 def make_executor(name: str = "serial", *, workers: int | None = None, scheduler: str | None = None,
-                  threads: int | None = None) -> Executor:
-    """An executor by name; QbenchError for options that do not fit it."""
+                  threads: int | None = None, watch: bool = True) -> Executor:
+    """An executor by name; QbenchError for options that do not fit it. ``watch``: stop unlearning
+    steps that run past their budget (serial and local; see :mod:`qbench.watchdog`)."""
     if name not in EXECUTORS:
         raise QbenchError(f"unknown executor {name!r}; known: {', '.join(EXECUTORS)}")
     if workers is not None and workers < 1:
@@ -42,11 +43,11 @@ def make_executor(name: str = "serial", *, workers: int | None = None, scheduler
     if name == "serial":
         if workers not in (None, 1):
             raise QbenchError("--workers needs --executor local or dask")
-        return SerialExecutor(threads)
+        return SerialExecutor(threads, watch=watch)
     if name == "local":
         from qbench.executors.local import LocalExecutor
 
-        return LocalExecutor(workers, threads)
+        return LocalExecutor(workers, threads, watch=watch)
     from qbench.executors.dask_cluster import DaskExecutor
 
     return DaskExecutor(workers, scheduler, threads)

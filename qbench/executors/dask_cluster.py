@@ -80,7 +80,7 @@ class DaskExecutor(Executor):
 
         self._connect()
         d = Dispatch(store, tracker, force)
-        ctx_plain = {"data_dir": ctx.data_dir, "cache_dir": ctx.cache_dir}
+        ctx_plain = {"data_dir": ctx.data_dir, "cache_dir": ctx.cache_dir, "step_budget_s": ctx.step_budget_s}
         queue: deque[Batch] = deque(make_batches(units, self._n_workers()))
         inflight: dict = {}
         try:

@@ -33,7 +33,7 @@ def configure_worker(threads: int | None, kind: str | None = None) -> None:
     _CONFIGURED = (threads, kind)
     if kind:
         os.environ[WORKER_ENV] = kind
-    if kind == "local":
+    if kind in ("local", "serial"):
         _exit_with_parent()
     if threads:
         from qbench.threads import configure_threads
@@ -84,10 +84,14 @@ def rebuild_unit(suite: str, key: str, config: dict):
 
 
 def run_batch(payload: list[tuple[str, str, dict]], out_dir: str, ctx: dict, force: bool,
-              threads: int | None, kind: str) -> list[tuple[str, str]]:
+              threads: int | None, kind: str, watch_dir: str | None = None) -> list[tuple[str, str]]:
     """Run the units ``payload`` lists ((suite, key, config) each), in order, in this process;
-    write each one's records into ``out_dir``; return ``(key, status)`` per unit."""
+    write each one's records into ``out_dir``; return ``(key, status)`` per unit. ``watch_dir``:
+    where this process keeps its heartbeat for the parent's step watchdog (:mod:`qbench.watchdog`)."""
     configure_worker(threads, kind)
+    from qbench import watchdog
+
+    watchdog.start(watch_dir)
     from qbench.xla_cache import enable_xla_cache
 
     enable_xla_cache(ctx.get("cache_dir"))  # a remote Dask worker does not inherit the client's environment

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 LogitsFn = Callable[["tf.Tensor", "tf.Tensor"], "tf.Tensor"]
 
 #: tensors an objective receives (all full sets; labels float32 in {0, 1})
-DATA_KEYS = ("x_retain", "y_retain", "x_forget", "y_forget", "teacher_retain", "teacher_forget")
+#: ``teacher_theta``: the frozen poisoned parameters, for a method that must evaluate the teacher in
+#: the step's own graph (bit-identical to the student where they are equal; see scrub_alternating)
+DATA_KEYS = ("x_retain", "y_retain", "x_forget", "y_forget", "teacher_retain", "teacher_forget", "teacher_theta")
 
 
 @dataclasses.dataclass(frozen=True)

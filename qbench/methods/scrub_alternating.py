@@ -4,8 +4,16 @@ Max-steps on the forget set (raise KL(teacher || student)) alternate with min-st
 set (gamma * CE + alpha * KL), for the first ``msteps`` rounds; after that only min-steps. One qbench
 step is one optimizer update, so steps 0, 2, ..., 2*msteps - 2 are max-steps and every other step is
 a min-step. The KL is between temperature-softened Bernoulli outputs, sigmoid(logit / T), scaled by
-T^2 as in the reference code's DistillKL. Defaults follow the reference code (gamma 0.99, alpha
-0.001, kd_T 4) with msteps = 5 chosen by qbench for 50 full-batch steps.
+T^2 as in the reference code's DistillKL.
+
+While the student is still the teacher (step 0), the max-step's gradient is zero in exact
+arithmetic, and Adam's first update, about lr * g / (|g| + eps) per parameter, turns whatever
+rounding residue g carries into a step of up to lr. With the precomputed ``teacher_forget`` (logits
+from another graph: chunked, padded evaluation) and autodiff through the log-sigmoids, that residue
+decided the first step: a change in the last bit of the poisoned model moved val_acc by 0.002 and the
+committed mnist-1v9 MLP records did not re-run. So while the parameters equal the teacher's, the
+teacher's logits are the student's own, and the KL's gradient is taken in its closed form,
+sigmoid(s) - sigmoid(t): g is exactly zero and so is the update.
 """
 
 from dataclasses import dataclass
@@ -23,7 +31,13 @@ class ScrubAlternatingHyperparameters:
 
 
 def _distill_kl(teacher_logits, student_logits, temperature):
-    return bernoulli_kl(teacher_logits / temperature, student_logits / temperature) * temperature**2
+    """T^2 * KL(teacher || student), with its gradient taken as its closed form."""
+    t, s = teacher_logits / temperature, student_logits / temperature
+    # d KL / d s = sigmoid(s) - sigmoid(t) per sample: exactly zero where s == t, unlike autodiff
+    # through the log-sigmoids, whose terms round differently and leave a residue
+    slope = tf.stop_gradient(tf.sigmoid(s) - tf.sigmoid(t))
+    surrogate = tf.reduce_mean(slope * s)
+    return (tf.stop_gradient(bernoulli_kl(t, s)) + (surrogate - tf.stop_gradient(surrogate))) * temperature**2
 
 
 @register_method("scrub_alternating")
@@ -37,7 +51,11 @@ class ScrubAlternating(UnlearningMethod):
         is_max = tf.logical_and(tf.cast(step, tf.float32) < 2.0 * hp["msteps"], step % 2 == 0)
 
         def max_step():
-            return -_distill_kl(data["teacher_forget"], logits_fn(theta, data["x_forget"]), t)
+            student = logits_fn(theta, data["x_forget"])
+            # the student is still the teacher (step 0): its own logits are the teacher's, bit for bit
+            same = tf.reduce_all(tf.equal(theta, data["teacher_theta"]))
+            teacher = tf.cond(same, lambda: tf.stop_gradient(student), lambda: data["teacher_forget"])
+            return -_distill_kl(teacher, student, t)
 
         def min_step():
             s_retain = logits_fn(theta, data["x_retain"])

@@ -10,6 +10,10 @@ which fails if the file exists, so the first writer wins and a unit is never wri
 ``overwrite``, which ``--force`` uses and which replaces the file whole). Temporary files are named
 ``.<unit_key>~<host>~<pid>~<random>.tmp``; the loader ignores them and ``clean_stale_tmp`` removes
 those left by a killed process (dead pid on this host, or older than a day).
+
+A unit file that is empty or does not parse (e.g. truncated by a full disk, or copied by hand) is
+not a finished unit: ``unreadable`` says why, and ``set_aside`` renames it to
+``<unit_key>.jsonl.bad-<UTC time>`` (not ``*.jsonl``: no loader reads it) so that the unit runs again.
 """
 
 from __future__ import annotations
@@ -84,6 +88,38 @@ class RecordStore:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         return final
+
+    def unreadable(self, unit_key: str) -> str | None:
+        """Why the unit's existing file cannot count as the finished unit; None if it can (or is absent)."""
+        path = self.path(unit_key)
+        try:
+            if path.stat().st_size == 0:
+                return f"{path}: empty unit file"
+            recs = [r for _, r in iter_records([path])]
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return f"{path}: cannot be read ({exc.strerror})"
+        except QbenchError as exc:
+            return str(exc)
+        if not recs:
+            return f"{path}: no records in the unit file"
+        keys = sorted({str(r.get("unit_key")) for r in recs} - {unit_key})
+        if keys:
+            return f"{path}: holds records of unit {keys[0]}, not {unit_key}"
+        return None
+
+    def set_aside(self, unit_key: str) -> Path:
+        """Rename the unit's file out of the loaders' way (``<key>.jsonl.bad-<UTC time>``); returns the new path."""
+        path = self.path(unit_key)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        dest = path.with_name(f"{path.name}.bad-{stamp}")
+        n = 1
+        while dest.exists():
+            n += 1
+            dest = path.with_name(f"{path.name}.bad-{stamp}-{n}")
+        os.replace(path, dest)
+        return dest
 
     def clean_stale_tmp(self) -> list[Path]:
         """Remove temporary files that killed runs left in ``records/`` and ``models/``."""
@@ -190,6 +226,7 @@ def iter_records(paths: Iterable[str | os.PathLike], recursive: bool = False) ->
     suites' output directories). A malformed or truncated line is an error naming its file and line.
     """
     for f in _files(paths, recursive):
+        found = False
         with open(f, "rb") as fh:
             for lineno, raw in enumerate(fh, 1):
                 where = f"{f}:{lineno}"
@@ -205,7 +242,10 @@ def iter_records(paths: Iterable[str | os.PathLike], recursive: bool = False) ->
                     raise QbenchError(f"{where}: not valid JSON ({exc.msg})") from None
                 except RecursionError:
                     raise QbenchError(f"{where}: not valid JSON (nested too deeply)") from None
+                found = True
                 yield where, validate_record(rec, where)
+        if not found:
+            raise QbenchError(f"{f}:1: empty record file (no records)")  # file:line, as every loader error
 
 
 def load_records(paths: Iterable[str | os.PathLike], recursive: bool = False) -> list[dict]:

@@ -24,11 +24,16 @@ recorded the count is re-run with ``threads`` if given, else with TensorFlow's d
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 import random
 import tempfile
+import time
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from tabulate import tabulate
@@ -194,14 +199,102 @@ def _rerun_elsewhere(units: dict, keys: list[str], threads: int, ctx, tmp: str) 
     return {k: [r for _, r in iter_records([store.path(k)])] if store.has(k) else [] for k in keys}
 
 
+def rebuild_units(keys: Sequence[str], by_unit: dict[str, list[dict]]) -> dict:
+    """The unit of each key, rebuilt from its records' config; a config this qbench cannot run is bad input."""
+    from qbench import PROTOCOL_VERSION
+    from qbench.scenarios import get_suite
+
+    units = {}
+    for key in keys:
+        rec = by_unit[key][0]
+        # a record of an older version re-runs as it was defined (its config says how: e.g. an xxz
+        # config without task_options had the fixed phase); a newer one this qbench does not know
+        if not str(rec["protocol_version"]).isdigit() or int(rec["protocol_version"]) > int(PROTOCOL_VERSION):
+            raise QbenchError(f"unit {key}: protocol version {rec['protocol_version']}, this qbench runs "
+                              f"protocol {PROTOCOL_VERSION} and earlier")
+        suite = get_suite(rec[F.SUITE])
+        if suite.unit_from_config is None:
+            raise QbenchError(f"suite {suite.name!r} cannot rebuild a unit from a record's config")
+        try:
+            units[key] = suite.unit_from_config(rec[F.CONFIG])
+        except QbenchError as exc:
+            raise QbenchError(f"unit {key}: {exc}") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise QbenchError(f"unit {key}: its config cannot be rebuilt ({type(exc).__name__}: {exc})") from None
+    return units
+
+
+def max_deviation(recorded: list[dict], rerun: list[dict]) -> float:
+    """The largest |recorded - re-run| over every compared number of a unit (timings excluded)."""
+    fresh = {_match_key(r): r for r in (_clean(r) for r in rerun)}
+    worst = 0.0
+    for rec in recorded:
+        new = fresh.get(_match_key(rec))
+        if new is None:
+            continue
+        for name, a in rec[F.METRICS].items():
+            b = new[F.METRICS].get(name)
+            if is_timing(name) or a is None or b is None or isinstance(a, (str, bool)) or isinstance(b, (str, bool)):
+                continue
+            _, d = values_agree(name, a, b, math.inf, math.inf)
+            if math.isfinite(d):
+                worst = max(worst, d)
+    return worst
+
+
+#: units re-run per worker process call when their thread count is not this process's (a ledger
+#: entry is written after each chunk, so an interrupted ``--all`` loses at most one chunk)
+CHUNK = 16
+
+
+def check_units(chosen: Sequence[str], by_unit: dict[str, list[dict]], units: dict, want: dict[str, int], ctx, *,
+                rtol: float, atol: float, log: Callable[[str], None],
+                on_unit: Callable[[str, list[Disagreement], float], None]) -> None:
+    """Re-run each unit of ``chosen`` with its thread count ``want[key]`` and compare; ``on_unit(key,
+    disagreements, max deviation)`` as soon as each unit is checked."""
+    order = {g: i for i, g in reversed(list(enumerate(units[k].group for k in chosen)))}
+    here = tf_threads()
+    with tempfile.TemporaryDirectory(prefix="qbench-verify-") as tmp:
+        store = RecordStore(tmp)
+        for key in sorted(chosen, key=lambda k: (want[k] != here, want[k], order[units[k].group], k)):
+            if want[key] != here:
+                continue
+            unit = units[key]
+            pre = _unit_disagreements_before_run(key, by_unit[key], unit)
+            try:
+                fresh = unit.run(ctx, tmp)
+            except QbenchError:
+                raise
+            except Exception as exc:  # noqa: BLE001  (a unit that no longer runs is a disagreement)
+                log(f"  {key}: re-run raised {type(exc).__name__}")
+                on_unit(key, pre + [Disagreement(key, "-", "(run)", "ok", f"raised {type(exc).__name__}: {exc}"[:100], "-")],
+                        math.nan)
+                continue
+            store.write_unit(unit.key, fresh)  # validates the fresh records; only ever in the temp dir
+            _report(key, by_unit[key], fresh, pre, rtol, atol, log, on_unit, "")
+        for n in sorted({want[k] for k in chosen} - {here}):
+            keys = sorted((k for k in chosen if want[k] == n), key=lambda k: (order[units[k].group], k))
+            log(f"  re-running {len(keys)} unit(s) in a worker process with {n} TensorFlow thread(s)")
+            for i in range(0, len(keys), CHUNK):
+                part = keys[i:i + CHUNK]
+                fresh_by_key = _rerun_elsewhere(units, part, n, ctx, tmp)
+                for key in part:
+                    pre = _unit_disagreements_before_run(key, by_unit[key], units[key])
+                    _report(key, by_unit[key], fresh_by_key[key], pre, rtol, atol, log, on_unit, f" ({n} thread(s))")
+
+
+def _report(key, recorded, fresh, pre, rtol, atol, log, on_unit, note: str) -> None:
+    found = pre + compare_unit(key, recorded, fresh, rtol, atol)
+    log(f"  {key}: {'agrees' if not found else f'{len(found)} disagreement(s)'}{note}")
+    on_unit(key, found, max_deviation(recorded, fresh) if fresh else math.nan)
+
+
 def verify(paths: Sequence[str], *, sample: int | None = None, seed: int = 0, rtol: float = DEFAULT_RTOL,
            atol: float = DEFAULT_ATOL, data_dir: str | None = None, cache_dir: str | None = None,
            threads: int | None = None, log: Callable[[str], None] = print) -> VerifyReport:
     """Re-run the units of the records under ``paths`` (all, or a seeded sample of ``sample``);
     ``threads``: the thread count for records that do not say theirs."""
-    from qbench import PROTOCOL_VERSION
     from qbench.experiment import RunContext
-    from qbench.scenarios import get_suite
 
     if sample is not None and sample < 1:
         raise QbenchError(f"--sample must be >= 1, got {sample}")
@@ -221,55 +314,201 @@ def verify(paths: Sequence[str], *, sample: int | None = None, seed: int = 0, rt
     chosen = sorted(random.Random(seed).sample(candidates, min(sample, len(candidates)))) if sample else candidates
 
     # rebuild every chosen unit before running any: a config this qbench cannot run is bad input
-    units = {}
-    for key in chosen:
-        rec = by_unit[key][0]
-        # a record of an older version re-runs as it was defined (its config says how: e.g. an xxz
-        # config without task_options had the fixed phase); a newer one this qbench does not know
-        if not str(rec["protocol_version"]).isdigit() or int(rec["protocol_version"]) > int(PROTOCOL_VERSION):
-            raise QbenchError(f"unit {key}: protocol version {rec['protocol_version']}, this qbench runs "
-                              f"protocol {PROTOCOL_VERSION} and earlier")
-        suite = get_suite(rec[F.SUITE])
-        if suite.unit_from_config is None:
-            raise QbenchError(f"suite {suite.name!r} cannot rebuild a unit from a record's config")
-        try:
-            units[key] = suite.unit_from_config(rec[F.CONFIG])
-        except QbenchError as exc:
-            raise QbenchError(f"unit {key}: {exc}") from None
-        except (KeyError, TypeError, ValueError) as exc:
-            raise QbenchError(f"unit {key}: its config cannot be rebuilt ({type(exc).__name__}: {exc})") from None
+    units = rebuild_units(chosen, by_unit)
 
     want = {key: recorded_threads(by_unit[key], threads) for key in chosen}
     ctx = RunContext(data_dir=data_dir, cache_dir=cache_dir)
-    order = {g: i for i, g in reversed(list(enumerate(units[k].group for k in chosen)))}
-    here = tf_threads()
-    disagreements: list[Disagreement] = []
     log(f"verifying {len(chosen)} of {len(candidates)} successful units"
         + (f" (sample seed {seed})" if sample else "") + (f"; {len(failed)} failed unit(s) not re-run" if failed else ""))
-    with tempfile.TemporaryDirectory(prefix="qbench-verify-") as tmp:
-        store = RecordStore(tmp)
-        elsewhere: dict[str, list[dict]] = {}
-        for n in sorted({want[k] for k in chosen} - {here}):
-            keys = sorted((k for k in chosen if want[k] == n), key=lambda k: (order[units[k].group], k))
-            log(f"  re-running {len(keys)} unit(s) in a worker process with {n} TensorFlow thread(s)")
-            elsewhere.update(_rerun_elsewhere(units, keys, n, ctx, tmp))
-        for key in sorted(chosen, key=lambda k: (want[k] != here, order[units[k].group], k)):
-            unit = units[key]
-            pre = _unit_disagreements_before_run(key, by_unit[key], unit)
-            if key in elsewhere:
-                fresh = elsewhere[key]
-            else:
-                try:
-                    fresh = unit.run(ctx, tmp)
-                except QbenchError:
-                    raise
-                except Exception as exc:  # noqa: BLE001  (a unit that no longer runs is a disagreement)
-                    disagreements += pre + [Disagreement(key, "-", "(run)", "ok", f"raised {type(exc).__name__}: {exc}"[:100], "-")]
-                    log(f"  {key}: re-run raised {type(exc).__name__}")
-                    continue
-                store.write_unit(unit.key, fresh)  # validates the fresh records; only ever in the temp dir
-            found = pre + compare_unit(key, by_unit[key], fresh, rtol, atol)
-            log(f"  {key}: {'agrees' if not found else f'{len(found)} disagreement(s)'}"
-                + (f" ({want[key]} thread(s))" if want[key] != here else ""))
-            disagreements += found
+    disagreements: list[Disagreement] = []
+    check_units(chosen, by_unit, units, want, ctx, rtol=rtol, atol=atol, log=log,
+                on_unit=lambda key, found, dev: disagreements.extend(found))
     return VerifyReport(len(by_unit), chosen, failed, disagreements)
+
+
+# --- ``qbench verify --all``: every record under a directory, resumable, with a ledger ---------------
+
+LEDGER_NAME = "verify-ledger.jsonl"
+
+
+def default_ledger(root: str | os.PathLike) -> Path:
+    """``verify-ledger.jsonl`` beside ``root`` (not inside it: loaders read every ``*.jsonl`` below it)."""
+    return Path(os.path.abspath(root)).parent / LEDGER_NAME
+
+
+def read_units(paths: Sequence[str | os.PathLike]) -> tuple[dict[str, list[dict]], dict[str, str]]:
+    """Records by unit key, and each unit's content hash (sha256 of its record file(s), in order)."""
+    by_unit: dict[str, list[dict]] = defaultdict(list)
+    files: dict[str, list[str]] = defaultdict(list)
+    for where, rec in iter_records(paths, recursive=True):
+        key = rec[F.UNIT_KEY]
+        by_unit[key].append(rec)
+        f = where.rsplit(":", 1)[0]
+        if f not in files[key]:
+            files[key].append(f)
+    digests = {}
+    for key, fs in files.items():
+        h = hashlib.sha256()
+        for f in fs:
+            h.update(Path(f).read_bytes())
+        digests[key] = h.hexdigest()
+    return dict(by_unit), digests
+
+
+def read_ledger(path: str | os.PathLike) -> list[dict]:
+    """The ledger's entries (none if it does not exist); a bad line is an error naming the file and line."""
+    p = Path(path)
+    if not p.exists():
+        return []
+    out = []
+    with open(p, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                raise QbenchError(f"{p}:{lineno}: not a ledger entry (invalid JSON)") from None
+            if not isinstance(entry, dict) or not {"unit", "content_sha256", "revision", "agree"} <= set(entry):
+                raise QbenchError(f"{p}:{lineno}: not a ledger entry (needs unit, content_sha256, revision, agree)")
+            out.append(entry)
+    return out
+
+
+def _append(path: Path, entry: dict) -> None:
+    """One ledger line, flushed and fsynced: a run killed at any moment keeps every unit it checked."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fh.write(json.dumps(entry, sort_keys=True, allow_nan=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def one_seed_per_scenario(keys: Sequence[str], by_unit: dict[str, list[dict]]) -> list[str]:
+    """The lowest-seed unit of each suite x scenario x method x alpha."""
+    best: dict[tuple, tuple[int, str]] = {}
+    for key in keys:
+        r = by_unit[key][0]
+        group = (r[F.SUITE], r[F.SCENARIO], str(r.get(F.METHOD)), str(r.get(F.ALPHA)))
+        cand = (int(r[F.SEED]), key)
+        if group not in best or cand < best[group]:
+            best[group] = cand
+    return sorted(k for _, k in best.values())
+
+
+@dataclass
+class VerifyAllReport:
+    selected: list[str]
+    checked: list[str]
+    already: list[str]
+    disagree: list[str]
+    ledger: Path
+    revision: str
+
+    @property
+    def ok(self) -> bool:
+        return not self.disagree
+
+
+def verify_all(root: str | os.PathLike, *, ledger: str | os.PathLike | None = None,
+               models: Sequence[str] | None = None, suites: Sequence[str] | None = None,
+               one_seed: bool = False, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
+               data_dir: str | None = None, cache_dir: str | None = None, threads: int | None = None,
+               log: Callable[[str], None] = print) -> VerifyAllReport:
+    """Re-run every successful unit under ``root`` (filtered by ``models``, ``suites``, or one seed per
+    suite x scenario x method x alpha) that the ledger does not hold yet for this qbench revision and
+    the unit's current record content; append one ledger entry per unit as it is checked."""
+    from qbench.experiment import RunContext
+    from qbench.records.provenance import git_revision
+
+    if rtol < 0 or atol < 0:
+        raise QbenchError("--rtol and --atol must be >= 0")
+    if threads is not None and threads < 1:
+        raise QbenchError(f"--threads must be >= 1, got {threads}")
+    if not Path(root).is_dir():
+        raise QbenchError(f"--all needs a directory of records, got {root}")
+    ledger_path = Path(ledger) if ledger is not None else default_ledger(root)
+    if ledger_path.exists() and not ledger_path.is_file():
+        raise QbenchError(f"--ledger {ledger_path}: not a file")
+    if Path(os.path.abspath(ledger_path)).is_relative_to(os.path.abspath(root)) and ledger_path.suffix == ".jsonl":
+        raise QbenchError(f"--ledger {ledger_path}: a .jsonl file inside {root} would be read as records")
+    entries = read_ledger(ledger_path)
+    by_unit, digests = read_units([root])
+    if not by_unit:
+        raise QbenchError(f"no records under {root}")
+    keys = sorted(k for k, rs in by_unit.items() if not any(r[F.STATUS] == "failed" for r in rs))
+    if models:
+        keys = [k for k in keys if by_unit[k][0].get(F.MODEL) in models]
+    if suites:
+        keys = [k for k in keys if by_unit[k][0].get(F.SUITE) in suites]
+    if one_seed:
+        keys = one_seed_per_scenario(keys, by_unit)
+    if not keys:
+        raise QbenchError(f"no successful unit under {root} matches the selection")
+    revision = git_revision()
+    done = {(e["unit"], e["content_sha256"]) for e in entries if e["revision"] == revision}
+    todo = [k for k in keys if (k, digests[k]) not in done]
+    already = [k for k in keys if (k, digests[k]) in done]
+    log(f"verify --all: {len(keys)} unit(s) selected under {root}; {len(already)} already in {ledger_path} "
+        f"at revision {revision[:12]}, {len(todo)} to re-run")
+    units = rebuild_units(todo, by_unit)
+    want = {key: recorded_threads(by_unit[key], threads) for key in todo}
+    checked: list[str] = []
+
+    def record(key: str, found: list[Disagreement], dev: float) -> None:
+        r = by_unit[key][0]
+        _append(ledger_path, {
+            "unit": key, "suite": r[F.SUITE], "model": r.get(F.MODEL), "scenario": r[F.SCENARIO],
+            "content_sha256": digests[key], "records": len(by_unit[key]), "revision": revision,
+            "tf_threads": want[key], "agree": not found, "disagreements": len(found),
+            "max_deviation": dev if math.isfinite(dev) else None, "rtol": rtol, "atol": atol,
+            "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        })
+        checked.append(key)
+
+    check_units(todo, by_unit, units, want, RunContext(data_dir=data_dir, cache_dir=cache_dir),
+                rtol=rtol, atol=atol, log=log, on_unit=record)
+    latest = {}
+    for e in read_ledger(ledger_path):
+        if e["revision"] == revision:
+            latest[(e["unit"], e["content_sha256"])] = e
+    disagree = sorted(k for k in keys if not latest.get((k, digests[k]), {}).get("agree", True))
+    return VerifyAllReport(keys, checked, already, disagree, ledger_path, revision)
+
+
+def ledger_coverage(ledger_path: str | os.PathLike, results_dir: str | os.PathLike) -> dict:
+    """How much of ``results_dir`` the ledger shows re-run and agreeing, for the leaderboard.
+
+    A unit counts when a ledger entry has its key and its current record content (an edited or
+    re-made record file needs a new check); of several entries the last one counts. Returns
+    ``units`` and ``records`` (successful ones under ``results_dir``), ``units_checked``,
+    ``units_agreed``, ``records_agreed``, ``units_disagreed``, ``revisions`` (those of the counted
+    entries, most recent last), and the same counts per ``by_model`` and ``by_suite``.
+    """
+    by_unit, digests = read_units([results_dir])
+    entries = read_ledger(ledger_path)
+    last: dict[tuple[str, str], dict] = {}
+    for e in entries:
+        last[(e["unit"], e["content_sha256"])] = e
+    ok_units = sorted(k for k, rs in by_unit.items() if not any(r[F.STATUS] == "failed" for r in rs))
+
+    def counts(keys: list[str]) -> dict:
+        hits = [last.get((k, digests[k])) for k in keys]
+        return {
+            "units": len(keys), "records": sum(len(by_unit[k]) for k in keys),
+            "units_checked": sum(h is not None for h in hits),
+            "units_agreed": sum(bool(h and h["agree"]) for h in hits),
+            "records_agreed": sum(len(by_unit[k]) for k, h in zip(keys, hits) if h and h["agree"]),
+            "units_disagreed": sum(bool(h and not h["agree"]) for h in hits),
+        }
+
+    out = counts(ok_units)
+    used = [last[(k, digests[k])] for k in ok_units if (k, digests[k]) in last]
+    out["revisions"] = sorted({e["revision"] for e in used}, key=lambda r: max(e.get("checked_at", "") for e in used
+                                                                               if e["revision"] == r))
+    for field, name in ((F.MODEL, "by_model"), (F.SUITE, "by_suite")):
+        groups: dict[str, list[str]] = defaultdict(list)
+        for k in ok_units:
+            groups[str(by_unit[k][0].get(field))].append(k)
+        out[name] = {g: counts(ks) for g, ks in sorted(groups.items())}
+    return out

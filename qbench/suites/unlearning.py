@@ -172,6 +172,11 @@ def unlearn_sets(p: Prepared) -> UnlearnSets:
     )
 
 
+def step_budget(config: dict, ctx: RunContext) -> float:
+    """The seconds a step of this unit may take: ``--step-budget`` if given, else the unit's config."""
+    return config["step_budget_s"] if ctx.step_budget_s is None else ctx.step_budget_s
+
+
 def run_method(spec: TrainSpec, ctx: RunContext, out_dir: str, name: str, hp: dict, config: dict,
                curves: tuple[str, ...] | None = None):
     """Unlearn the shared poisoned model of ``spec`` with method ``name``: (prepared, poisoned info, result).
@@ -182,7 +187,7 @@ def run_method(spec: TrainSpec, ctx: RunContext, out_dir: str, name: str, hp: di
     method = get_method(name, **hp)
     fresh = prepared.model.init_params(int_seed(spec.seed, "retrain_init"))
     res = unlearn(prepared.model, method, poisoned, fresh, unlearn_sets(prepared),
-                  steps=config["steps"], lr=config["lr"], step_budget_s=config["step_budget_s"],
+                  steps=config["steps"], lr=config["lr"], step_budget_s=step_budget(config, ctx),
                   **({} if curves is None else {"curves": curves}))
     return prepared, info, res
 

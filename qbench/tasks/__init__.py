@@ -1,6 +1,7 @@
 """Tasks (PROTOCOL section 1): ``get_task(name)`` returns a :class:`TaskData`.
 
-Registered: ``mnist-1v9`` and ``xxz-12``; ``xxz-<L>`` for any even L >= 4 runs the same code.
+Registered: ``mnist-1v9`` and ``xxz-12``; ``xxz-<L>`` for any even L from 4 to ``xxz.MAX_QUBITS`` (16)
+runs the same code.
 """
 
 from __future__ import annotations
@@ -24,10 +25,14 @@ def list_tasks() -> list[str]:
 def _resolve(name: str):
     match = xxz.TASK_NAME_RE.match(name) if isinstance(name, str) else None
     if match:
-        return xxz.load_xxz, {"n_qubits": int(match.group(1))}
+        n = int(match.group(1))
+        if n < 4 or n % 2 or n > xxz.MAX_QUBITS:
+            raise QbenchError(f"task {name!r}: xxz-<L> needs an even chain length 4 <= L <= {xxz.MAX_QUBITS} "
+                              f"(every state is held as 2**L amplitudes)")
+        return xxz.load_xxz, {"n_qubits": n}
     if name in _TASKS:
         return _TASKS[name], {}
-    known = ", ".join(list_tasks() + ["xxz-<L> (even L >= 4)"])
+    known = ", ".join(list_tasks() + [f"xxz-<L> (even L, 4 to {xxz.MAX_QUBITS})"])
     raise QbenchError(f"unknown task {name!r}; known: {known}")
 
 

@@ -43,6 +43,11 @@ PHASES = ("random", "fixed")
 DEFAULT_OPTIONS = {"phase": "random"}
 # Spawn key of the phase draw under the data seed; a constant so every machine draws the same phases.
 _PHASE_STREAM = 1201
+# Largest chain: every one of the 396 states (197 training, 199 validation) is held densely, 2**L
+# complex128 amplitudes each, and again as the MLP's [Re, Im] float32 input: 0.6 GB at L = 16, then
+# four times more per two sites (2.5 GB at 18, 10 GB at 20, before any model or Hessian), and the
+# MLP's first layer alone has 64 * 2**(L+1) weights. L = 12 is the protocol's.
+MAX_QUBITS = 16
 
 
 def _single_thread_blas():
@@ -304,8 +309,9 @@ def load_xxz(
     """
     if phase not in PHASES:
         raise QbenchError(f"unknown xxz phase rule {phase!r}; known: {', '.join(PHASES)}")
-    if isinstance(n_qubits, bool) or not isinstance(n_qubits, (int, np.integer)) or n_qubits < 4 or n_qubits % 2:
-        raise QbenchError(f"xxz-<L> needs an even chain length L >= 4, got {n_qubits!r}")
+    if isinstance(n_qubits, bool) or not isinstance(n_qubits, (int, np.integer)) or n_qubits < 4 or n_qubits % 2 \
+            or n_qubits > MAX_QUBITS:
+        raise QbenchError(f"xxz-<L> needs an even chain length 4 <= L <= {MAX_QUBITS}, got {n_qubits!r}")
     n_qubits = int(n_qubits)
     d_train, y_train = train_deltas()
     d_val, y_val = val_deltas()

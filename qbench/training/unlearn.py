@@ -16,6 +16,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 import tensorflow as tf
 
+from qbench import watchdog
 from qbench.models.base import BinaryModel
 from qbench.training import compiled
 from qbench.training.adam import adam_update
@@ -128,6 +129,7 @@ def unlearn(
         "y_forget": tf.constant(sets.y_forget, tf.float32),
         "teacher_retain": tf.constant(predict_logits(model, teacher, sets.x_retain), tf.float32),
         "teacher_forget": tf.constant(predict_logits(model, teacher, sets.x_forget), tf.float32),
+        "teacher_theta": tf.constant(teacher, tf.float32),
     }
     hp = {k: tf.constant(v, tf.float32) for k, v in method.numeric_hyperparameters().items()}
     step_fn = step_fn_for(model, method)
@@ -141,12 +143,15 @@ def unlearn(
     elapsed = 0.0
     for s in range(steps):
         t0 = time.perf_counter()
+        watchdog.step_started(s, step_budget_s)
         try:
             theta, m, v, t, loss = step_fn(theta, m, v, t, data, hp, tf.constant(s, tf.int32), lr_t, adam_t)
             params = theta.numpy()
         except Exception as exc:  # noqa: BLE001  (a method that raises fails its run, not the suite)
+            watchdog.step_ended()
             result.extras["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-6:])
             return _failed(result, f"step {s}: {type(exc).__name__}: {exc}")
+        watchdog.step_ended()
         dt = time.perf_counter() - t0
         if s == 0:
             result.compile_s = dt  # the first call traces and compiles; timed separately
