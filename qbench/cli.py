@@ -400,6 +400,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     with --output: a table of one's own run lands in that run's directory (or on standard output)."""
     from qbench.report.leaderboard import (default_ablations, default_leaderboard, default_output, default_results,
                                            regenerate)
+    from qbench.report.verify import default_ledger
 
     if args.check and args.allow_nonprotocol:
         raise QbenchError("--check is strict (protocol records only): it does not take --allow-nonprotocol")
@@ -411,7 +412,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     committed = [os.path.realpath(p) for p in results] == [os.path.realpath(default_results())]
     changed, text = regenerate(results, output, check=args.check, missing_ok=not args.results,
                                allow_nonprotocol=args.allow_nonprotocol,
-                               ablations=[default_ablations()] if committed else [])
+                               ablations=[default_ablations()] if committed else [],
+                               ledger=str(default_ledger(default_results())) if committed else None)
     if output is None:
         sys.stdout.write(text)
         return 0

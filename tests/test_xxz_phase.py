@@ -151,7 +151,7 @@ def test_phase_ablation_table():
     ablation = [_resilience_record("mlp", s, "fixed") for s in (0, 1)]
     for r in ablation:
         r["metrics"]["val_acc"] = 0.97
-    block = L.render_block(protocol, ablation)
+    block = L.render_block(protocol, ablation=ablation)
     assert "fixed vs random global phase" in block
     row = next(line for line in block.splitlines() if line.startswith("| 0 "))
     assert "0.970 ± 0.000" in row and "0.900 ± 0.000" in row and "2 / 2" in row

@@ -32,6 +32,7 @@ class ScrubAlternatingHyperparameters:
 
 def _distill_kl(teacher_logits, student_logits, temperature):
     """T^2 * KL(teacher || student), with its gradient taken as its closed form."""
+    import tensorflow as tf  # here, not at the top: listing methods must not start TensorFlow
     t, s = teacher_logits / temperature, student_logits / temperature
     # d KL / d s = sigmoid(s) - sigmoid(t) per sample: exactly zero where s == t, unlike autodiff
     # through the log-sigmoids, whose terms round differently and leave a residue

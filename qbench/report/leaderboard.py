@@ -414,7 +414,22 @@ def _suite_sections(records: Sequence[dict], ranked: bool) -> dict[str, list[Sec
             for suite in SUITE_ORDER + OPTIONAL_SUITES}
 
 
-def render_block(records: Sequence[dict], nonprotocol: Sequence[Deviation] = (), ablation: Sequence[dict] = ()) -> str:
+def coverage_line(cov: dict) -> str:
+    """One sentence: how many of the tabled units ``qbench verify --all`` re-ran with agreeing numbers."""
+    def part(c: dict) -> str:
+        return f"{c['units_agreed']:,} of {c['units']:,}"
+
+    models = "; ".join(f"{m} {part(c)}" for m, c in cov.get("by_model", {}).items())
+    suites = "; ".join(f"{s} {part(c)}" for s, c in cov.get("by_suite", {}).items())
+    revs = ", ".join(r[:12] for r in cov.get("revisions", [])) or DASH
+    return (f"Re-run check (`qbench verify --all leaderboard/results`, ledger `leaderboard/verify-ledger.jsonl`): "
+            f"{part(cov)} successful units re-run with every metric agreeing ({cov['records_agreed']:,} of "
+            f"{cov['records']:,} records), {cov['units_disagreed']:,} disagreeing; by model: {models}; by suite: "
+            f"{suites}; at revision(s) {revs}.")
+
+
+def render_block(records: Sequence[dict], nonprotocol: Sequence[Deviation] = (), ablation: Sequence[dict] = (),
+                 coverage: dict | None = None) -> str:
     """The text between (and including) the markers, from ``records`` alone: the protocol's
     ``records`` in ranked tables, the ablations' records of ``ablation`` in their own section, and,
     apart and never ranked, the records of ``nonprotocol``."""
@@ -439,6 +454,8 @@ def render_block(records: Sequence[dict], nonprotocol: Sequence[Deviation] = (),
     if unknown:
         lines += [f"_Records of suites without a leaderboard table were skipped: {', '.join(unknown)}._", ""]
     lines += [f"_{provenance_line(records)}_"]
+    if coverage is not None:
+        lines += ["", f"_{coverage_line(coverage)}_"]
     if nonprotocol:
         lines += [""] + _nonprotocol_lines(nonprotocol)
     lines += [END]
@@ -555,7 +572,8 @@ def load_checked(paths: Sequence[str], allow_nonprotocol: bool = False) -> tuple
 
 
 def regenerate(results: Sequence[str], output: str | None, *, check: bool = False, missing_ok: bool = False,
-               allow_nonprotocol: bool = False, ablations: Sequence[str] = ()) -> tuple[bool, str]:
+               allow_nonprotocol: bool = False, ablations: Sequence[str] = (),
+               ledger: str | None = None) -> tuple[bool, str]:
     """Rebuild the marker block of ``output`` from the records under ``results``.
 
     Returns (changed, new text). With ``check`` nothing is written; with ``output`` None neither
@@ -568,7 +586,12 @@ def regenerate(results: Sequence[str], output: str | None, *, check: bool = Fals
     records, deviations = load_checked(paths, allow_nonprotocol) if paths else ([], [])
     # ablation records are not the protocol by design: validated, never checked for conformance
     ablation = load_results([p for p in ablations if os.path.exists(p)]) if ablations else []
-    block = render_block(records, deviations, ablation)
+    coverage = None
+    if ledger is not None and os.path.exists(ledger) and len(paths) == 1:
+        from qbench.report.verify import ledger_coverage
+
+        coverage = ledger_coverage(ledger, paths[0])
+    block = render_block(records, deviations, ablation, coverage)
     skeleton = SKELETON.format(block=block, results=", ".join(f"`{r}`" for r in results))
     if output is None:
         return True, skeleton
