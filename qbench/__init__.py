@@ -1,7 +1,7 @@
 """qbench: how quantum and classical neural networks survive poisoned data, and how unlearning repairs them."""
 
 __version__ = "0.1.0"
-PROTOCOL_VERSION = "2"  # the protocol document; a record carries its scenario's version (protocol.scenario_version)
+from qbench.protocol import PROTOCOL_VERSION  # noqa: E402,F401  (the document; records carry protocol.scenario_version)
 
 import os as _os
 

@@ -205,12 +205,22 @@ def cmd_list(args: argparse.Namespace) -> int:
     from qbench.corruption import list_corruptions
     from qbench.models import list_models
     from qbench.scenarios import SUITES, list_scenarios, list_suites
-    from qbench.tasks import list_tasks
+    from qbench.tasks import default_task_options, list_tasks
+
+    def task_lines() -> list[str]:
+        out = []
+        for t in list_tasks() + ["xxz-<L>"]:
+            opts = default_task_options("xxz-4" if t == "xxz-<L>" else t)
+            extra = "even L from 4 to 16; " if t == "xxz-<L>" else ""
+            shown = ", ".join(f"{k}={v!r}" for k, v in opts.items())
+            out.append(f"{t:<12} {extra}{'options (--set task.KEY=VALUE): ' + shown if shown else 'no options'}"
+                       + (" (or 'fixed': the protocol-1 ablation)" if "phase" in opts else ""))
+        return out
 
     sections = {
         "suites": lambda: [f"{n:<12} {SUITES[n].description}" for n in list_suites()],
         "scenarios": lambda: [f"{s.name:<48} alphas={len(s.alphas)} seeds={list(s.seeds)}" for s in list_scenarios()],
-        "tasks": list_tasks,
+        "tasks": task_lines,
         "models": list_models,
         "corruptions": list_corruptions,
         "methods": _method_lines,
@@ -220,6 +230,10 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"{name}:")
             for line in lines():
                 print(f"  {line}")
+    if args.what == "all":
+        from qbench.protocol import PROTOCOL_VERSION
+
+        print(f"protocol: version {PROTOCOL_VERSION}, docs/protocol.md in the qbench repository")
     return 0
 
 

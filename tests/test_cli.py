@@ -63,7 +63,7 @@ def test_list_shows_suites_tasks_models(capsys):
     code, out, _ = run_cli(capsys, "list")
     assert code == 0
     for name in ("resilience", "unlearning", "mnist-1v9", "xxz-12", "qnn", "mlp", "label_flip",
-                 "resilience/mnist-1v9/qnn/label_flip"):
+                 "resilience/mnist-1v9/qnn/label_flip", "phase='random'", "docs/protocol.md"):
         assert name in out
 
 
