@@ -60,7 +60,31 @@ class RunOptions:
     seeds: tuple[int, ...] | None = None
     epochs: int | None = None
     quick: bool = False
-    extra: dict = field(default_factory=dict)
+    #: ``--method``: the unlearning methods of the run (None: the suite's protocol methods)
+    methods: tuple[str, ...] | None = None
+    #: ``--steps``: unlearning steps (None: the suite's, or its quick tier's)
+    steps: int | None = None
+    #: ``--set METHOD.PARAM=VALUE``: hyperparameters by method name
+    method_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: ``--set task.PARAM=VALUE``: task options (xxz: ``phase``), applied to each task that takes them
+    task_options: Mapping[str, Any] = field(default_factory=dict)
+    #: ``--grid [METHOD.]PARAM=SPEC`` as given (the sensitivity suite parses them)
+    grid_args: tuple[str, ...] = ()
+    #: ``--set SUITE.PARAM=VALUE``: an instance of the suite's ``settings`` type (None: its defaults)
+    settings: Any = None
+
+    def settings_as(self, cls: type) -> Any:
+        """The run's suite settings, of type ``cls``: the given ones, or ``cls()`` (the protocol's)."""
+        if self.settings is None:
+            return cls()
+        if not isinstance(self.settings, cls):
+            raise QbenchError(f"settings {type(self.settings).__name__} given where {cls.__name__} is expected")
+        return self.settings
+
+
+@dataclass(frozen=True)
+class NoSettings:
+    """The settings of a suite that has none."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +102,16 @@ class Suite:
     # top-level config fields a submission chooses freely (a method and its own hyperparameters);
     # every other field must equal what the registered scenario plans at protocol defaults
     free_config: tuple[str, ...] = ()
+    #: the frozen dataclass of the suite's own settings (``--set SUITE.PARAM=VALUE``); defaults = the protocol
+    settings: type = NoSettings
+    #: which of the optional run flags the suite reads (a name of :data:`OPTIONAL_FLAGS`); any other is refused
+    flags: frozenset[str] = frozenset()
+    #: the unlearning methods a run of the suite uses (for ``--set METHOD.PARAM``); None: it runs no methods
+    methods: Callable[[RunOptions], tuple[str, ...]] | None = None
+
+
+#: run flags that only some suites read: RunOptions field -> the command line's spelling
+OPTIONAL_FLAGS = {"corruptions": "--corruption", "methods": "--method", "steps": "--steps", "grid_args": "--grid"}
 
 
 def frozen_options(options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:

@@ -297,7 +297,7 @@ def _quick_configs():
     from qbench.scenarios import RunOptions, get_suite
 
     suite = get_suite("unlearning")
-    opts = RunOptions(tasks=("xxz-12",), models=("qnn",), quick=True, extra={"methods": ("retrain", "finetune")})
+    opts = RunOptions(tasks=("xxz-12",), models=("qnn",), quick=True, methods=("retrain", "finetune"))
     return {(u.config["method"], u.config["seed"]): u.config for u in suite.plan(suite.scenarios(opts), opts)}
 
 

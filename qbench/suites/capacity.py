@@ -31,4 +31,5 @@ register_suite(Suite(
     summarize=summarize,
     legend=LEGEND,
     unit_from_config=unit_from_config,
+    flags=frozenset({"corruptions"}),
 ))

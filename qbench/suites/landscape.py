@@ -17,7 +17,7 @@ output collapsed to a constant is flagged and left out of the ratios (its per-se
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -49,6 +49,22 @@ LEGEND = {
 }
 VARIANTS = ("protocol", "study")
 
+
+@dataclass(frozen=True)
+class LandscapeSettings:
+    """``--set landscape.PARAM=VALUE``."""
+
+    #: protocol, study or both scenario families; None: both (the quick tier: protocol)
+    variant: str | None = None
+    #: training samples the Hessian is evaluated on
+    hessian_samples: int = N_SAMPLES
+
+    def __post_init__(self) -> None:
+        if self.variant is not None and self.variant not in (*VARIANTS, "both"):
+            raise QbenchError(f"landscape.variant must be one of protocol, study, both; got {self.variant!r}")
+        if self.hessian_samples < 1:
+            raise QbenchError(f"landscape.hessian_samples must be >= 1, got {self.hessian_samples}")
+
 #: the study's own landscape configuration (PROTOCOL 4.3, ``landscape-study``)
 STUDY_TRAIN = TrainConfig(epochs=50, batch_size=32, lr=0.01)
 STUDY_SPLIT = 0.7
@@ -76,9 +92,7 @@ def is_study(s: Scenario) -> bool:
 
 def _scenarios(options: RunOptions) -> list[Scenario]:
     # the quick tier runs the protocol's family only (it stays within minutes); ask for the other explicitly
-    variant = str(options.extra.get("variant") or ("protocol" if options.quick else "both"))
-    if variant not in (*VARIANTS, "both"):
-        raise QbenchError(f"landscape.variant must be one of protocol, study, both; got {variant!r}")
+    variant = options.settings_as(LandscapeSettings).variant or ("protocol" if options.quick else "both")
     scs = [s for s in list_scenarios("landscape") if variant == "both" or is_study(s) == (variant == "study")]
     if options.tasks:
         scs = [replace(s, task=t, name=s.name.replace(s.task, t),
@@ -98,13 +112,13 @@ def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
         cfg = s.train.scaled(QUICK.epoch_fraction) if options.quick else s.train
         if options.epochs is not None:
             cfg = cfg.scaled(options.epochs / cfg.epochs)
-        n_samples = int(options.extra.get("hessian_samples") or N_SAMPLES)
+        n_samples = options.settings_as(LandscapeSettings).hessian_samples
         split = STUDY_SPLIT if is_study(s) else None
         subset = ("random from the held-out 30% of the seed's split (clean labels)" if split else
                   "random from the training set as trained (corrupted labels)")
         for seed in s.seeds:
             specs = [TrainSpec(s.task, s.model, s.options, s.corruption, float(a), int(seed), cfg, s.data_seed, split,
-                               task_options=task_options_for(s.task, options.extra.get("task_options")))
+                               task_options=task_options_for(s.task, options.task_options))
                      for a in (0.0, *s.alphas)]
             config = {"suite": "landscape", "scenario": s.name,
                       "protocol_version": scenario_version("landscape", s.task, s.model), "quick": options.quick,
@@ -216,4 +230,5 @@ register_suite(Suite(
     summarize=summarize,
     legend=LEGEND,
     unit_from_config=unit_from_config,
+    settings=LandscapeSettings,
 ))

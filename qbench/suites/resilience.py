@@ -75,7 +75,7 @@ def plan_training_units(scenarios: list[Scenario], options: RunOptions) -> list[
         for alpha in s.alphas:
             for seed in s.seeds:
                 spec = TrainSpec(s.task, s.model, s.options, s.corruption, float(alpha), int(seed), cfg, s.data_seed,
-                                 task_options=task_options_for(s.task, options.extra.get("task_options")))
+                                 task_options=task_options_for(s.task, options.task_options))
                 config = {"suite": s.suite, "scenario": s.name,
                           "protocol_version": scenario_version(s.suite, s.task, s.model), "quick": options.quick,
                           **spec.as_dict()}
@@ -140,4 +140,5 @@ register_suite(Suite(
     summarize=summarize,
     legend=LEGEND,
     unit_from_config=unit_from_config,
+    flags=frozenset({"corruptions"}),
 ))

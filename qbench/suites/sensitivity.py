@@ -40,7 +40,7 @@ from qbench.records.build import new_record, unit_key
 from qbench.scenarios import RunOptions, Scenario, Suite, Unit, register_suite
 from qbench.summary import mean_std_table
 from qbench.suites.unlearning import (
-    ALPHA, LR, METHOD_FIELDS, STEPS, register_poisoned_scenarios, run_method, select_poisoned_scenarios,
+    ALPHA, LR, METHOD_FIELDS, STEPS, UnlearningSettings, register_poisoned_scenarios, run_method, select_poisoned_scenarios,
 )
 from qbench.suites.unlearning import CONFIG as UNLEARNING
 
@@ -70,17 +70,14 @@ def _scenarios(options: RunOptions) -> list[Scenario]:
 
 def method_grids(options: RunOptions) -> list[tuple[str, dict[str, Any], dict[str, tuple]]]:
     """(method, fixed hyperparameters, checked grid) per method of the run; bad input -> QbenchError."""
-    given = parse_grid_args(options.extra.get("grid_args") or ())
-    methods = tuple(options.extra.get("methods") or ())
-    if not methods:
-        named = [m for m in given if m is not None]
-        methods = tuple(named) if named else tuple(DEFAULT_GRIDS)
+    given = parse_grid_args(options.grid_args)
+    methods = run_methods(options)
     if None in given and len(methods) != 1:
         raise QbenchError("--grid PARAM=... needs exactly one --method; with several, write --grid METHOD.PARAM=...")
     for m in given:
         if m is not None and m not in methods:
             raise QbenchError(f"--grid {m}.*: method {m!r} is not among the run's methods ({', '.join(methods)})")
-    overrides = options.extra.get("method_overrides") or {}
+    overrides = options.method_overrides
     defaults = QUICK_GRIDS if options.quick else DEFAULT_GRIDS
     out = []
     for name in methods:
@@ -98,6 +95,14 @@ def method_grids(options: RunOptions) -> list[tuple[str, dict[str, Any], dict[st
     return out
 
 
+def run_methods(options: RunOptions) -> tuple[str, ...]:
+    """The methods of a sweep: ``--method``, else those named in ``--grid METHOD.PARAM``, else the default grids'."""
+    if options.methods:
+        return tuple(options.methods)
+    named = [m for m in parse_grid_args(options.grid_args) if m is not None]
+    return tuple(named) if named else tuple(DEFAULT_GRIDS)
+
+
 def _defaults(cls) -> dict[str, Any] | None:
     try:
         return dataclasses.asdict(cls.Hyperparameters())
@@ -113,7 +118,7 @@ def point_label(hp: dict[str, Any]) -> str:
 
 def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
     sweeps = method_grids(options)
-    steps = options.extra.get("steps") or (CONFIG.quick_steps if options.quick else CONFIG.steps)
+    steps = options.steps or (CONFIG.quick_steps if options.quick else CONFIG.steps)
     units = []
     for s in scenarios:
         cfg = s.train
@@ -121,11 +126,11 @@ def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
             cfg = cfg.scaled(CONFIG.quick_epoch_fraction)
         if options.epochs is not None:
             cfg = cfg.scaled(options.epochs / cfg.epochs)
-        lr = options.extra.get("lr") or LR[task_family(s.task)]
+        lr = options.settings_as(UnlearningSettings).lr or LR[task_family(s.task)]
         for alpha in s.alphas:
             for seed in s.seeds:
                 spec = TrainSpec(s.task, s.model, s.options, s.corruption, float(alpha), int(seed), cfg, s.data_seed,
-                                 task_options=task_options_for(s.task, options.extra.get("task_options")))
+                                 task_options=task_options_for(s.task, options.task_options))
                 for name, fixed, grid in sweeps:
                     cls = method_class(name)
                     for point in grid_points(grid):
@@ -224,4 +229,7 @@ register_suite(Suite(
     },
     unit_from_config=unit_from_config,
     free_config=METHOD_FIELDS + ("method_defaults",),  # the grid point is the method's hyperparameters
+    settings=UnlearningSettings,
+    flags=frozenset({"methods", "steps", "grid_args"}),
+    methods=run_methods,
 ))

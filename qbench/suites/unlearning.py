@@ -61,6 +61,13 @@ class UnlearningConfig:
 
 CONFIG = UnlearningConfig()
 
+
+@dataclass(frozen=True)
+class UnlearningSettings:
+    """``--set unlearning.PARAM=VALUE`` (and ``sensitivity.PARAM``)."""
+
+    lr: float | None = None  # None: the protocol's value for the task family
+
 def register_poisoned_scenarios(suite: str, metrics: tuple[str, ...], what: str) -> None:
     """One scenario per protocol task and model: label flipping at alpha 0.3, the poisoned model of 2.3."""
     for task in ("mnist-1v9", "xxz-12"):
@@ -92,26 +99,29 @@ def _scenarios(options: RunOptions) -> list[Scenario]:
     return select_poisoned_scenarios("unlearning", options, CONFIG.quick_seeds)
 
 
+def run_methods(options: RunOptions) -> tuple[str, ...]:
+    """The methods of a run: ``--method`` or the protocol's."""
+    return tuple(options.methods or PROTOCOL_METHODS)
+
+
 def _method_specs(options: RunOptions) -> list[tuple[str, dict[str, Any]]]:
-    names = options.extra.get("methods") or PROTOCOL_METHODS
-    overrides = options.extra.get("method_overrides", {})
-    return [(n, dict(overrides.get(n, {}))) for n in names]
+    return [(n, dict(options.method_overrides.get(n, {}))) for n in run_methods(options)]
 
 
 def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
     units = []
-    steps = options.extra.get("steps") or (CONFIG.quick_steps if options.quick else CONFIG.steps)
+    steps = options.steps or (CONFIG.quick_steps if options.quick else CONFIG.steps)
     for s in scenarios:
         cfg = s.train
         if options.quick:
             cfg = cfg.scaled(CONFIG.quick_epoch_fraction)
         if options.epochs is not None:
             cfg = cfg.scaled(options.epochs / cfg.epochs)
-        lr = options.extra.get("lr") or CONFIG.lr or LR[task_family(s.task)]
+        lr = options.settings_as(UnlearningSettings).lr or CONFIG.lr or LR[task_family(s.task)]
         for alpha in s.alphas:
             for seed in s.seeds:
                 spec = TrainSpec(s.task, s.model, s.options, s.corruption, float(alpha), int(seed), cfg, s.data_seed,
-                                 task_options=task_options_for(s.task, options.extra.get("task_options")))
+                                 task_options=task_options_for(s.task, options.task_options))
                 for name, hp in _method_specs(options):
                     method = get_method(name, **hp)  # validates names and hyperparameters up front
                     config = {
@@ -257,4 +267,7 @@ register_suite(Suite(
     unit_from_config=unit_from_config,
     # the step budget only decides when a slow method is stopped, never the numbers of one that finishes
     free_config=METHOD_FIELDS,
+    settings=UnlearningSettings,
+    flags=frozenset({"methods", "steps"}),
+    methods=run_methods,
 ))
