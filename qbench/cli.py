@@ -251,6 +251,13 @@ ALL_SUITES = ("resilience", "unlearning", "landscape", "capacity")
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``--suite all`` runs every protocol suite in turn, each into its own output directory."""
+    runs = run_suites(args, after=_print_run)
+    return 1 if any(report.failed for _, report, _ in runs) else 0
+
+
+def run_suites(args: argparse.Namespace, after=None) -> list:
+    """Check all input, then run each suite of ``args`` into its directory: [(suite, RunReport, out)].
+    ``after(suite, units, out, report, wall_s)`` is called as each suite ends (the command prints its table)."""
     from qbench.scenarios import get_suite
 
     names = ALL_SUITES if args.suite == "all" else (args.suite,)
@@ -270,9 +277,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                              watch=getattr(args, "step_budget", False) is not None)
     for p in plans:
         executor.check(p[1])
+    runs = []
     with executor:  # starts or joins the workers (a Dask cluster) once for every suite
-        codes = [_execute(*p, args, executor=executor) for p in plans]
-    return max(codes)
+        for suite, units, ctx, out in plans:
+            start = time.perf_counter()
+            report = _execute(suite, units, ctx, out, args, executor=executor)
+            if after is not None:
+                after(suite, units, out, report, time.perf_counter() - start)
+            runs.append((suite, report, out))
+    return runs
 
 
 def check_flags(suites, args: argparse.Namespace) -> None:
@@ -392,16 +405,20 @@ def check_out_dir(out: str) -> None:
         raise QbenchError(f"--out {out}: {probe} is not writable")
 
 
-def _execute(suite, units, ctx, out: str, args: argparse.Namespace, executor=None) -> int:
+def _execute(suite, units, ctx, out: str, args: argparse.Namespace, executor=None):
     from qbench.records import RecordStore
     from qbench.runner import run_units
+
+    show = not args.no_progress and (getattr(args, "progress", False) or sys.stderr.isatty())
+    return run_units(units, RecordStore(out), ctx, force=args.force, progress=show, executor=executor)
+
+
+def _print_run(suite, units, out: str, report, wall: float) -> None:
+    """The table of a suite's run, what its columns mean, where its records are and what to run next."""
+    from qbench.records import RecordStore
     from qbench.summary import format_table, legend_lines, metric_names, shown_columns
 
     store = RecordStore(out)
-    start = time.perf_counter()
-    show = not args.no_progress and (getattr(args, "progress", False) or sys.stderr.isatty())
-    report = run_units(units, store, ctx, force=args.force, progress=show, executor=executor)
-    wall = time.perf_counter() - start
     keys = {u.key for u in units}
     records = [r for r in store.load() if r["unit_key"] in keys]
     table = suite.summarize(records)
@@ -429,7 +446,6 @@ def _execute(suite, units, ctx, out: str, args: argparse.Namespace, executor=Non
         print(f"  {cmd:<{width}}  # {what}")
     for key in report.failed:
         print(f"failed: {key}", file=sys.stderr)
-    return 1 if report.failed else 0
 
 
 def _program() -> str:
