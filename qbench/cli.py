@@ -522,7 +522,7 @@ def default_figures(results: Sequence[str]) -> str:
 
 def _cmd_plot_tsne(args: argparse.Namespace) -> int:
     """t-SNE data views (PROTOCOL 4.6); every task is loaded before any file is written."""
-    from qbench.report.tsne import PERPLEXITY, tsne_figures
+    from qbench.views.tsne import PERPLEXITY, tsne_figures
 
     if args.results:
         raise QbenchError("--results is not an option of `qbench plot tsne` (it draws data, not records)")
@@ -539,7 +539,7 @@ def _cmd_plot_tsne(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """0: every compared metric agrees; 1: a disagreement (table on stdout); 2: bad input."""
-    from qbench.report.verify import DEFAULT_ATOL, DEFAULT_RTOL, verify
+    from qbench.verify import DEFAULT_ATOL, DEFAULT_RTOL, verify
 
     from qbench.xla_cache import enable_xla_cache
 
@@ -570,7 +570,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def _cmd_verify_all(args: argparse.Namespace, rtol: float, atol: float) -> int:
     """0: every selected unit agrees (checked now or in the ledger); 1: a disagreement; 2: bad input."""
-    from qbench.report.verify import verify_all
+    from qbench.verify import verify_all
     from qbench.scenarios import list_suites
 
     from qbench.xla_cache import enable_xla_cache

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from qbench.errors import QbenchError
-from qbench.protocol import ALPHAS, SEEDS, TrainConfig
+from qbench.protocol import ALPHAS, QUICK, SEEDS, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,16 @@ class Suite:
 
 #: run flags that only some suites read: RunOptions field -> the command line's spelling
 OPTIONAL_FLAGS = {"corruptions": "--corruption", "methods": "--method", "steps": "--steps", "grid_args": "--grid"}
+
+
+def effective_train(train: TrainConfig, options: RunOptions, quick_fraction: float | None = None) -> TrainConfig:
+    """The training recipe a run uses: the protocol's ``train``, scaled to the quick tier's share of
+    its epochs (``quick_fraction``, default the tier's) with ``--quick``, then to ``--epochs``."""
+    if options.quick:
+        train = train.scaled(QUICK.epoch_fraction if quick_fraction is None else quick_fraction)
+    if options.epochs is not None:
+        train = train.scaled(options.epochs / train.epochs)
+    return train
 
 
 def frozen_options(options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:

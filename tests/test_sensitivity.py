@@ -177,7 +177,7 @@ def test_one_parameter_sweep_draws_a_curve_and_reports_the_default(tmp_path, cac
 
 
 def test_verify_rebuilds_a_sensitivity_unit(tmp_path, cache_dir, capsys):
-    from qbench.report.verify import verify
+    from qbench.verify import verify
 
     out = tmp_path / "v"
     assert main([*BASE, "--out", str(out), "--cache-dir", cache_dir, "--method", "gradient_ascent",

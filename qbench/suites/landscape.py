@@ -27,8 +27,8 @@ from qbench.experiment import RunContext, TrainSpec, prepare, train_prepared, ta
 from qbench.protocol import QUICK, SEEDS, TrainConfig, model_size, train_config, scenario_version
 from qbench.records.build import new_record, unit_key
 from qbench.errors import QbenchError
-from qbench.scenarios import (RunOptions, Scenario, Suite, Unit, frozen_options, list_scenarios, register_scenario,
-                              register_suite)
+from qbench.scenarios import (RunOptions, Scenario, Suite, Unit, effective_train, frozen_options, list_scenarios,
+                              register_scenario, register_suite)
 from qbench.seeding import rng
 from qbench.summary import mean_std_table
 
@@ -109,9 +109,7 @@ def _scenarios(options: RunOptions) -> list[Scenario]:
 def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
     units = []
     for s in scenarios:
-        cfg = s.train.scaled(QUICK.epoch_fraction) if options.quick else s.train
-        if options.epochs is not None:
-            cfg = cfg.scaled(options.epochs / cfg.epochs)
+        cfg = effective_train(s.train, options)
         n_samples = options.settings_as(LandscapeSettings).hessian_samples
         split = STUDY_SPLIT if is_study(s) else None
         subset = ("random from the held-out 30% of the seed's split (clean labels)" if split else

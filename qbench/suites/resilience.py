@@ -10,7 +10,7 @@ import pandas as pd
 from qbench.experiment import RunContext, TrainSpec, train_corrupted, task_options_for
 from qbench.protocol import QUICK, model_size, train_config, scenario_version
 from qbench.records.build import new_record, unit_key
-from qbench.scenarios import frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget, select
+from qbench.scenarios import effective_train, frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget, select
 from qbench.summary import mean_std_table
 
 PROTOCOL_TASKS = ("mnist-1v9", "xxz-12")
@@ -58,20 +58,11 @@ def scenarios_for(suite: str, options: RunOptions) -> list[Scenario]:
     return select(scs, options)
 
 
-def effective_train(s: Scenario, options: RunOptions):
-    cfg = s.train
-    if options.quick:
-        cfg = cfg.scaled(QUICK.epoch_fraction)
-    if options.epochs is not None:
-        cfg = cfg.scaled(options.epochs / cfg.epochs)
-    return cfg
-
-
 def plan_training_units(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
     """One unit per (scenario, alpha, seed): train on the corrupted set, record train/val accuracy."""
     units = []
     for s in scenarios:
-        cfg = effective_train(s, options)
+        cfg = effective_train(s.train, options)
         for alpha in s.alphas:
             for seed in s.seeds:
                 spec = TrainSpec(s.task, s.model, s.options, s.corruption, float(alpha), int(seed), cfg, s.data_seed,

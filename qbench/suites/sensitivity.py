@@ -37,7 +37,7 @@ from qbench.grids import DEFAULT_GRIDS, QUICK_GRIDS, check_grid, grid_points, pa
 from qbench.methods import get_method, method_class, method_source
 from qbench.protocol import task_family, scenario_version
 from qbench.records.build import new_record, unit_key
-from qbench.scenarios import RunOptions, Scenario, Suite, Unit, register_suite
+from qbench.scenarios import RunOptions, Scenario, Suite, Unit, effective_train, register_suite
 from qbench.summary import mean_std_table
 from qbench.suites.unlearning import (
     ALPHA, LR, METHOD_FIELDS, STEPS, UnlearningSettings, register_poisoned_scenarios, run_method, select_poisoned_scenarios,
@@ -121,11 +121,7 @@ def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
     steps = options.steps or (CONFIG.quick_steps if options.quick else CONFIG.steps)
     units = []
     for s in scenarios:
-        cfg = s.train
-        if options.quick:
-            cfg = cfg.scaled(CONFIG.quick_epoch_fraction)
-        if options.epochs is not None:
-            cfg = cfg.scaled(options.epochs / cfg.epochs)
+        cfg = effective_train(s.train, options, CONFIG.quick_epoch_fraction)
         lr = options.settings_as(UnlearningSettings).lr or LR[task_family(s.task)]
         for alpha in s.alphas:
             for seed in s.seeds:

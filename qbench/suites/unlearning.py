@@ -18,9 +18,10 @@ import pandas as pd
 from qbench.artifacts import cached_params
 from qbench.experiment import Prepared, RunContext, TrainSpec, prepare, train_corrupted, task_options_for
 from qbench.methods import get_method, method_source
+from qbench.metrics.curves import steps_to_reach
 from qbench.protocol import SEEDS, model_size, task_family, train_config, scenario_version
 from qbench.records.build import new_record, unit_key
-from qbench.scenarios import frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget
+from qbench.scenarios import effective_train, frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget
 from qbench.seeding import int_seed
 from qbench.summary import mean_std_table
 
@@ -112,11 +113,7 @@ def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
     units = []
     steps = options.steps or (CONFIG.quick_steps if options.quick else CONFIG.steps)
     for s in scenarios:
-        cfg = s.train
-        if options.quick:
-            cfg = cfg.scaled(CONFIG.quick_epoch_fraction)
-        if options.epochs is not None:
-            cfg = cfg.scaled(options.epochs / cfg.epochs)
+        cfg = effective_train(s.train, options, CONFIG.quick_epoch_fraction)
         lr = options.settings_as(UnlearningSettings).lr or CONFIG.lr or LR[task_family(s.task)]
         for alpha in s.alphas:
             for seed in s.seeds:
@@ -222,12 +219,6 @@ def _runner(s: Scenario, spec: TrainSpec, name: str, hp: dict, config: dict, key
     return run
 
 
-def steps_to_reach(curve: pd.Series, target: float) -> float:
-    """First step at which the curve reaches ``target`` (NaN if never)."""
-    hit = np.flatnonzero(curve.to_numpy() >= target - 1e-12)
-    return float(curve.index[hit[0]]) if len(hit) else float("nan")
-
-
 def summarize(records: list[dict]) -> pd.DataFrame:
     """Per task, model and method: val_acc at steps 0/10/last, forget_acc at the last step,
     steps to reach retrain's final val_acc (same seed), seconds per step; mean and std over seeds."""
@@ -249,7 +240,7 @@ def summarize(records: list[dict]) -> pd.DataFrame:
                 "metrics": {
                     "val_acc_0": c["val_acc"].get(0, np.nan), "val_acc_10": c["val_acc"].get(10, np.nan),
                     "val_acc_last": c["val_acc"].get(n, np.nan), "forget_acc_last": c["forget_acc"].get(n, np.nan),
-                    "steps_to_retrain": steps_to_reach(c["val_acc"], target),
+                    "steps_to_retrain": steps_to_reach(c["val_acc"].to_dict(), target),
                     "s_per_step": c["wall_s"].get(n, np.nan) / max(n, 1), "steps": n, "last": last,
                 },
             })
