@@ -206,7 +206,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from qbench.corruption import list_corruptions
     from qbench.models import list_models
-    from qbench.scenarios import SUITES, list_scenarios, list_suites
+    from qbench.suites import SUITES, list_scenarios, list_suites
     from qbench.tasks import list_tasks
 
     sections = {
@@ -258,7 +258,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def run_suites(args: argparse.Namespace, after=None) -> list:
     """Check all input, then run each suite of ``args`` into its directory: [(suite, RunReport, out)].
     ``after(suite, units, out, report, wall_s)`` is called as each suite ends (the command prints its table)."""
-    from qbench.scenarios import get_suite
+    from qbench.suites import get_suite
 
     names = ALL_SUITES if args.suite == "all" else (args.suite,)
     suites = [get_suite(n) for n in names]
@@ -290,7 +290,8 @@ def run_suites(args: argparse.Namespace, after=None) -> list:
 
 def check_flags(suites, args: argparse.Namespace) -> None:
     """A flag that no suite of the run reads (``--steps`` for resilience) is bad input, not ignored."""
-    from qbench.scenarios import OPTIONAL_FLAGS, SUITES
+    from qbench.scenarios import OPTIONAL_FLAGS
+    from qbench.suites import SUITES
 
     given = {"corruptions": args.corruptions, "methods": args.methods, "steps": args.steps,
              "grid_args": getattr(args, "grids", None)}
@@ -304,7 +305,7 @@ def check_flags(suites, args: argparse.Namespace) -> None:
 def check_set_targets(sets: dict[str, dict[str, object]], used: list) -> None:
     """Every ``--set TARGET.PARAM`` must reach something of the run: ``task``, a suite of the run with
     settings, or a method of the run. ``used``: (suite, the methods its run uses) per suite of the run."""
-    from qbench.scenarios import SUITES
+    from qbench.suites import SUITES
 
     methods = [m for _, ms in used for m in ms]
     for target in sets:
@@ -571,7 +572,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _cmd_verify_all(args: argparse.Namespace, rtol: float, atol: float) -> int:
     """0: every selected unit agrees (checked now or in the ledger); 1: a disagreement; 2: bad input."""
     from qbench.verify import verify_all
-    from qbench.scenarios import list_suites
+    from qbench.suites import list_suites
 
     from qbench.xla_cache import enable_xla_cache
 

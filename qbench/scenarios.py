@@ -1,5 +1,9 @@
 """Registered benchmarks: named scenarios (fixed seeds, grids and metrics) grouped into suites.
 
+This module holds the types and the registries; it imports no suite. Look suites up through
+:mod:`qbench.suites` (``get_suite``, ``list_suites``, ``list_scenarios``), which registers the
+built-in ones.
+
 A scenario is one task x model x corruption with its alpha grid, seeds, training settings and
 metrics; a suite knows how to turn scenarios into units of work (one trained model per alpha and
 seed for ``resilience``) and how to summarize their records. Later suites join the same registries.
@@ -39,13 +43,14 @@ class Scenario:
 
 @dataclass(frozen=True)
 class Unit:
-    """One independent piece of work; ``key`` is derived from its full config."""
+    """One independent piece of work, as plain data: its suite runs it from ``config`` alone
+    (``Suite.run``), in this process, in a worker or in ``qbench verify``; ``key`` is derived from
+    ``config`` (``Suite.unit_from_config``)."""
 
     key: str
     suite: str
     scenario: str
     config: dict
-    run: Callable[..., list[dict]] = field(compare=False, repr=False)
     group: tuple = ()  # units sharing a group reuse compiled functions: run them together
 
 
@@ -97,8 +102,12 @@ class Suite:
     # what each column of ``summarize``'s table means, beyond the key columns of qbench.summary.KEY_LEGEND
     legend: Mapping[str, str] = field(default_factory=dict)
     tasks_needed: Callable[[list[Scenario]], set[str]] = lambda scs: {s.task for s in scs}
-    # rebuild the unit a record's stored ``config`` describes (``qbench verify``); None: not re-runnable
-    unit_from_config: Callable[[dict], Unit] | None = None
+    #: the unit a ``config`` describes (its key, scenario and group), checked: what every plan, worker and
+    #: ``qbench verify`` builds units with
+    unit_from_config: Callable[[dict], Unit] = None  # type: ignore[assignment]
+    #: run the unit of ``config``: ``run(config, context, out_dir) -> records`` (one function for the serial,
+    #: local and Dask executors and for ``qbench verify``)
+    run: Callable[..., list[dict]] = None  # type: ignore[assignment]
     # top-level config fields a submission chooses freely (a method and its own hyperparameters);
     # every other field must equal what the registered scenario plans at protocol defaults
     free_config: tuple[str, ...] = ()
@@ -147,20 +156,9 @@ def register_suite(suite: Suite) -> Suite:
     return suite
 
 
-def get_suite(name: str) -> Suite:
-    _load_builtin_suites()
-    if name not in SUITES:
-        raise QbenchError(f"unknown suite {name!r}; known: {', '.join(sorted(SUITES))}")
-    return SUITES[name]
-
-
-def list_suites() -> list[str]:
-    _load_builtin_suites()
-    return sorted(SUITES)
-
-
-def list_scenarios(suite: str | None = None) -> list[Scenario]:
-    _load_builtin_suites()
+def registered_scenarios(suite: str | None = None) -> list[Scenario]:
+    """The scenarios registered so far (of ``suite``); :func:`qbench.suites.list_scenarios` loads the
+    built-in suites first."""
     return [s for s in SCENARIOS.values() if suite is None or s.suite == suite]
 
 
@@ -188,7 +186,3 @@ def retarget(scenarios: Sequence[Scenario], tasks: Sequence[str]) -> list[Scenar
         for s in family:
             out.append(replace(s, task=task, name=s.name.replace(s.task, task)))
     return out
-
-
-def _load_builtin_suites() -> None:
-    import qbench.suites  # noqa: F401  (registers the built-in suites)

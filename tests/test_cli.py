@@ -311,7 +311,7 @@ def test_verbose_is_accepted_before_and_after_the_command():
 
 
 def test_every_summary_column_has_a_legend():
-    from qbench.scenarios import get_suite
+    from qbench.suites import get_suite
     from qbench.summary import KEY_LEGEND, legend_lines, metric_names, shown_columns
 
     base = {"task": "xxz-6", "model": "mlp", "status": "ok"}
@@ -340,7 +340,7 @@ def test_every_summary_column_has_a_legend():
 
 def test_default_output_directories_agree_with_help_and_readme(tmp_path, cache_dir):
     from qbench.cli import _plan_suite
-    from qbench.scenarios import get_suite
+    from qbench.suites import get_suite
 
     for extra, default in (([], "resilience"), (["--quick"], "resilience-quick")):
         args = build_parser().parse_args(["run", "--suite", "resilience", "--task", "xxz-4", "--cache-dir", cache_dir, *extra])
@@ -393,7 +393,7 @@ def test_xxz_chain_past_the_cap_or_odd_is_one_line_status_2(tmp_path, cache_dir,
 def _plans(argv):
     """What `qbench run ARGV` would run (every input check, no unit run): {suite: units}."""
     from qbench.cli import _parse_sets, _plan_suite, check_flags, check_set_targets
-    from qbench.scenarios import get_suite
+    from qbench.suites import get_suite
 
     args = build_parser().parse_args(["run", *argv])
     suites = [get_suite(n) for n in (("resilience", "unlearning", "landscape", "capacity") if args.suite == "all"

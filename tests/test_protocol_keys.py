@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from qbench.scenarios import RunOptions, get_suite, list_suites
+from qbench.scenarios import RunOptions
+from qbench.suites import get_suite, list_suites
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "leaderboard" / "results"

@@ -155,7 +155,7 @@ def test_records_carry_the_thread_count_and_verify_honours_it(capsys, fresh, tmp
 def test_rerun_elsewhere_runs_with_the_asked_thread_count(fresh, tmp_path, cache_dir):
     from qbench.experiment import RunContext
     from qbench.verify import _rerun_elsewhere
-    from qbench.scenarios import get_suite
+    from qbench.suites import get_suite
 
     rec = json.loads(_one_file(fresh / "resilience").read_text().splitlines()[0])
     unit = get_suite(rec["suite"]).unit_from_config(rec["config"])
