@@ -8,3 +8,5 @@ import os as _os
 # TensorFlow's C++ start-up chatter (CPU feature notes, XLA service lines) hides qbench's own output;
 # the `qbench` program goes further (qbench.quiet) unless --verbose.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from qbench.api import RunResult, load_results, run  # noqa: E402  (cheap: each imports its machinery when called)

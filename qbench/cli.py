@@ -7,6 +7,7 @@ import os
 import shlex
 import sys
 import time
+from dataclasses import replace
 from typing import Sequence
 
 from qbench.errors import QbenchError
@@ -54,7 +55,8 @@ def _step_budget(text: str) -> float | None:
 
 
 def _parse_sets(items: Sequence[str]) -> dict[str, dict[str, object]]:
-    """['scrub.lambda_fo=0.1', 'scrub.kl=study'] -> {'scrub': {'lambda_fo': 0.1, 'kl': 'study'}}."""
+    """['scrub.lambda_fo=0.1', 'scrub.kl=study'] -> {'scrub': {'lambda_fo': 0.1, 'kl': 'study'}}.
+    A target is a method of the run, the suite (its settings) or ``task`` (task options)."""
     out: dict[str, dict[str, object]] = {}
     for item in items:
         target, eq, raw = item.partition("=")
@@ -204,7 +206,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from qbench.corruption import list_corruptions
     from qbench.models import list_models
-    from qbench.scenarios import SUITES, list_scenarios, list_suites
+    from qbench.suites import SUITES, list_scenarios, list_suites
     from qbench.tasks import default_task_options, list_tasks
 
     def task_lines() -> list[str]:
@@ -263,10 +265,22 @@ ALL_SUITES = ("resilience", "unlearning", "landscape", "capacity")
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``--suite all`` runs every protocol suite in turn, each into its own output directory."""
-    from qbench.scenarios import get_suite
+    runs = run_suites(args, after=_print_run)
+    return 1 if any(report.failed for _, report, _ in runs) else 0
+
+
+def run_suites(args: argparse.Namespace, after=None) -> list:
+    """Check all input, then run each suite of ``args`` into its directory: [(suite, RunReport, out)].
+    ``after(suite, units, out, report, wall_s)`` is called as each suite ends (the command prints its table)."""
+    from qbench.suites import get_suite
 
     names = ALL_SUITES if args.suite == "all" else (args.suite,)
-    plans = [_plan_suite(get_suite(n), args) for n in names]  # all input checked before any work
+    suites = [get_suite(n) for n in names]
+    check_flags(suites, args)
+    sets = _parse_sets(args.sets)
+    plans = [_plan_suite(s, args, sets) for s in suites]  # all input checked before any work
+    check_set_targets(sets, [(s, p[4]) for s, p in zip(suites, plans)])
+    plans = [p[:4] for p in plans]
     from qbench.executors import make_executor
     from qbench.xla_cache import enable_xla_cache
 
@@ -277,17 +291,60 @@ def cmd_run(args: argparse.Namespace) -> int:
                              watch=getattr(args, "step_budget", False) is not None)
     for p in plans:
         executor.check(p[1])
+    runs = []
     with executor:  # starts or joins the workers (a Dask cluster) once for every suite
-        codes = [_execute(*p, args, executor=executor) for p in plans]
-    return max(codes)
+        for suite, units, ctx, out in plans:
+            start = time.perf_counter()
+            report = _execute(suite, units, ctx, out, args, executor=executor)
+            if after is not None:
+                after(suite, units, out, report, time.perf_counter() - start)
+            runs.append((suite, report, out))
+    return runs
 
 
-def _plan_suite(suite, args: argparse.Namespace):
+def check_flags(suites, args: argparse.Namespace) -> None:
+    """A flag that no suite of the run reads (``--steps`` for resilience) is bad input, not ignored."""
+    from qbench.scenarios import OPTIONAL_FLAGS
+    from qbench.suites import SUITES
+
+    given = {"corruptions": args.corruptions, "methods": args.methods, "steps": args.steps,
+             "grid_args": getattr(args, "grids", None)}
+    for name, flag in OPTIONAL_FLAGS.items():
+        if given.get(name) and not any(name in s.flags for s in suites):
+            users = [n for n in sorted(SUITES) if name in SUITES[n].flags]
+            run = suites[0].name if len(suites) == 1 else "all"
+            raise QbenchError(f"{flag} applies to --suite {', '.join(users)} only, not {run!r}")
+
+
+def check_set_targets(sets: dict[str, dict[str, object]], used: list) -> None:
+    """Every ``--set TARGET.PARAM`` must reach something of the run: ``task``, a suite of the run with
+    settings, or a method of the run. ``used``: (suite, the methods its run uses) per suite of the run."""
+    from qbench.suites import SUITES
+
+    methods = [m for _, ms in used for m in ms]
+    for target in sets:
+        if target == "task" or any(target == s.name for s, _ in used) or target in methods:
+            continue
+        param = next(iter(sets[target]))
+        if target in SUITES:
+            raise QbenchError(f"--set {target}.{param}: suite {target!r} is not in this run")
+        runs = [s.name for s, _ in used if s.methods is not None]
+        if not runs:
+            raise QbenchError(f"--set {target}.{param}: {target!r} is neither a suite of this run nor 'task' "
+                              f"(and {', '.join(s.name for s, _ in used)} runs no unlearning methods)")
+        raise QbenchError(f"--set {target}.{param}: {target!r} is neither a method of this run "
+                          f"({', '.join(dict.fromkeys(methods))}), a suite of it ({', '.join(s.name for s, _ in used)}), "
+                          f"nor 'task'")
+
+
+def _plan_suite(suite, args: argparse.Namespace, sets: dict[str, dict[str, object]] | None = None):
+    """(suite, units, context, output directory, the run's methods); ``sets``: the parsed ``--set``s."""
     from qbench.corruption import check_alpha, list_corruptions
     from qbench.experiment import RunContext, load_task
     from qbench.models import list_models
     from qbench.scenarios import RunOptions
     from qbench.experiment import task_options_for
+    from qbench.settings import build_settings
     from qbench.tasks import check_task_name, default_task_options
 
     for t in args.tasks or ():
@@ -305,25 +362,27 @@ def _plan_suite(suite, args: argparse.Namespace):
         raise QbenchError(f"--epochs must be >= 1, got {args.epochs}")
     if args.steps is not None and args.steps < 1:
         raise QbenchError(f"--steps must be >= 1, got {args.steps}")
-    overrides = _parse_sets(args.sets)
-    extra = {"methods": tuple(args.methods) if args.methods else None, "steps": args.steps,
-             **overrides.pop(suite.name, {})}  # SUITE.PARAM=VALUE: a setting of the suite itself
-    extra["task_options"] = overrides.pop("task", {})  # task.PARAM=VALUE: a task option (xxz: phase)
-    extra["method_overrides"] = overrides
-    if getattr(args, "grids", None):
-        if suite.name != "sensitivity":
-            raise QbenchError(f"--grid applies to --suite sensitivity only, not {suite.name!r}")
-        extra["grid_args"] = tuple(args.grids)
+    sets = _parse_sets(args.sets) if sets is None else sets
+    task_options = sets.get("task", {})  # task.PARAM=VALUE: a task option (xxz: phase)
+    reads = suite.flags  # --suite all: each suite reads the flags it uses (check_flags refused the rest)
     options = RunOptions(
         tasks=tuple(args.tasks) if args.tasks else None,
         models=tuple(args.models) if args.models else None,
-        corruptions=tuple(args.corruptions) if args.corruptions else None,
-        alphas=alphas or None, seeds=args.seeds, epochs=args.epochs, quick=args.quick, extra=extra,
+        corruptions=tuple(args.corruptions) if args.corruptions and "corruptions" in reads else None,
+        alphas=alphas or None, seeds=args.seeds, epochs=args.epochs, quick=args.quick,
+        methods=tuple(args.methods) if args.methods and "methods" in reads else None,
+        steps=args.steps if "steps" in reads else None,
+        grid_args=tuple(getattr(args, "grids", None) or ()) if "grid_args" in reads else (),
+        task_options=task_options,
+        settings=build_settings(suite.settings, suite.name, sets.get(suite.name, {})),
     )
+    methods = suite.methods(options) if suite.methods is not None else ()
+    overrides = {m: hp for m, hp in sets.items() if m in methods}
+    options = replace(options, method_overrides=overrides)
     scenarios = suite.scenarios(options)
     if not scenarios:
         raise QbenchError(f"no {suite.name} scenario matches the given --task/--model/--corruption")
-    for key in sorted(extra["task_options"]):
+    for key in sorted(task_options):
         if not any(key in default_task_options(s.task) for s in scenarios):
             raise QbenchError(f"--set task.{key}: no task of this run takes option {key!r} "
                               f"(tasks: {', '.join(sorted({s.task for s in scenarios}))})")
@@ -333,7 +392,7 @@ def _plan_suite(suite, args: argparse.Namespace):
                      step_budget_s=budget if isinstance(budget, float) else None)
     # load every task before writing anything: missing data is bad input, not a failed unit
     for task in sorted(suite.tasks_needed(scenarios)):
-        opts = {**default_task_options(task), **task_options_for(task, extra["task_options"])}
+        opts = {**default_task_options(task), **task_options_for(task, task_options)}
         load_task(task, 0, ctx.data_dir, ctx.cache_dir, tuple(sorted(opts.items())))
     tier = "-quick" if args.quick else ""
     if args.out:
@@ -341,7 +400,7 @@ def _plan_suite(suite, args: argparse.Namespace):
     else:
         out = os.path.join("runs", suite.name + tier)
     check_out_dir(out)
-    return suite, units, ctx, out
+    return suite, units, ctx, out, methods
 
 
 def check_out_dir(out: str) -> None:
@@ -361,16 +420,20 @@ def check_out_dir(out: str) -> None:
         raise QbenchError(f"--out {out}: {probe} is not writable")
 
 
-def _execute(suite, units, ctx, out: str, args: argparse.Namespace, executor=None) -> int:
+def _execute(suite, units, ctx, out: str, args: argparse.Namespace, executor=None):
     from qbench.records import RecordStore
     from qbench.runner import run_units
+
+    show = not args.no_progress and (getattr(args, "progress", False) or sys.stderr.isatty())
+    return run_units(units, RecordStore(out), ctx, force=args.force, progress=show, executor=executor)
+
+
+def _print_run(suite, units, out: str, report, wall: float) -> None:
+    """The table of a suite's run, what its columns mean, where its records are and what to run next."""
+    from qbench.records import RecordStore
     from qbench.summary import format_table, legend_lines, metric_names, shown_columns
 
     store = RecordStore(out)
-    start = time.perf_counter()
-    show = not args.no_progress and (getattr(args, "progress", False) or sys.stderr.isatty())
-    report = run_units(units, store, ctx, force=args.force, progress=show, executor=executor)
-    wall = time.perf_counter() - start
     keys = {u.key for u in units}
     records = [r for r in store.load() if r["unit_key"] in keys]
     table = suite.summarize(records)
@@ -398,7 +461,6 @@ def _execute(suite, units, ctx, out: str, args: argparse.Namespace, executor=Non
         print(f"  {cmd:<{width}}  # {what}")
     for key in report.failed:
         print(f"failed: {key}", file=sys.stderr)
-    return 1 if report.failed else 0
 
 
 def _program() -> str:
@@ -414,7 +476,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     with --output: a table of one's own run lands in that run's directory (or on standard output)."""
     from qbench.report.leaderboard import (default_ablations, default_leaderboard, default_output, default_results,
                                            regenerate)
-    from qbench.report.verify import default_ledger
+    from qbench.verify import default_ledger
 
     if args.check and args.allow_nonprotocol:
         raise QbenchError("--check is strict (protocol records only): it does not take --allow-nonprotocol")
@@ -477,7 +539,7 @@ def default_figures(results: Sequence[str]) -> str:
 
 def _cmd_plot_tsne(args: argparse.Namespace) -> int:
     """t-SNE data views (PROTOCOL 4.6); every task is loaded before any file is written."""
-    from qbench.report.tsne import PERPLEXITY, tsne_figures
+    from qbench.views.tsne import PERPLEXITY, tsne_figures
 
     if args.results:
         raise QbenchError("--results is not an option of `qbench plot tsne` (it draws data, not records)")
@@ -494,7 +556,7 @@ def _cmd_plot_tsne(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """0: every compared metric agrees; 1: a disagreement (table on stdout); 2: bad input."""
-    from qbench.report.verify import DEFAULT_ATOL, DEFAULT_RTOL, verify
+    from qbench.verify import DEFAULT_ATOL, DEFAULT_RTOL, verify
 
     from qbench.xla_cache import enable_xla_cache
 
@@ -525,8 +587,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def _cmd_verify_all(args: argparse.Namespace, rtol: float, atol: float) -> int:
     """0: every selected unit agrees (checked now or in the ledger); 1: a disagreement; 2: bad input."""
-    from qbench.report.verify import verify_all
-    from qbench.scenarios import list_suites
+    from qbench.verify import verify_all
+    from qbench.suites import list_suites
 
     from qbench.xla_cache import enable_xla_cache
 

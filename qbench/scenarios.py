@@ -1,5 +1,9 @@
 """Registered benchmarks: named scenarios (fixed seeds, grids and metrics) grouped into suites.
 
+This module holds the types and the registries; it imports no suite. Look suites up through
+:mod:`qbench.suites` (``get_suite``, ``list_suites``, ``list_scenarios``), which registers the
+built-in ones.
+
 A scenario is one task x model x corruption with its alpha grid, seeds, training settings and
 metrics; a suite knows how to turn scenarios into units of work (one trained model per alpha and
 seed for ``resilience``) and how to summarize their records. Later suites join the same registries.
@@ -11,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from qbench.errors import QbenchError
-from qbench.protocol import ALPHAS, SEEDS, TrainConfig
+from qbench.protocol import ALPHAS, QUICK, SEEDS, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -39,13 +43,14 @@ class Scenario:
 
 @dataclass(frozen=True)
 class Unit:
-    """One independent piece of work; ``key`` is derived from its full config."""
+    """One independent piece of work, as plain data: its suite runs it from ``config`` alone
+    (``Suite.run``), in this process, in a worker or in ``qbench verify``; ``key`` is derived from
+    ``config`` (``Suite.unit_from_config``)."""
 
     key: str
     suite: str
     scenario: str
     config: dict
-    run: Callable[..., list[dict]] = field(compare=False, repr=False)
     group: tuple = ()  # units sharing a group reuse compiled functions: run them together
 
 
@@ -60,7 +65,31 @@ class RunOptions:
     seeds: tuple[int, ...] | None = None
     epochs: int | None = None
     quick: bool = False
-    extra: dict = field(default_factory=dict)
+    #: ``--method``: the unlearning methods of the run (None: the suite's protocol methods)
+    methods: tuple[str, ...] | None = None
+    #: ``--steps``: unlearning steps (None: the suite's, or its quick tier's)
+    steps: int | None = None
+    #: ``--set METHOD.PARAM=VALUE``: hyperparameters by method name
+    method_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: ``--set task.PARAM=VALUE``: task options (xxz: ``phase``), applied to each task that takes them
+    task_options: Mapping[str, Any] = field(default_factory=dict)
+    #: ``--grid [METHOD.]PARAM=SPEC`` as given (the sensitivity suite parses them)
+    grid_args: tuple[str, ...] = ()
+    #: ``--set SUITE.PARAM=VALUE``: an instance of the suite's ``settings`` type (None: its defaults)
+    settings: Any = None
+
+    def settings_as(self, cls: type) -> Any:
+        """The run's suite settings, of type ``cls``: the given ones, or ``cls()`` (the protocol's)."""
+        if self.settings is None:
+            return cls()
+        if not isinstance(self.settings, cls):
+            raise QbenchError(f"settings {type(self.settings).__name__} given where {cls.__name__} is expected")
+        return self.settings
+
+
+@dataclass(frozen=True)
+class NoSettings:
+    """The settings of a suite that has none."""
 
 
 @dataclass(frozen=True)
@@ -73,11 +102,35 @@ class Suite:
     # what each column of ``summarize``'s table means, beyond the key columns of qbench.summary.KEY_LEGEND
     legend: Mapping[str, str] = field(default_factory=dict)
     tasks_needed: Callable[[list[Scenario]], set[str]] = lambda scs: {s.task for s in scs}
-    # rebuild the unit a record's stored ``config`` describes (``qbench verify``); None: not re-runnable
-    unit_from_config: Callable[[dict], Unit] | None = None
+    #: the unit a ``config`` describes (its key, scenario and group), checked: what every plan, worker and
+    #: ``qbench verify`` builds units with
+    unit_from_config: Callable[[dict], Unit] = None  # type: ignore[assignment]
+    #: run the unit of ``config``: ``run(config, context, out_dir) -> records`` (one function for the serial,
+    #: local and Dask executors and for ``qbench verify``)
+    run: Callable[..., list[dict]] = None  # type: ignore[assignment]
     # top-level config fields a submission chooses freely (a method and its own hyperparameters);
     # every other field must equal what the registered scenario plans at protocol defaults
     free_config: tuple[str, ...] = ()
+    #: the frozen dataclass of the suite's own settings (``--set SUITE.PARAM=VALUE``); defaults = the protocol
+    settings: type = NoSettings
+    #: which of the optional run flags the suite reads (a name of :data:`OPTIONAL_FLAGS`); any other is refused
+    flags: frozenset[str] = frozenset()
+    #: the unlearning methods a run of the suite uses (for ``--set METHOD.PARAM``); None: it runs no methods
+    methods: Callable[[RunOptions], tuple[str, ...]] | None = None
+
+
+#: run flags that only some suites read: RunOptions field -> the command line's spelling
+OPTIONAL_FLAGS = {"corruptions": "--corruption", "methods": "--method", "steps": "--steps", "grid_args": "--grid"}
+
+
+def effective_train(train: TrainConfig, options: RunOptions, quick_fraction: float | None = None) -> TrainConfig:
+    """The training recipe a run uses: the protocol's ``train``, scaled to the quick tier's share of
+    its epochs (``quick_fraction``, default the tier's) with ``--quick``, then to ``--epochs``."""
+    if options.quick:
+        train = train.scaled(QUICK.epoch_fraction if quick_fraction is None else quick_fraction)
+    if options.epochs is not None:
+        train = train.scaled(options.epochs / train.epochs)
+    return train
 
 
 def frozen_options(options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
@@ -103,20 +156,9 @@ def register_suite(suite: Suite) -> Suite:
     return suite
 
 
-def get_suite(name: str) -> Suite:
-    _load_builtin_suites()
-    if name not in SUITES:
-        raise QbenchError(f"unknown suite {name!r}; known: {', '.join(sorted(SUITES))}")
-    return SUITES[name]
-
-
-def list_suites() -> list[str]:
-    _load_builtin_suites()
-    return sorted(SUITES)
-
-
-def list_scenarios(suite: str | None = None) -> list[Scenario]:
-    _load_builtin_suites()
+def registered_scenarios(suite: str | None = None) -> list[Scenario]:
+    """The scenarios registered so far (of ``suite``); :func:`qbench.suites.list_scenarios` loads the
+    built-in suites first."""
     return [s for s in SCENARIOS.values() if suite is None or s.suite == suite]
 
 
@@ -144,7 +186,3 @@ def retarget(scenarios: Sequence[Scenario], tasks: Sequence[str]) -> list[Scenar
         for s in family:
             out.append(replace(s, task=task, name=s.name.replace(s.task, task)))
     return out
-
-
-def _load_builtin_suites() -> None:
-    import qbench.suites  # noqa: F401  (registers the built-in suites)

@@ -36,6 +36,24 @@ def run_cli(capsys, *argv):
         (["run", "--suite", "unlearning", "--method", "nope"], "unknown unlearning method 'nope'"),
         (["run", "--suite", "unlearning", "--set", "scrub.bogus=1"], "unknown hyperparameter(s) bogus"),
         (["run", "--suite", "unlearning", "--set", "scrub"], "--set expects METHOD.PARAM=VALUE"),
+        # issue 17: every --set and every flag reaches something of the run, or the run is refused
+        (["run", "--suite", "unlearning", "--set", "scrub.lamda_fo=0.5"], "scrub: unknown hyperparameter(s) lamda_fo"),
+        (["run", "--suite", "unlearning", "--set", "nosuch.x=1"], "'nosuch' is neither a method of this run"),
+        (["run", "--suite", "resilience", "--set", "nosuch.x=1"], "'nosuch' is neither a suite of this run nor 'task'"),
+        (["run", "--suite", "unlearning", "--method", "finetune", "--set", "scrub.lambda_fo=0.5"],
+         "'scrub' is neither a method of this run (finetune)"),
+        (["run", "--suite", "resilience", "--set", "landscape.variant=study"], "suite 'landscape' is not in this run"),
+        (["run", "--suite", "resilience", "--set", "resilience.x=1"], "resilience has no setting 'x'; its settings: (none)"),
+        (["run", "--suite", "landscape", "--set", "landscape.varant=study"], "landscape has no setting 'varant'"),
+        (["run", "--suite", "landscape", "--set", "landscape.hessian_samples=2.5"], "hessian_samples expects int, got 2.5"),
+        (["run", "--suite", "unlearning", "--set", "unlearning.lr=fast"], "unlearning.lr expects float, got 'fast'"),
+        (["run", "--suite", "resilience", "--steps", "3"], "--steps applies to --suite sensitivity, unlearning only, not 'resilience'"),
+        (["run", "--suite", "resilience", "--method", "scrub"], "--method applies to --suite sensitivity, unlearning only"),
+        (["run", "--suite", "capacity", "--method", "scrub"], "not 'capacity'"),
+        (["run", "--suite", "landscape", "--method", "scrub"], "not 'landscape'"),
+        (["run", "--suite", "landscape", "--steps", "3"], "--steps applies to"),
+        (["run", "--suite", "unlearning", "--corruption", "label_flip"], "--corruption applies to --suite capacity, resilience only"),
+        (["run", "--suite", "all", "--grid", "beta=0,1"], "--grid applies to --suite sensitivity only, not 'all'"),
         (["frobnicate"], "invalid choice"),
     ],
 )
@@ -293,7 +311,7 @@ def test_verbose_is_accepted_before_and_after_the_command():
 
 
 def test_every_summary_column_has_a_legend():
-    from qbench.scenarios import get_suite
+    from qbench.suites import get_suite
     from qbench.summary import KEY_LEGEND, legend_lines, metric_names, shown_columns
 
     base = {"task": "xxz-6", "model": "mlp", "status": "ok"}
@@ -322,7 +340,7 @@ def test_every_summary_column_has_a_legend():
 
 def test_default_output_directories_agree_with_help_and_readme(tmp_path, cache_dir):
     from qbench.cli import _plan_suite
-    from qbench.scenarios import get_suite
+    from qbench.suites import get_suite
 
     for extra, default in (([], "resilience"), (["--quick"], "resilience-quick")):
         args = build_parser().parse_args(["run", "--suite", "resilience", "--task", "xxz-4", "--cache-dir", cache_dir, *extra])
@@ -370,3 +388,36 @@ def test_xxz_chain_past_the_cap_or_odd_is_one_line_status_2(tmp_path, cache_dir,
     assert not (tmp_path / "o").exists()
 
 
+
+
+def _plans(argv):
+    """What `qbench run ARGV` would run (every input check, no unit run): {suite: units}."""
+    from qbench.cli import _parse_sets, _plan_suite, check_flags, check_set_targets
+    from qbench.suites import get_suite
+
+    args = build_parser().parse_args(["run", *argv])
+    suites = [get_suite(n) for n in (("resilience", "unlearning", "landscape", "capacity") if args.suite == "all"
+                                     else (args.suite,))]
+    check_flags(suites, args)
+    sets = _parse_sets(args.sets)
+    plans = [_plan_suite(s, args, sets) for s in suites]
+    check_set_targets(sets, [(s, p[4]) for s, p in zip(suites, plans)])
+    return {s.name: p[1] for s, p in zip(suites, plans)}
+
+
+def test_settings_reach_the_suites_that_read_them_and_all_takes_each_suites_flags(tmp_path, cache_dir):
+    """--suite all: a method's --set and --steps reach unlearning, landscape.variant reaches landscape;
+    typed settings arrive converted (lr 1 -> 1.0) in the unit configs."""
+    base = ["--task", "xxz-4", "--seeds", "0", "--epochs", "1", "--cache-dir", cache_dir, "--out", str(tmp_path / "o")]
+    plans = _plans(["--suite", "all", *base, "--steps", "3", "--set", "scrub.lambda_fo=0.5",
+                    "--set", "landscape.variant=study", "--set", "unlearning.lr=1", "--set", "task.phase=fixed"])
+    scrub = [u.config for u in plans["unlearning"] if u.config["method"] == "scrub"]
+    assert scrub and all(c["method_hyperparameters"]["lambda_fo"] == 0.5 and c["steps"] == 3 for c in scrub)
+    assert {type(u.config["lr"]) for u in plans["unlearning"]} == {float} and plans["unlearning"][0].config["lr"] == 1.0
+    assert plans["landscape"] and all(u.scenario.startswith("landscape-study/") for u in plans["landscape"])
+    assert all(u.config["task_options"] == {"phase": "fixed"} for u in plans["resilience"])
+    assert not (tmp_path / "o").exists()
+    # the protocol's settings when none is given: the unlearning rate of the family, both landscape families
+    plans = _plans(["--suite", "all", *base])
+    assert {u.config["lr"] for u in plans["unlearning"]} == {0.01}
+    assert {u.scenario.split("/")[0] for u in plans["landscape"]} == {"landscape", "landscape-study"}

@@ -14,7 +14,8 @@ from qbench.executors.local import default_threads
 from qbench.experiment import RunContext
 from qbench.records import RecordStore
 from qbench.runner import run_units
-from qbench.scenarios import RunOptions, get_suite, list_suites
+from qbench.scenarios import RunOptions
+from qbench.suites import get_suite, list_suites
 
 TIMING = ("wall_s", "train_wall_s", "unit_wall_s", "first_step_s")
 
@@ -129,7 +130,7 @@ def test_long_groups_are_shared_out_among_workers():
     from qbench.scenarios import Unit
 
     def units(group, n):
-        return [Unit(f"{group}-{i}", "s", "sc", {}, run=lambda *a: [], group=(group,)) for i in range(n)]
+        return [Unit(f"{group}-{i}", "s", "sc", {}, group=(group,)) for i in range(n)]
 
     long, short = units("qnn", 2 * LONG_GROUP * 2), units("mlp", 5)
     batches = make_batches(long + short, 2)

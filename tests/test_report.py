@@ -294,10 +294,11 @@ def test_check_detects_a_stale_file(capsys, tmp_path, results):
 @functools.lru_cache(maxsize=None)
 def _quick_configs():
     """The configs `qbench run --suite unlearning --quick --task xxz-12 --model qnn` writes."""
-    from qbench.scenarios import RunOptions, get_suite
+    from qbench.scenarios import RunOptions
+    from qbench.suites import get_suite
 
     suite = get_suite("unlearning")
-    opts = RunOptions(tasks=("xxz-12",), models=("qnn",), quick=True, extra={"methods": ("retrain", "finetune")})
+    opts = RunOptions(tasks=("xxz-12",), models=("qnn",), quick=True, methods=("retrain", "finetune"))
     return {(u.config["method"], u.config["seed"]): u.config for u in suite.plan(suite.scenarios(opts), opts)}
 
 
@@ -441,7 +442,7 @@ def test_seeds_alphas_scenarios_and_echoed_fields_are_checked():
     for suite, scenario, alpha in (("landscape", "landscape/mnist-1v9/mlp", None),
                                    ("unlearning", "unlearning/mnist-1v9/qnn", 0.3)):
         config = protocol_config(suite, scenario, alpha, 4)
-        crashed = failure_record(Unit("k", suite, scenario, config, run=lambda *a: []), RuntimeError("out of memory"))
+        crashed = failure_record(Unit("k", suite, scenario, config), RuntimeError("out of memory"))
         assert c.deviations(crashed) == ()
         crashed["config"]["quick"] = True
         assert c.deviations(crashed) == ("config.quick: true (protocol: false)",)
@@ -661,7 +662,7 @@ def test_a_unit_that_raised_still_counts_for_the_seed_check():
     recs = [sweep_record("resilience", "qnn", "label_flip", a, s, 0.9) for a in (0.0, 0.3) for s in (0, 1)]
     crashed = next(r for r in recs if r["alpha"] == 0.3 and r["seed"] == 1)
     recs.remove(crashed)
-    unit = Unit(crashed["unit_key"], "resilience", crashed["scenario"], crashed["config"], run=lambda *a: [])
+    unit = Unit(crashed["unit_key"], "resilience", crashed["scenario"], crashed["config"])
     recs.append(failure_record(unit, RuntimeError("out of memory")))
     block = L.render_block(recs)
     assert "1 failed unit(s), not averaged:" in block and "RuntimeError: out of memory" in block

@@ -122,8 +122,11 @@ def test_two_by_two_grid_trains_one_poisoned_model_and_traces_one_step(tmp_path,
     assert points == {(0.0, 0.1), (0.0, 0.3), (0.5, 0.1), (0.5, 0.3)}
     for r in recs:
         hp = r["config"]["method_hyperparameters"]
-        assert r["grid"]["params"] == ["lambda_kl", "lambda_fo"]
-        assert r["grid"]["point"] == {"lambda_kl": hp["lambda_kl"], "lambda_fo": hp["lambda_fo"]}
+        # the swept values that leave the method's defaults (lambda_kl 0, lambda_fo 0.2), by name: derived from
+        # the config alone, so a serial run, a worker and `qbench verify` record the same (issue 17)
+        moved = [k for k in ("lambda_fo", "lambda_kl") if hp[k] != {"lambda_kl": 0.0, "lambda_fo": 0.2}[k]]
+        assert r["grid"]["params"] == moved and "lambda_fo" in moved
+        assert r["grid"]["point"] == {k: hp[k] for k in moved}
         assert hp["lambda_ce"] == 1.0 and hp["kl"] == "bernoulli"
         m = r["metrics"]
         assert r["step"] == 3 and len(m["val_acc_steps"]) == 4 and m["val_acc_steps"][-1] == m["val_acc"]
@@ -153,7 +156,7 @@ def test_two_by_two_grid_trains_one_poisoned_model_and_traces_one_step(tmp_path,
     assert [Path(p).name for p in written] == ["sensitivity_xxz-4_mlp_scrub.png"]
     assert Path(written[0]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     block = render_block(recs)
-    assert "Method sensitivity (PROTOCOL 4.7)" in block and "`scrub`" in block and "lambda_kl, lambda_fo" in block
+    assert "Method sensitivity (PROTOCOL 4.7)" in block and "`scrub`" in block and "lambda_fo, lambda_kl" in block  # as committed
     assert "not on the grid" in block  # the default (lambda_fo 0.2) is not a point of this grid
 
 
@@ -177,7 +180,7 @@ def test_one_parameter_sweep_draws_a_curve_and_reports_the_default(tmp_path, cac
 
 
 def test_verify_rebuilds_a_sensitivity_unit(tmp_path, cache_dir, capsys):
-    from qbench.report.verify import verify
+    from qbench.verify import verify
 
     out = tmp_path / "v"
     assert main([*BASE, "--out", str(out), "--cache-dir", cache_dir, "--method", "gradient_ascent",

@@ -20,7 +20,7 @@ def tiny_task(n=40, d=16, seed=0) -> TaskData:
 
 
 def test_three_panels_one_embedding_and_a_cache(tmp_path, monkeypatch):
-    from qbench.report import tsne
+    from qbench.views import tsne
 
     task = tiny_task()
     view = tsne.build_view(task, alpha=0.2, seed=0, perplexity=5, cache_dir=tmp_path)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from qbench.cli import main
-from qbench.report.verify import is_timing, values_agree
+from qbench.verify import is_timing, values_agree
 
 TINY = ["--task", "xxz-4", "--epochs", "2", "--seeds", "0", "--no-progress"]
 
@@ -154,8 +154,8 @@ def test_records_carry_the_thread_count_and_verify_honours_it(capsys, fresh, tmp
 
 def test_rerun_elsewhere_runs_with_the_asked_thread_count(fresh, tmp_path, cache_dir):
     from qbench.experiment import RunContext
-    from qbench.report.verify import _rerun_elsewhere
-    from qbench.scenarios import get_suite
+    from qbench.verify import _rerun_elsewhere
+    from qbench.suites import get_suite
 
     rec = json.loads(_one_file(fresh / "resilience").read_text().splitlines()[0])
     unit = get_suite(rec["suite"]).unit_from_config(rec["config"])
@@ -166,7 +166,7 @@ def test_rerun_elsewhere_runs_with_the_asked_thread_count(fresh, tmp_path, cache
 
 def test_recorded_threads_policy():
     from qbench.errors import QbenchError
-    from qbench.report.verify import recorded_threads
+    from qbench.verify import recorded_threads
     from qbench.threads import default_tf_threads
 
     def recs(*counts):
@@ -202,7 +202,7 @@ def test_verify_all_is_resumable_keeps_a_ledger_and_reports_coverage(capsys, tre
     import shutil
 
     from qbench.records.provenance import git_revision
-    from qbench.report.verify import ledger_coverage
+    from qbench.verify import ledger_coverage
 
     root = tmp_path / "results"
     shutil.copytree(tree, root)

@@ -5,9 +5,10 @@
 * ``dask``: a ``dask.distributed`` cluster: ``--scheduler ADDRESS``, or a ``LocalCluster`` of
   ``--workers`` processes.
 
-How units travel: a unit holds closures and is not picklable, so a worker receives its suite name,
-key and ``config`` (plain data) and rebuilds it with ``get_suite(suite).unit_from_config(config)``,
-checking that the rebuilt key is the planned one. Units go in batches, one per group (same task and
+How units travel: a unit is plain data; a worker receives its suite name, key and ``config`` and
+rebuilds it with ``get_suite(suite).unit_from_config(config)``, checking that the rebuilt key is the
+planned one, then runs it with the suite's ``run(config, context, out_dir)``
+(:func:`qbench.executors.unit.run_unit`), as the serial executor and ``qbench verify`` do. Units go in batches, one per group (same task and
 model shape), so that a worker process compiles a shape once (compiled functions are cached per
 process); a group is cut into pieces only when there are fewer groups than workers.
 
@@ -23,7 +24,8 @@ not oversubscribe the cores. The serial executor leaves TensorFlow's default unl
 from __future__ import annotations
 
 from qbench.errors import QbenchError
-from qbench.executors.base import Batch, Executor, Progress, SerialExecutor, make_batches
+from qbench.executors.base import Batch, Executor, Progress, make_batches
+from qbench.executors.serial import SerialExecutor
 
 EXECUTORS = ("serial", "local", "dask")
 

@@ -10,10 +10,9 @@ from typing import Iterable, Sequence
 
 from tqdm.auto import tqdm
 
+from qbench.executors.unit import DONE, FAILED, SKIPPED
 from qbench.records import RecordStore
 from qbench.scenarios import Unit
-
-DONE, FAILED, SKIPPED = "done", "failed", "skipped"  # as in qbench.runner (not imported: no TF here)
 
 
 class Progress:
@@ -145,7 +144,7 @@ class Dispatch:
 
     def lose(self, units: Iterable[Unit], error: str, tb: str = "") -> None:
         """Record ``units`` as failed with ``error`` (written here, by the parent)."""
-        from qbench.runner import failure_record
+        from qbench.executors.unit import failure_record
 
         for u in units:
             if self.finished(u):
@@ -192,53 +191,11 @@ class Executor:
         self.close()
 
 
-def has_steps(unit: Unit) -> bool:
-    """A unit that runs unlearning steps under a step budget (what the watchdog watches)."""
-    return "step_budget_s" in unit.config
-
-
-class SerialExecutor(Executor):
-    """Every unit one after the other (the default): in this process, except units with unlearning
-    steps when ``watch``: those run in one worker process, started on first need and reused, which
-    the step watchdog can kill (a hung step cannot be stopped from inside its own process)."""
-
-    def __init__(self, threads: int | None = None, *, watch: bool = True):
-        self.threads = threads
-        self.watch = watch
-        self._worker = None
-
-    def run(self, units, store, ctx, *, force, tracker):
-        from qbench.executors.worker import configure_worker
-        from qbench.runner import run_unit
-        from qbench.scenarios import get_suite
-
-        watched = [u for u in units if self.watch and has_steps(u) and get_suite(u.suite).unit_from_config]
-        ids = {id(u) for u in watched}
-        here = [u for u in units if id(u) not in ids]
-        if watched:
-            if self._worker is None:
-                from qbench.executors.local import LocalExecutor
-
-                self._worker = LocalExecutor(1, self.threads, kind="serial")
-            tracker.describe("worker")
-            self._worker.run(watched, store, ctx, force=force, tracker=tracker)
-        if here and self.threads:
-            configure_worker(self.threads)
-        for unit in here:
-            tracker.describe(unit.key.rsplit("-", 1)[0])
-            tracker.finish(unit.key, run_unit(unit, store, ctx, force=force))
-
-    def close(self) -> None:
-        if self._worker is not None:
-            self._worker.close()
-            self._worker = None
-
-
 def check_rebuildable(units: Sequence[Unit], executor: str) -> None:
     from qbench.errors import QbenchError
-    from qbench.scenarios import get_suite
+    from qbench.suites import get_suite
 
     for suite in sorted({u.suite for u in units}):
-        if get_suite(suite).unit_from_config is None:
+        if get_suite(suite).unit_from_config is None or get_suite(suite).run is None:
             raise QbenchError(f"suite {suite!r} cannot run under --executor {executor} "
                               f"(its units cannot be rebuilt from their configs); use --executor serial")

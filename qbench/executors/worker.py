@@ -61,18 +61,15 @@ def _exit_with_parent() -> None:
 
 
 def stub_unit(suite: str, key: str, config: dict):
-    """A unit that only carries identity (for the failure record of a unit that cannot be rebuilt)."""
+    """A unit as planned, not rebuilt (for the failure record of a unit that cannot be rebuilt)."""
     from qbench.scenarios import Unit
 
-    def run(ctx, out_dir="."):  # pragma: no cover - never run
-        raise RuntimeError(f"unit {key} could not be rebuilt")
-
-    return Unit(key, suite, str(config.get("scenario", "")), config, run)
+    return Unit(key, suite, str(config.get("scenario", "")), config)
 
 
 def rebuild_unit(suite: str, key: str, config: dict):
     """The unit ``config`` describes, rebuilt by its suite; raises if the key does not match."""
-    from qbench.scenarios import get_suite
+    from qbench.suites import get_suite
 
     s = get_suite(suite)
     if s.unit_from_config is None:
@@ -97,7 +94,7 @@ def run_batch(payload: list[tuple[str, str, dict]], out_dir: str, ctx: dict, for
     enable_xla_cache(ctx.get("cache_dir"))  # a remote Dask worker does not inherit the client's environment
     from qbench.experiment import RunContext
     from qbench.records import RecordStore
-    from qbench.runner import FAILED, failure_record, run_unit
+    from qbench.executors.unit import FAILED, failure_record, run_unit
 
     store, context, out = RecordStore(out_dir), RunContext(**ctx), []
     for suite, key, config in payload:

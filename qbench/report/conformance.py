@@ -73,7 +73,7 @@ class Checker:
         configs = protocol_configs(suite_name, scenario)
         if configs is None:
             return None
-        from qbench.scenarios import get_suite
+        from qbench.suites import get_suite
 
         free = get_suite(suite_name).free_config
         refs = {(_text(a), _text(s)): {p: v for p, v in _flatten(c, "config").items() if not _free(p, free)}
@@ -94,7 +94,7 @@ class Checker:
         return tuple(out) + self._by_config[key]
 
     def _config_deviations(self, suite: str, config: dict) -> tuple[str, ...]:
-        from qbench.scenarios import list_suites
+        from qbench.suites import list_suites
 
         if suite not in list_suites():
             return (f"suite: {_text(suite)} is not a registered suite",)
@@ -129,7 +129,8 @@ def protocol_configs(suite_name: str, scenario: str) -> dict[tuple[Any, Any], di
     configs as stored (JSON types), one per alpha and seed (the first unit's: units of one alpha and
     seed differ only in free fields); None if ``suite_name`` has no such scenario. Alpha is None for
     a unit that covers several (``landscape``)."""
-    from qbench.scenarios import SUITES, RunOptions, list_suites
+    from qbench.scenarios import RunOptions
+    from qbench.suites import SUITES, list_suites
 
     if suite_name not in list_suites():
         return None

@@ -24,6 +24,7 @@ from qbench.records import schema as F
 from qbench.records.protocol_rules import check_phase_rules, table_protocol
 from qbench.records.checks import check_one_variant, check_publication, check_same_seeds, seeds_by_row, split_failed
 from qbench.report.conformance import Deviation, split_protocol
+from qbench.metrics.curves import steps_to_reach
 from qbench.report.stats import DASH, Stat, fmt_alpha, fmt_ci, fmt_num, fmt_stat, natural_key, rank_groups
 
 START = "<!-- qbench:leaderboard:start -->"
@@ -98,17 +99,6 @@ def _sort_tables(keys: Iterable[tuple]) -> list[tuple]:
 
 
 # -- unlearning -------------------------------------------------------------------------------------
-def steps_to_reach(curve: dict[int, float], target: float) -> float:
-    """First step whose value reaches ``target`` (NaN if none does)."""
-    if target is None or not math.isfinite(target):
-        return math.nan
-    for step in sorted(curve):
-        v = curve[step]
-        if v is not None and v >= target - 1e-12:
-            return float(step)
-    return math.nan
-
-
 def unlearning_sections(ok: list[dict], failed: list[dict], ranked: bool = True) -> list[Section]:
     def tkey(r: dict) -> tuple:
         return (table_protocol(r), family(r), r[F.TASK], MODEL_ORDER.get(r[F.MODEL], 9), r[F.MODEL])
@@ -588,7 +578,7 @@ def regenerate(results: Sequence[str], output: str | None, *, check: bool = Fals
     ablation = load_results([p for p in ablations if os.path.exists(p)]) if ablations else []
     coverage = None
     if ledger is not None and os.path.exists(ledger) and len(paths) == 1:
-        from qbench.report.verify import ledger_coverage
+        from qbench.verify import ledger_coverage
 
         coverage = ledger_coverage(ledger, paths[0])
     block = render_block(records, deviations, ablation, coverage)

@@ -1,3 +1,27 @@
-"""Built-in suites; importing this package registers them."""
+"""Built-in suites, and the lookups that see them: importing this package registers every built-in suite.
 
-from qbench.suites import capacity, landscape, resilience, sensitivity, unlearning  # noqa: F401
+The types and registries live in :mod:`qbench.scenarios`, which imports no suite: a suite module imports
+it, never the other way round."""
+
+from __future__ import annotations
+
+from qbench.errors import QbenchError
+from qbench.scenarios import SUITES, Scenario, Suite, registered_scenarios
+from qbench.suites import capacity, landscape, resilience, sensitivity, unlearning  # noqa: F401  (registers them)
+
+
+def get_suite(name: str) -> Suite:
+    if name not in SUITES:
+        raise QbenchError(f"unknown suite {name!r}; known: {', '.join(sorted(SUITES))}")
+    return SUITES[name]
+
+
+def list_suites() -> list[str]:
+    return sorted(SUITES)
+
+
+def list_scenarios(suite: str | None = None) -> list[Scenario]:
+    return registered_scenarios(suite)
+
+
+__all__ = ["SUITES", "get_suite", "list_suites", "list_scenarios"]

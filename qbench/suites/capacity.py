@@ -7,7 +7,7 @@ differ: MLP widths (64, 16) ... (8, 2) and QNN depths 5, 6, 7.
 from __future__ import annotations
 
 from qbench.scenarios import Suite, register_scenario, register_suite
-from qbench.suites.resilience import LEGEND, make_scenario, plan_training_units, scenarios_for, unit_from_config
+from qbench.suites.resilience import LEGEND, make_scenario, plan_training_units, run, scenarios_for, unit_from_config
 from qbench.summary import mean_std_table
 
 MLP_WIDTHS = ((64, 16), (32, 8), (16, 4), (8, 2))
@@ -31,4 +31,6 @@ register_suite(Suite(
     summarize=summarize,
     legend=LEGEND,
     unit_from_config=unit_from_config,
+    run=run,
+    flags=frozenset({"corruptions"}),
 ))

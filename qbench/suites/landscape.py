@@ -17,7 +17,7 @@ output collapsed to a constant is flagged and left out of the ratios (its per-se
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -27,8 +27,8 @@ from qbench.experiment import RunContext, TrainSpec, prepare, train_prepared, ta
 from qbench.protocol import QUICK, SEEDS, TrainConfig, model_size, train_config, scenario_version
 from qbench.records.build import new_record, unit_key
 from qbench.errors import QbenchError
-from qbench.scenarios import (RunOptions, Scenario, Suite, Unit, frozen_options, list_scenarios, register_scenario,
-                              register_suite)
+from qbench.scenarios import (RunOptions, Scenario, Suite, Unit, effective_train, frozen_options, registered_scenarios,
+                              register_scenario, register_suite)
 from qbench.seeding import rng
 from qbench.summary import mean_std_table
 
@@ -48,6 +48,22 @@ LEGEND = {
     "n_collapsed": "models whose output collapsed to a constant (left out of both ratios)",
 }
 VARIANTS = ("protocol", "study")
+
+
+@dataclass(frozen=True)
+class LandscapeSettings:
+    """``--set landscape.PARAM=VALUE``."""
+
+    #: protocol, study or both scenario families; None: both (the quick tier: protocol)
+    variant: str | None = None
+    #: training samples the Hessian is evaluated on
+    hessian_samples: int = N_SAMPLES
+
+    def __post_init__(self) -> None:
+        if self.variant is not None and self.variant not in (*VARIANTS, "both"):
+            raise QbenchError(f"landscape.variant must be one of protocol, study, both; got {self.variant!r}")
+        if self.hessian_samples < 1:
+            raise QbenchError(f"landscape.hessian_samples must be >= 1, got {self.hessian_samples}")
 
 #: the study's own landscape configuration (PROTOCOL 4.3, ``landscape-study``)
 STUDY_TRAIN = TrainConfig(epochs=50, batch_size=32, lr=0.01)
@@ -76,10 +92,8 @@ def is_study(s: Scenario) -> bool:
 
 def _scenarios(options: RunOptions) -> list[Scenario]:
     # the quick tier runs the protocol's family only (it stays within minutes); ask for the other explicitly
-    variant = str(options.extra.get("variant") or ("protocol" if options.quick else "both"))
-    if variant not in (*VARIANTS, "both"):
-        raise QbenchError(f"landscape.variant must be one of protocol, study, both; got {variant!r}")
-    scs = [s for s in list_scenarios("landscape") if variant == "both" or is_study(s) == (variant == "study")]
+    variant = options.settings_as(LandscapeSettings).variant or ("protocol" if options.quick else "both")
+    scs = [s for s in registered_scenarios("landscape") if variant == "both" or is_study(s) == (variant == "study")]
     if options.tasks:
         scs = [replace(s, task=t, name=s.name.replace(s.task, t),
                        **({} if is_study(s) else {"train": train_config(t, s.model),
@@ -95,16 +109,14 @@ def _scenarios(options: RunOptions) -> list[Scenario]:
 def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
     units = []
     for s in scenarios:
-        cfg = s.train.scaled(QUICK.epoch_fraction) if options.quick else s.train
-        if options.epochs is not None:
-            cfg = cfg.scaled(options.epochs / cfg.epochs)
-        n_samples = int(options.extra.get("hessian_samples") or N_SAMPLES)
+        cfg = effective_train(s.train, options)
+        n_samples = options.settings_as(LandscapeSettings).hessian_samples
         split = STUDY_SPLIT if is_study(s) else None
         subset = ("random from the held-out 30% of the seed's split (clean labels)" if split else
                   "random from the training set as trained (corrupted labels)")
         for seed in s.seeds:
             specs = [TrainSpec(s.task, s.model, s.options, s.corruption, float(a), int(seed), cfg, s.data_seed, split,
-                               task_options=task_options_for(s.task, options.extra.get("task_options")))
+                               task_options=task_options_for(s.task, options.task_options))
                      for a in (0.0, *s.alphas)]
             config = {"suite": "landscape", "scenario": s.name,
                       "protocol_version": scenario_version("landscape", s.task, s.model), "quick": options.quick,
@@ -112,73 +124,62 @@ def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
                       "alphas": [0.0, *s.alphas], "seed": int(seed), "train": [sp.as_dict() for sp in specs],
                       "hessian": {"samples": n_samples, "loss": "mean BCE", "trace": "exact", "k_eigs": K_EIGS,
                                   "subset": subset}}
-            units.append(_unit(s, specs, n_samples, config))
+            units.append(unit_from_config(config))
     return units
 
 
-def _unit(s: Scenario, specs: list[TrainSpec], n_samples: int, config: dict) -> Unit:
-    fam = "landscape-study" if is_study(s) else "landscape"
-    key = unit_key(f"{fam}-{s.task}-{s.model}-s{config['seed']}", config)
-    return Unit(key, "landscape", s.name, config, _runner(s, specs, n_samples, config, key),
-                group=(s.task, s.model, s.model_options))
-
-
 def unit_from_config(config: dict) -> Unit:
-    """The unit a landscape record's stored config describes (for ``qbench verify``)."""
-    from qbench.suites.resilience import model_options_tuple, train_spec_from_dict
-
-    specs = [train_spec_from_dict(d) for d in config["train"]]
-    first = specs[0]
-    s = Scenario(name=config["scenario"], suite="landscape", task=first.task, model=first.model,
-                 model_options=model_options_tuple(config["train"][0]["model_options"]), corruption=first.corruption,
-                 alphas=tuple(sp.alpha for sp in specs[1:]), seeds=(first.seed,), train=first.train,
-                 metrics=METRICS, data_seed=first.data_seed)
-    return _unit(s, specs, int(config["hessian"]["samples"]), config)
+    """The unit of a landscape config (a plan's, a worker's or a stored record's)."""
+    first = TrainSpec.from_dict(config["train"][0])
+    fam = "landscape-study" if str(config["scenario"]).startswith("landscape-study/") else "landscape"
+    key = unit_key(f"{fam}-{first.task}-{first.model}-s{config['seed']}", config)
+    return Unit(key, "landscape", config["scenario"], config,
+                group=(first.task, first.model, frozen_options(config["train"][0]["model_options"])))
 
 
-def _runner(s: Scenario, specs: list[TrainSpec], n_samples: int, config: dict, key: str):
-    def run(ctx: RunContext, out_dir: str = ".") -> list[dict]:
-        from qbench.metrics.hessian import collapsed_output, hessian_eigs, hessian_trace_exact
+def run(config: dict, ctx: RunContext, out_dir: str = ".") -> list[dict]:
+    """Train the clean model and one per alpha; per model, the exact Hessian trace, extreme eigenvalues and LRR."""
+    from qbench.metrics.hessian import collapsed_output, hessian_eigs, hessian_trace_exact
 
-        rows = []
-        for spec in specs:
-            start = time.perf_counter()
-            prepared = prepare(spec, ctx)
+    key, specs = unit_from_config(config).key, [TrainSpec.from_dict(d) for d in config["train"]]
+    n_samples = int(config["hessian"]["samples"])
+    rows = []
+    for spec in specs:
+        start = time.perf_counter()
+        prepared = prepare(spec, ctx)
 
-            def compute():
-                t = train_prepared(prepared)
-                return t.params, {"train_acc": t.train_acc(), "val_acc": t.val_acc()}
+        def compute():
+            t = train_prepared(prepared)
+            return t.params, {"train_acc": t.train_acc(), "val_acc": t.val_acc()}
 
-            params, info, _ = cached_params(out_dir, spec.as_dict(), compute)
-            if spec.train_split is None:  # the protocol: the training set as trained
-                pool_x, pool_y = prepared.x_train, prepared.y_train
-            else:  # the study: its held-out part
-                pool_x, pool_y = prepared.x_heldout, prepared.y_heldout
-            sub = np.sort(rng(spec.seed, "hessian_subset").choice(len(pool_y), min(n_samples, len(pool_y)), replace=False))
-            x, y = pool_x[sub], pool_y[sub]
-            t0 = time.perf_counter()
-            trace = hessian_trace_exact(prepared.model, params, x, y)
-            trace_s = time.perf_counter() - t0
-            top, bottom = hessian_eigs(prepared.model, params, x, y, k=K_EIGS)
-            rows.append((spec, prepared.model.size_label(), {
-                "hessian_trace": float(trace), # eigenvalues Lanczos did not converge to (NaN) are left out
-                "eig_top": [float(v) for v in top if np.isfinite(v)],
-                "eig_bottom": [float(v) for v in bottom if np.isfinite(v)],
-                "collapsed": bool(collapsed_output(prepared.model, params, x)), "trace_wall_s": trace_s,
-                "train_acc": info["train_acc"], "val_acc": info["val_acc"], "wall_s": time.perf_counter() - start,
-            }))
-        clean = rows[0][2]
-        records = []
-        for spec, size, metrics in rows:
-            # a collapsed model (or a collapsed clean reference) has no ratio (PROTOCOL 4.3)
-            usable = clean["hessian_trace"] and not (clean["collapsed"] or metrics["collapsed"])
-            metrics["lrr"] = metrics["hessian_trace"] / clean["hessian_trace"] if usable else None
-            records.append(new_record(suite="landscape", scenario=s.name, unit_key=key, config=config, metrics=metrics,
-                                      task=s.task, model=s.model, model_size=size, corruption=s.corruption,
-                                      alpha=spec.alpha, seed=spec.seed))
-        return records
-
-    return run
+        params, info, _ = cached_params(out_dir, spec.as_dict(), compute)
+        if spec.train_split is None:  # the protocol: the training set as trained
+            pool_x, pool_y = prepared.x_train, prepared.y_train
+        else:  # the study: its held-out part
+            pool_x, pool_y = prepared.x_heldout, prepared.y_heldout
+        sub = np.sort(rng(spec.seed, "hessian_subset").choice(len(pool_y), min(n_samples, len(pool_y)), replace=False))
+        x, y = pool_x[sub], pool_y[sub]
+        t0 = time.perf_counter()
+        trace = hessian_trace_exact(prepared.model, params, x, y)
+        trace_s = time.perf_counter() - t0
+        top, bottom = hessian_eigs(prepared.model, params, x, y, k=K_EIGS)
+        rows.append((spec, prepared.model.size_label(), {
+            "hessian_trace": float(trace), # eigenvalues Lanczos did not converge to (NaN) are left out
+            "eig_top": [float(v) for v in top if np.isfinite(v)],
+            "eig_bottom": [float(v) for v in bottom if np.isfinite(v)],
+            "collapsed": bool(collapsed_output(prepared.model, params, x)), "trace_wall_s": trace_s,
+            "train_acc": info["train_acc"], "val_acc": info["val_acc"], "wall_s": time.perf_counter() - start,
+        }))
+    clean = rows[0][2]
+    records = []
+    for spec, size, metrics in rows:
+        # a collapsed model (or a collapsed clean reference) has no ratio (PROTOCOL 4.3)
+        usable = clean["hessian_trace"] and not (clean["collapsed"] or metrics["collapsed"])
+        metrics["lrr"] = metrics["hessian_trace"] / clean["hessian_trace"] if usable else None
+        records.append(new_record(suite="landscape", scenario=config["scenario"], unit_key=key, config=config, metrics=metrics,
+                                  task=spec.task, model=spec.model, model_size=size, corruption=spec.corruption,
+                                  alpha=spec.alpha, seed=spec.seed))
+    return records
 
 
 def summarize(records: list[dict]) -> pd.DataFrame:
@@ -216,4 +217,6 @@ register_suite(Suite(
     summarize=summarize,
     legend=LEGEND,
     unit_from_config=unit_from_config,
+    run=run,
+    settings=LandscapeSettings,
 ))

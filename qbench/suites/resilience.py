@@ -10,7 +10,7 @@ import pandas as pd
 from qbench.experiment import RunContext, TrainSpec, train_corrupted, task_options_for
 from qbench.protocol import QUICK, model_size, train_config, scenario_version
 from qbench.records.build import new_record, unit_key
-from qbench.scenarios import frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget, select
+from qbench.scenarios import effective_train, frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget, select
 from qbench.summary import mean_std_table
 
 PROTOCOL_TASKS = ("mnist-1v9", "xxz-12")
@@ -48,9 +48,9 @@ for _task in PROTOCOL_TASKS:
 
 
 def scenarios_for(suite: str, options: RunOptions) -> list[Scenario]:
-    from qbench.scenarios import list_scenarios
+    from qbench.scenarios import registered_scenarios
 
-    scs = list_scenarios(suite)
+    scs = registered_scenarios(suite)
     if options.tasks:
         scs = retarget(scs, options.tasks)
     if options.quick:
@@ -58,72 +58,49 @@ def scenarios_for(suite: str, options: RunOptions) -> list[Scenario]:
     return select(scs, options)
 
 
-def effective_train(s: Scenario, options: RunOptions):
-    cfg = s.train
-    if options.quick:
-        cfg = cfg.scaled(QUICK.epoch_fraction)
-    if options.epochs is not None:
-        cfg = cfg.scaled(options.epochs / cfg.epochs)
-    return cfg
-
-
 def plan_training_units(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
     """One unit per (scenario, alpha, seed): train on the corrupted set, record train/val accuracy."""
     units = []
     for s in scenarios:
-        cfg = effective_train(s, options)
+        cfg = effective_train(s.train, options)
         for alpha in s.alphas:
             for seed in s.seeds:
                 spec = TrainSpec(s.task, s.model, s.options, s.corruption, float(alpha), int(seed), cfg, s.data_seed,
-                                 task_options=task_options_for(s.task, options.extra.get("task_options")))
+                                 task_options=task_options_for(s.task, options.task_options))
                 config = {"suite": s.suite, "scenario": s.name,
                           "protocol_version": scenario_version(s.suite, s.task, s.model), "quick": options.quick,
                           **spec.as_dict()}
-                units.append(_unit(s, spec, config))
+                units.append(unit_from_config(config))
     return units
 
 
-def _unit(s: Scenario, spec: TrainSpec, config: dict) -> Unit:
-    key = unit_key(f"{s.suite}-{s.task}-{s.model}-{s.corruption}-a{spec.alpha:g}-s{spec.seed}", config)
-    return Unit(key, s.suite, s.name, config, _runner(s, spec, config, key), group=(s.task, s.model, s.model_options))
-
-
-model_options_tuple = frozen_options
-
-
-train_spec_from_dict = TrainSpec.from_dict
-
-
 def unit_from_config(config: dict) -> Unit:
-    """The unit a resilience or capacity record's stored config describes (for ``qbench verify``)."""
-    spec = train_spec_from_dict(config)
-    s = Scenario(name=config["scenario"], suite=config["suite"], task=spec.task, model=spec.model,
-                 model_options=model_options_tuple(config["model_options"]), corruption=spec.corruption,
-                 alphas=(spec.alpha,), seeds=(spec.seed,), train=spec.train, metrics=METRICS,
-                 data_seed=spec.data_seed)
-    return _unit(s, spec, config)
+    """The unit of a resilience or capacity config (a plan's, a worker's or a stored record's)."""
+    spec = TrainSpec.from_dict(config)
+    key = unit_key(f"{config['suite']}-{spec.task}-{spec.model}-{spec.corruption}-a{spec.alpha:g}-s{spec.seed}", config)
+    return Unit(key, config["suite"], config["scenario"], config,
+                group=(spec.task, spec.model, frozen_options(config["model_options"])))
 
 
-def _runner(s: Scenario, spec: TrainSpec, config: dict, key: str):
-    def run(ctx: RunContext, out_dir: str = ".") -> list[dict]:
-        start = time.perf_counter()
-        trained = train_corrupted(spec, ctx)
-        metrics = {
-            "train_acc": trained.train_acc(),
-            "val_acc": trained.val_acc(),
-            "final_loss": float(trained.result.epoch_loss[-1]),
-            "n_steps": trained.result.n_steps,
-            "n_corrupted": int(len(trained.corrupted.indices)),
-            "train_wall_s": trained.result.wall_s,
-            "wall_s": time.perf_counter() - start,
-        }
-        return [new_record(
-            suite=s.suite, scenario=s.name, unit_key=key, config=config, metrics=metrics,
-            task=s.task, model=s.model, model_size=trained.model.size_label(),
-            corruption=s.corruption, alpha=spec.alpha, seed=spec.seed,
-        )]
-
-    return run
+def run(config: dict, ctx: RunContext, out_dir: str = ".") -> list[dict]:
+    """Train on the corrupted set of ``config``; one record: train/val accuracy."""
+    start = time.perf_counter()
+    spec, key = TrainSpec.from_dict(config), unit_from_config(config).key
+    trained = train_corrupted(spec, ctx)
+    metrics = {
+        "train_acc": trained.train_acc(),
+        "val_acc": trained.val_acc(),
+        "final_loss": float(trained.result.epoch_loss[-1]),
+        "n_steps": trained.result.n_steps,
+        "n_corrupted": int(len(trained.corrupted.indices)),
+        "train_wall_s": trained.result.wall_s,
+        "wall_s": time.perf_counter() - start,
+    }
+    return [new_record(
+        suite=config["suite"], scenario=config["scenario"], unit_key=key, config=config, metrics=metrics,
+        task=spec.task, model=spec.model, model_size=trained.model.size_label(),
+        corruption=spec.corruption, alpha=spec.alpha, seed=spec.seed,
+    )]
 
 
 def summarize(records: list[dict]) -> pd.DataFrame:
@@ -140,4 +117,6 @@ register_suite(Suite(
     summarize=summarize,
     legend=LEGEND,
     unit_from_config=unit_from_config,
+    run=run,
+    flags=frozenset({"corruptions"}),
 ))

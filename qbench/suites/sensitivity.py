@@ -37,10 +37,10 @@ from qbench.grids import DEFAULT_GRIDS, QUICK_GRIDS, check_grid, grid_points, pa
 from qbench.methods import get_method, method_class, method_source
 from qbench.protocol import task_family, scenario_version
 from qbench.records.build import new_record, unit_key
-from qbench.scenarios import RunOptions, Scenario, Suite, Unit, register_suite
+from qbench.scenarios import RunOptions, Scenario, Suite, Unit, effective_train, frozen_options, register_suite
 from qbench.summary import mean_std_table
 from qbench.suites.unlearning import (
-    ALPHA, LR, METHOD_FIELDS, STEPS, register_poisoned_scenarios, run_method, select_poisoned_scenarios,
+    ALPHA, LR, METHOD_FIELDS, STEPS, UnlearningSettings, register_poisoned_scenarios, run_method, select_poisoned_scenarios,
 )
 from qbench.suites.unlearning import CONFIG as UNLEARNING
 
@@ -70,17 +70,14 @@ def _scenarios(options: RunOptions) -> list[Scenario]:
 
 def method_grids(options: RunOptions) -> list[tuple[str, dict[str, Any], dict[str, tuple]]]:
     """(method, fixed hyperparameters, checked grid) per method of the run; bad input -> QbenchError."""
-    given = parse_grid_args(options.extra.get("grid_args") or ())
-    methods = tuple(options.extra.get("methods") or ())
-    if not methods:
-        named = [m for m in given if m is not None]
-        methods = tuple(named) if named else tuple(DEFAULT_GRIDS)
+    given = parse_grid_args(options.grid_args)
+    methods = run_methods(options)
     if None in given and len(methods) != 1:
         raise QbenchError("--grid PARAM=... needs exactly one --method; with several, write --grid METHOD.PARAM=...")
     for m in given:
         if m is not None and m not in methods:
             raise QbenchError(f"--grid {m}.*: method {m!r} is not among the run's methods ({', '.join(methods)})")
-    overrides = options.extra.get("method_overrides") or {}
+    overrides = options.method_overrides
     defaults = QUICK_GRIDS if options.quick else DEFAULT_GRIDS
     out = []
     for name in methods:
@@ -98,6 +95,14 @@ def method_grids(options: RunOptions) -> list[tuple[str, dict[str, Any], dict[st
     return out
 
 
+def run_methods(options: RunOptions) -> tuple[str, ...]:
+    """The methods of a sweep: ``--method``, else those named in ``--grid METHOD.PARAM``, else the default grids'."""
+    if options.methods:
+        return tuple(options.methods)
+    named = [m for m in parse_grid_args(options.grid_args) if m is not None]
+    return tuple(named) if named else tuple(DEFAULT_GRIDS)
+
+
 def _defaults(cls) -> dict[str, Any] | None:
     try:
         return dataclasses.asdict(cls.Hyperparameters())
@@ -113,19 +118,15 @@ def point_label(hp: dict[str, Any]) -> str:
 
 def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
     sweeps = method_grids(options)
-    steps = options.extra.get("steps") or (CONFIG.quick_steps if options.quick else CONFIG.steps)
+    steps = options.steps or (CONFIG.quick_steps if options.quick else CONFIG.steps)
     units = []
     for s in scenarios:
-        cfg = s.train
-        if options.quick:
-            cfg = cfg.scaled(CONFIG.quick_epoch_fraction)
-        if options.epochs is not None:
-            cfg = cfg.scaled(options.epochs / cfg.epochs)
-        lr = options.extra.get("lr") or LR[task_family(s.task)]
+        cfg = effective_train(s.train, options, CONFIG.quick_epoch_fraction)
+        lr = options.settings_as(UnlearningSettings).lr or LR[task_family(s.task)]
         for alpha in s.alphas:
             for seed in s.seeds:
                 spec = TrainSpec(s.task, s.model, s.options, s.corruption, float(alpha), int(seed), cfg, s.data_seed,
-                                 task_options=task_options_for(s.task, options.extra.get("task_options")))
+                                 task_options=task_options_for(s.task, options.task_options))
                 for name, fixed, grid in sweeps:
                     cls = method_class(name)
                     for point in grid_points(grid):
@@ -140,60 +141,51 @@ def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
                             "task": s.task, "model": s.model, "corruption": s.corruption, "alpha": float(alpha),
                             "seed": int(seed),
                         }
-                        units.append(_unit(s, spec, name, config, tuple(grid)))
+                        units.append(unit_from_config(config))
     return units
 
 
-def _unit(s: Scenario, spec: TrainSpec, name: str, config: dict, swept: tuple[str, ...]) -> Unit:
-    hp = config["method_hyperparameters"]
-    # the key depends on the config alone (``qbench verify`` rebuilds it): every numeric value, by name
-    short = "-".join(f"{k}{v:g}" for k, v in sorted(hp.items())
-                     if isinstance(v, (int, float)) and not isinstance(v, bool)) or "default"
-    key = unit_key(f"sensitivity-{s.task}-{s.model}-s{spec.seed}-{name}-{short}", config)
-    return Unit(key, "sensitivity", s.name, config, _runner(s, spec, name, config, key, swept),
-                group=(s.task, s.model, s.model_options))
-
-
 def unit_from_config(config: dict) -> Unit:
-    """The unit a sensitivity record's config describes (``qbench verify``)."""
-    from qbench.suites.resilience import model_options_tuple, train_spec_from_dict
-
-    spec = train_spec_from_dict(config["poisoned"])
-    s = Scenario(name=config["scenario"], suite="sensitivity", task=spec.task, model=spec.model,
-                 model_options=model_options_tuple(config["poisoned"]["model_options"]), corruption=spec.corruption,
-                 alphas=(spec.alpha,), seeds=(spec.seed,), train=spec.train, metrics=FINAL_METRICS,
-                 data_seed=spec.data_seed)
+    """The unit of a sensitivity config (a plan's, a worker's or a stored record's)."""
+    spec = TrainSpec.from_dict(config["poisoned"])
     hp = dict(config.get("method_hyperparameters") or {})
     get_method(config["method"], **hp)
-    defaults = config.get("method_defaults") or {}
-    swept = tuple(k for k in sorted(hp) if k in defaults and hp[k] != defaults[k]) or ()
-    return _unit(s, spec, config["method"], config, swept)
+    # the key depends on the config alone: every numeric value, by name
+    short = "-".join(f"{k}{v:g}" for k, v in sorted(hp.items())
+                     if isinstance(v, (int, float)) and not isinstance(v, bool)) or "default"
+    key = unit_key(f"sensitivity-{spec.task}-{spec.model}-s{spec.seed}-{config['method']}-{short}", config)
+    return Unit(key, "sensitivity", config["scenario"], config,
+                group=(spec.task, spec.model, frozen_options(config["poisoned"]["model_options"])))
 
 
-def _runner(s: Scenario, spec: TrainSpec, name: str, config: dict, key: str, swept: tuple[str, ...]):
-    hp = dict(config["method_hyperparameters"])
+def swept_params(config: dict) -> tuple[str, ...]:
+    """The hyperparameters a grid point moves away from the method's defaults, by name."""
+    hp, defaults = config.get("method_hyperparameters") or {}, config.get("method_defaults") or {}
+    return tuple(k for k in sorted(hp) if k in defaults and hp[k] != defaults[k])
 
-    def run(ctx: RunContext, out_dir: str = ".") -> list[dict]:
-        start = time.perf_counter()
-        prepared, info, res = run_method(spec, ctx, out_dir, name, hp, config, curves=CURVES)
-        last = res.metrics[-1]
-        metrics: dict[str, Any] = {k: last.get(k) for k in FINAL_METRICS}
-        for c in CURVES:
-            metrics[f"{c}_steps"] = [m[c] for m in res.metrics]
-        metrics["val_acc_0"] = res.metrics[0]["val_acc"]
-        metrics["first_step_s"] = res.compile_s
-        metrics["unit_wall_s"] = time.perf_counter() - start
-        record = new_record(
-            suite="sensitivity", scenario=f"{s.name}/{name}/{point_label(hp)}", unit_key=key, config=config,
-            task=s.task, model=s.model, model_size=prepared.model.size_label(), corruption=s.corruption,
-            alpha=spec.alpha, seed=spec.seed, method=name, step=len(res.metrics) - 1, metrics=metrics,
-            status=res.status, error=res.error,
-            grid={"params": list(swept), "point": {k: hp[k] for k in swept}},
-            poisoned_model=info,
-        )
-        return [record]
 
-    return run
+def run(config: dict, ctx: RunContext, out_dir: str = ".") -> list[dict]:
+    """Unlearn with the grid point of ``config``; one record at the final step, with the per-step curves."""
+    start = time.perf_counter()
+    unit, spec = unit_from_config(config), TrainSpec.from_dict(config["poisoned"])
+    name, hp, swept = config["method"], dict(config["method_hyperparameters"]), swept_params(config)
+    prepared, info, res = run_method(spec, ctx, out_dir, name, hp, config, curves=CURVES)
+    last = res.metrics[-1]
+    metrics: dict[str, Any] = {k: last.get(k) for k in FINAL_METRICS}
+    for c in CURVES:
+        metrics[f"{c}_steps"] = [m[c] for m in res.metrics]
+    metrics["val_acc_0"] = res.metrics[0]["val_acc"]
+    metrics["first_step_s"] = res.compile_s
+    metrics["unit_wall_s"] = time.perf_counter() - start
+    record = new_record(
+        suite="sensitivity", scenario=f"{config['scenario']}/{name}/{point_label(hp)}", unit_key=unit.key,
+        config=config, task=spec.task, model=spec.model, model_size=prepared.model.size_label(),
+        corruption=spec.corruption, alpha=spec.alpha, seed=spec.seed, method=name, step=len(res.metrics) - 1,
+        metrics=metrics, status=res.status, error=res.error,
+        grid={"params": list(swept), "point": {k: hp[k] for k in swept}},
+        poisoned_model=info,
+    )
+    return [record]
 
 
 def summarize(records: list[dict]) -> pd.DataFrame:
@@ -223,5 +215,9 @@ register_suite(Suite(
         "forget_acc": "accuracy on the forget set's flipped labels after the last step (lower: more forgotten)",
     },
     unit_from_config=unit_from_config,
+    run=run,
     free_config=METHOD_FIELDS + ("method_defaults",),  # the grid point is the method's hyperparameters
+    settings=UnlearningSettings,
+    flags=frozenset({"methods", "steps", "grid_args"}),
+    methods=run_methods,
 ))

@@ -18,9 +18,10 @@ import pandas as pd
 from qbench.artifacts import cached_params
 from qbench.experiment import Prepared, RunContext, TrainSpec, prepare, train_corrupted, task_options_for
 from qbench.methods import get_method, method_source
+from qbench.metrics.curves import steps_to_reach
 from qbench.protocol import SEEDS, model_size, task_family, train_config, scenario_version
 from qbench.records.build import new_record, unit_key
-from qbench.scenarios import frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget
+from qbench.scenarios import effective_train, frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget
 from qbench.seeding import int_seed
 from qbench.summary import mean_std_table
 
@@ -61,6 +62,13 @@ class UnlearningConfig:
 
 CONFIG = UnlearningConfig()
 
+
+@dataclass(frozen=True)
+class UnlearningSettings:
+    """``--set unlearning.PARAM=VALUE`` (and ``sensitivity.PARAM``)."""
+
+    lr: float | None = None  # None: the protocol's value for the task family
+
 def register_poisoned_scenarios(suite: str, metrics: tuple[str, ...], what: str) -> None:
     """One scenario per protocol task and model: label flipping at alpha 0.3, the poisoned model of 2.3."""
     for task in ("mnist-1v9", "xxz-12"):
@@ -74,9 +82,9 @@ def register_poisoned_scenarios(suite: str, metrics: tuple[str, ...], what: str)
 
 def select_poisoned_scenarios(suite: str, options: RunOptions, quick_seeds: tuple[int, ...]) -> list[Scenario]:
     """The suite's scenarios filtered and overridden by the command line (--task, --model, seeds, alphas)."""
-    from qbench.scenarios import list_scenarios
+    from qbench.scenarios import registered_scenarios
 
-    scs = list_scenarios(suite)
+    scs = registered_scenarios(suite)
     if options.tasks:
         scs = retarget(scs, options.tasks)
     if options.models:
@@ -92,26 +100,25 @@ def _scenarios(options: RunOptions) -> list[Scenario]:
     return select_poisoned_scenarios("unlearning", options, CONFIG.quick_seeds)
 
 
+def run_methods(options: RunOptions) -> tuple[str, ...]:
+    """The methods of a run: ``--method`` or the protocol's."""
+    return tuple(options.methods or PROTOCOL_METHODS)
+
+
 def _method_specs(options: RunOptions) -> list[tuple[str, dict[str, Any]]]:
-    names = options.extra.get("methods") or PROTOCOL_METHODS
-    overrides = options.extra.get("method_overrides", {})
-    return [(n, dict(overrides.get(n, {}))) for n in names]
+    return [(n, dict(options.method_overrides.get(n, {}))) for n in run_methods(options)]
 
 
 def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
     units = []
-    steps = options.extra.get("steps") or (CONFIG.quick_steps if options.quick else CONFIG.steps)
+    steps = options.steps or (CONFIG.quick_steps if options.quick else CONFIG.steps)
     for s in scenarios:
-        cfg = s.train
-        if options.quick:
-            cfg = cfg.scaled(CONFIG.quick_epoch_fraction)
-        if options.epochs is not None:
-            cfg = cfg.scaled(options.epochs / cfg.epochs)
-        lr = options.extra.get("lr") or CONFIG.lr or LR[task_family(s.task)]
+        cfg = effective_train(s.train, options, CONFIG.quick_epoch_fraction)
+        lr = options.settings_as(UnlearningSettings).lr or CONFIG.lr or LR[task_family(s.task)]
         for alpha in s.alphas:
             for seed in s.seeds:
                 spec = TrainSpec(s.task, s.model, s.options, s.corruption, float(alpha), int(seed), cfg, s.data_seed,
-                                 task_options=task_options_for(s.task, options.extra.get("task_options")))
+                                 task_options=task_options_for(s.task, options.task_options))
                 for name, hp in _method_specs(options):
                     method = get_method(name, **hp)  # validates names and hyperparameters up front
                     config = {
@@ -122,29 +129,19 @@ def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
                         "steps": steps, "lr": lr, "optimizer": "adam (fresh)", "step_budget_s": CONFIG.step_budget_s,
                         "task": s.task, "model": s.model, "corruption": s.corruption, "alpha": float(alpha), "seed": int(seed),
                     }
-                    units.append(_unit(s, spec, name, hp, config))
+                    units.append(unit_from_config(config))
     return units
 
 
-def _unit(s: Scenario, spec: TrainSpec, name: str, hp: dict, config: dict) -> Unit:
-    key = unit_key(f"unlearning-{s.task}-{s.model}-a{spec.alpha:g}-s{spec.seed}-{name}", config)
-    return Unit(key, "unlearning", s.name, config, _runner(s, spec, name, hp, config, key),
-                group=(s.task, s.model, s.model_options))
-
-
 def unit_from_config(config: dict) -> Unit:
-    """The unit an unlearning record's stored config describes (for ``qbench verify``). The method is
-    rebuilt by name with every recorded hyperparameter; a ``module:attr`` method must be importable."""
-    from qbench.suites.resilience import model_options_tuple, train_spec_from_dict
-
-    spec = train_spec_from_dict(config["poisoned"])
-    s = Scenario(name=config["scenario"], suite="unlearning", task=spec.task, model=spec.model,
-                 model_options=model_options_tuple(config["poisoned"]["model_options"]), corruption=spec.corruption,
-                 alphas=(spec.alpha,), seeds=(spec.seed,), train=spec.train, metrics=STEP_METRICS,
-                 data_seed=spec.data_seed)
+    """The unit of an unlearning config (a plan's, a worker's or a stored record's). The method is
+    resolved by name with every recorded hyperparameter; a ``module:attr`` method must be importable."""
+    spec = TrainSpec.from_dict(config["poisoned"])
     name, hp = config["method"], dict(config.get("method_hyperparameters") or {})
     get_method(name, **hp)  # imports a module:attr method and checks the hyperparameters up front
-    return _unit(s, spec, name, hp, config)
+    key = unit_key(f"unlearning-{spec.task}-{spec.model}-a{spec.alpha:g}-s{spec.seed}-{name}", config)
+    return Unit(key, "unlearning", config["scenario"], config,
+                group=(spec.task, spec.model, frozen_options(config["poisoned"]["model_options"])))
 
 
 def poisoned_model(spec: TrainSpec, ctx: RunContext, out_dir: str) -> tuple[Prepared, np.ndarray, dict]:
@@ -192,30 +189,24 @@ def run_method(spec: TrainSpec, ctx: RunContext, out_dir: str, name: str, hp: di
     return prepared, info, res
 
 
-def _runner(s: Scenario, spec: TrainSpec, name: str, hp: dict, config: dict, key: str):
-    def run(ctx: RunContext, out_dir: str = ".") -> list[dict]:
-        start = time.perf_counter()
-        prepared, info, res = run_method(spec, ctx, out_dir, name, hp, config)
-        common = dict(suite="unlearning", scenario=s.name, unit_key=key, config=config, task=s.task,
-                      model=s.model, model_size=prepared.model.size_label(), corruption=s.corruption,
-                      alpha=spec.alpha, seed=spec.seed, method=name)
-        records = [new_record(**common, step=i, metrics=m) for i, m in enumerate(res.metrics)]
-        if res.status != "ok":
-            records.append(new_record(**common, step=len(res.metrics), metrics={}, status="failed", error=res.error,
-                                      **({"traceback": res.extras["traceback"]} if "traceback" in res.extras else {})))
-        for r in records:
-            r["metrics"]["first_step_s"] = res.compile_s
-            r["poisoned_model"] = info
-        records[-1]["metrics"]["unit_wall_s"] = time.perf_counter() - start
-        return records
-
-    return run
-
-
-def steps_to_reach(curve: pd.Series, target: float) -> float:
-    """First step at which the curve reaches ``target`` (NaN if never)."""
-    hit = np.flatnonzero(curve.to_numpy() >= target - 1e-12)
-    return float(curve.index[hit[0]]) if len(hit) else float("nan")
+def run(config: dict, ctx: RunContext, out_dir: str = ".") -> list[dict]:
+    """Unlearn the shared poisoned model of ``config`` with its method; a record at step 0 and after every step."""
+    start = time.perf_counter()
+    unit, spec = unit_from_config(config), TrainSpec.from_dict(config["poisoned"])
+    name, hp = config["method"], dict(config.get("method_hyperparameters") or {})
+    prepared, info, res = run_method(spec, ctx, out_dir, name, hp, config)
+    common = dict(suite="unlearning", scenario=config["scenario"], unit_key=unit.key, config=config, task=spec.task,
+                  model=spec.model, model_size=prepared.model.size_label(), corruption=spec.corruption,
+                  alpha=spec.alpha, seed=spec.seed, method=name)
+    records = [new_record(**common, step=i, metrics=m) for i, m in enumerate(res.metrics)]
+    if res.status != "ok":
+        records.append(new_record(**common, step=len(res.metrics), metrics={}, status="failed", error=res.error,
+                                  **({"traceback": res.extras["traceback"]} if "traceback" in res.extras else {})))
+    for r in records:
+        r["metrics"]["first_step_s"] = res.compile_s
+        r["poisoned_model"] = info
+    records[-1]["metrics"]["unit_wall_s"] = time.perf_counter() - start
+    return records
 
 
 def summarize(records: list[dict]) -> pd.DataFrame:
@@ -239,7 +230,7 @@ def summarize(records: list[dict]) -> pd.DataFrame:
                 "metrics": {
                     "val_acc_0": c["val_acc"].get(0, np.nan), "val_acc_10": c["val_acc"].get(10, np.nan),
                     "val_acc_last": c["val_acc"].get(n, np.nan), "forget_acc_last": c["forget_acc"].get(n, np.nan),
-                    "steps_to_retrain": steps_to_reach(c["val_acc"], target),
+                    "steps_to_retrain": steps_to_reach(c["val_acc"].to_dict(), target),
                     "s_per_step": c["wall_s"].get(n, np.nan) / max(n, 1), "steps": n, "last": last,
                 },
             })
@@ -255,6 +246,10 @@ register_suite(Suite(
     summarize=summarize,
     legend=LEGEND,
     unit_from_config=unit_from_config,
+    run=run,
     # the step budget only decides when a slow method is stopped, never the numbers of one that finishes
     free_config=METHOD_FIELDS,
+    settings=UnlearningSettings,
+    flags=frozenset({"methods", "steps"}),
+    methods=run_methods,
 ))

@@ -1,6 +1,7 @@
 """``qbench verify``: re-run the units of stored records from their stored config and compare.
 
-Each unit is rebuilt by its suite's ``unit_from_config`` and run into a temporary directory (the
+Each unit is rebuilt by its suite's ``unit_from_config`` and run by its suite's ``run`` (as in a run) into a
+temporary directory (the
 original records and their directories are never written). Its records are matched to the stored
 ones by their key fields and every metric is compared:
 
@@ -202,7 +203,7 @@ def _rerun_elsewhere(units: dict, keys: list[str], threads: int, ctx, tmp: str) 
 def rebuild_units(keys: Sequence[str], by_unit: dict[str, list[dict]]) -> dict:
     """The unit of each key, rebuilt from its records' config; a config this qbench cannot run is bad input."""
     from qbench import PROTOCOL_VERSION
-    from qbench.scenarios import get_suite
+    from qbench.suites import get_suite
 
     units = {}
     for key in keys:
@@ -252,6 +253,8 @@ def check_units(chosen: Sequence[str], by_unit: dict[str, list[dict]], units: di
                 on_unit: Callable[[str, list[Disagreement], float], None]) -> None:
     """Re-run each unit of ``chosen`` with its thread count ``want[key]`` and compare; ``on_unit(key,
     disagreements, max deviation)`` as soon as each unit is checked."""
+    from qbench.suites import get_suite
+
     order = {g: i for i, g in reversed(list(enumerate(units[k].group for k in chosen)))}
     here = tf_threads()
     with tempfile.TemporaryDirectory(prefix="qbench-verify-") as tmp:
@@ -262,7 +265,7 @@ def check_units(chosen: Sequence[str], by_unit: dict[str, list[dict]], units: di
             unit = units[key]
             pre = _unit_disagreements_before_run(key, by_unit[key], unit)
             try:
-                fresh = unit.run(ctx, tmp)
+                fresh = get_suite(unit.suite).run(unit.config, ctx, tmp)
             except QbenchError:
                 raise
             except Exception as exc:  # noqa: BLE001  (a unit that no longer runs is a disagreement)
