@@ -1,5 +1,12 @@
 """Trained parameters kept beside the records (``OUT/models/<hash>.npz``), so that suites sharing a
-trained model (every unlearning method of a seed, every grid point of a sweep) train it once."""
+trained model (every unlearning method of a seed, every grid point of a sweep) train it once.
+
+A model is keyed by its spec and by the TensorFlow thread count it is trained with: under another
+count XLA's reductions round differently and, where the loss is flat, training ends in another model,
+so a unit re-run (``qbench verify``) with its recorded count must never be handed a model trained
+under another one. Each model's ``info`` says which revision and thread count trained it, and the
+records that use it carry that ``info``.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +26,11 @@ _MEMORY: dict[str, tuple[np.ndarray, dict]] = {}
 
 def cached_params(root: str | os.PathLike, spec: dict, compute: Callable[[], tuple[np.ndarray, dict]]) -> tuple[np.ndarray, dict, bool]:
     """Parameters for ``spec`` from memory, disk, or ``compute()`` -> (params, info); returns (params, info, trained_now)."""
-    key = config_hash(spec)
+    from qbench.records.provenance import git_revision
+    from qbench.threads import tf_threads
+
+    threads = tf_threads()
+    key = config_hash({"spec": spec, "tf_threads": threads})
     if key in _MEMORY:
         return (*_MEMORY[key], False)
     path = Path(root) / "models" / f"{key}.npz"
@@ -30,6 +41,7 @@ def cached_params(root: str | os.PathLike, spec: dict, compute: Callable[[], tup
                 _MEMORY[key] = (params, info)
                 return params, info, False
     params, info = compute()
+    info = {**info, "trained_by": {"git_revision": git_revision(), "tf_threads": threads}}
     path.parent.mkdir(parents=True, exist_ok=True)
     # several processes may train the same model at once (workers of one run): each writes a whole
     # temporary file and renames it, so readers see one complete file (identical content either way)

@@ -56,3 +56,28 @@ def test_every_file_qbench_writes_has_the_default_mode(tmp_path, umask):
     assert len(written) == 5
     assert {str(p): oct(mode(p)) for p in written} == {str(p): oct(expected) for p in written}
     clear_memory()
+
+
+def test_a_trained_model_is_shared_only_under_the_same_thread_count(tmp_path, monkeypatch):
+    import qbench.threads as T
+    from qbench.artifacts import cached_params, clear_memory
+
+    calls = []
+
+    def train():
+        calls.append(1)
+        return np.full(2, float(len(calls))), {"val_acc": 0.5}
+
+    monkeypatch.setattr(T, "tf_threads", lambda: 1)
+    p1, info1, fresh1 = cached_params(tmp_path, {"seed": 0}, train)
+    p1b, _, fresh1b = cached_params(tmp_path, {"seed": 0}, train)
+    clear_memory()
+    p1c, _, fresh1c = cached_params(tmp_path, {"seed": 0}, train)  # from disk, same count
+    assert (fresh1, fresh1b, fresh1c) == (True, False, False) and len(calls) == 1
+    assert np.array_equal(p1, p1b) and np.array_equal(p1, p1c)
+    assert info1["trained_by"]["tf_threads"] == 1 and info1["trained_by"]["git_revision"]
+    monkeypatch.setattr(T, "tf_threads", lambda: 2)
+    p2, info2, fresh2 = cached_params(tmp_path, {"seed": 0}, train)  # another count: trained again
+    assert fresh2 and len(calls) == 2 and not np.array_equal(p1, p2)
+    assert info2["trained_by"]["tf_threads"] == 2
+    clear_memory()
