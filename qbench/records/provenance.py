@@ -11,7 +11,10 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("qbench", "tensorflow", "tensorcircuit-ng", "keras", "numpy", "scipy")
+# every package whose version can change a number: the contraction path of a circuit comes from
+# tensornetwork-ng and opt_einsum, not only from tensorcircuit-ng itself
+PACKAGES = ("qbench", "tensorflow", "tensorcircuit-ng", "tensornetwork-ng", "opt_einsum", "keras", "numpy", "scipy",
+            "ml_dtypes")
 
 
 @functools.cache
