@@ -476,7 +476,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     with --output: a table of one's own run lands in that run's directory (or on standard output)."""
     from qbench.report.leaderboard import (default_ablations, default_leaderboard, default_output, default_results,
                                            regenerate)
-    from qbench.verify import default_ledger
+    from qbench.records.ledger import default_ledger
 
     if args.check and args.allow_nonprotocol:
         raise QbenchError("--check is strict (protocol records only): it does not take --allow-nonprotocol")

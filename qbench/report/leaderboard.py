@@ -578,7 +578,7 @@ def regenerate(results: Sequence[str], output: str | None, *, check: bool = Fals
     ablation = load_results([p for p in ablations if os.path.exists(p)]) if ablations else []
     coverage = None
     if ledger is not None and os.path.exists(ledger) and len(paths) == 1:
-        from qbench.verify import ledger_coverage
+        from qbench.records.ledger import ledger_coverage
 
         coverage = ledger_coverage(ledger, paths[0])
     block = render_block(records, deviations, ablation, coverage)
