@@ -286,8 +286,21 @@ def check_units(chosen: Sequence[str], by_unit: dict[str, list[dict]], units: di
                     _report(key, by_unit[key], fresh_by_key[key], pre, rtol, atol, log, on_unit, f" ({n} thread(s))")
 
 
+def other_cpu(recorded: list[dict]) -> str | None:
+    """The CPU model a unit's records were made on, if it is not this machine's (None: same, or unknown)."""
+    from qbench.records.provenance import machine
+
+    made = (recorded[0].get(F.PROVENANCE) or {}).get("machine") or {} if recorded else {}
+    if made.get("cpu_fingerprint") and made["cpu_fingerprint"] != machine()["cpu_fingerprint"]:
+        return str(made.get("cpu_model") or made["cpu_fingerprint"])
+    return None
+
+
 def _report(key, recorded, fresh, pre, rtol, atol, log, on_unit, note: str) -> None:
     found = pre + compare_unit(key, recorded, fresh, rtol, atol)
+    cpu = other_cpu(recorded)
+    if found and cpu:
+        note += f"; made on another CPU ({cpu}): XLA code differs by instruction set"
     log(f"  {key}: {'agrees' if not found else f'{len(found)} disagreement(s)'}{note}")
     on_unit(key, found, max_deviation(recorded, fresh) if fresh else math.nan)
 

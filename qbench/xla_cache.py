@@ -24,7 +24,8 @@ FLAG = "--tf_xla_persistent_cache_directory"
 OFF_ENV = "QBENCH_XLA_CACHE"
 
 
-def _cpu_fingerprint() -> str:
+def cpu_fingerprint() -> str:
+    """Hash of the CPU model and feature flags: XLA compiles for the host's instruction set."""
     text = platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -40,7 +41,7 @@ def xla_cache_dir(cache_root: str | os.PathLike) -> Path:
         tf = metadata.version("tensorflow")
     except metadata.PackageNotFoundError:  # pragma: no cover - TensorFlow is a dependency
         tf = "unknown"
-    return Path(cache_root) / "xla" / f"tf-{tf}-{platform.machine()}-{_cpu_fingerprint()}"
+    return Path(cache_root) / "xla" / f"tf-{tf}-{platform.machine()}-{cpu_fingerprint()}"
 
 
 def active_xla_cache() -> Path | None:

@@ -263,3 +263,16 @@ def test_verify_all_bad_input_is_one_line_status_2(capsys, tree, tmp_path, argv,
     code, _, err = run_cli(capsys, "verify", *argv)
     assert code == 2 and err.count("\n") == 1 and needle in err
     assert not (tree.parent / "verify-ledger.jsonl").exists()
+
+
+def test_records_name_their_cpu_and_verify_says_when_a_record_was_made_on_another():
+    from qbench.records.provenance import machine
+    from qbench.verify import other_cpu
+
+    here = machine()
+    assert here["cpu_model"] and len(here["cpu_fingerprint"]) == 12
+    same = [{"provenance": {"machine": dict(here)}}]
+    other = [{"provenance": {"machine": {**here, "cpu_model": "AMD EPYC 9004", "cpu_fingerprint": "0" * 12}}}]
+    legacy = [{"provenance": {"machine": {"platform": "Linux"}}}]
+    assert other_cpu(same) is None and other_cpu(legacy) is None
+    assert other_cpu(other) == "AMD EPYC 9004"

@@ -45,9 +45,26 @@ def git_revision() -> str:
         return "unknown"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else the platform's processor string."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return platform.processor() or "unknown"
+
+
 @functools.cache
 def machine() -> dict[str, object]:
-    return {"platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count()}
+    """Where a record was made. The CPU matters for the numbers: XLA compiles for the host's
+    instruction set, so a QNN re-run on another CPU model need not agree bit for bit."""
+    from qbench.xla_cache import cpu_fingerprint
+
+    return {"platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count(),
+            "cpu_model": cpu_model(), "cpu_fingerprint": cpu_fingerprint()}
 
 
 def provenance() -> dict[str, object]:
