@@ -207,16 +207,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     from qbench.corruption import list_corruptions
     from qbench.models import list_models
     from qbench.suites import SUITES, list_scenarios, list_suites
-    from qbench.tasks import default_task_options, list_tasks
+    from qbench.tasks import list_tasks, task_option_values
 
     def task_lines() -> list[str]:
         out = []
         for t in list_tasks() + ["xxz-<L>"]:
-            opts = default_task_options("xxz-4" if t == "xxz-<L>" else t)
+            values = task_option_values("xxz-4" if t == "xxz-<L>" else t)
             extra = "even L from 4 to 16; " if t == "xxz-<L>" else ""
-            shown = ", ".join(f"{k}={v!r}" for k, v in opts.items())
-            out.append(f"{t:<12} {extra}{'options (--set task.KEY=VALUE): ' + shown if shown else 'no options'}"
-                       + (" (or 'fixed': the protocol-1 ablation)" if "phase" in opts else ""))
+            shown = ", ".join(f"{k}={v[0]!r} (one of {', '.join(map(str, v))})" for k, v in values.items())
+            out.append(f"{t:<12} {extra}{'options (--set task.KEY=VALUE): ' + shown if shown else 'no options'}")
         return out
 
     sections = {
@@ -340,10 +339,9 @@ def check_set_targets(sets: dict[str, dict[str, object]], used: list) -> None:
 def _plan_suite(suite, args: argparse.Namespace, sets: dict[str, dict[str, object]] | None = None):
     """(suite, units, context, output directory, the run's methods); ``sets``: the parsed ``--set``s."""
     from qbench.corruption import check_alpha, list_corruptions
-    from qbench.experiment import RunContext, load_task
+    from qbench.experiment import RunContext, load_task, task_options_for
     from qbench.models import list_models
     from qbench.scenarios import RunOptions
-    from qbench.experiment import task_options_for
     from qbench.settings import build_settings
     from qbench.tasks import check_task_name, default_task_options
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from qbench.errors import QbenchError
-from qbench.protocol import ALPHAS, QUICK, SEEDS, TrainConfig
+from qbench.protocol import ALPHAS, QUICK, SEEDS, TrainConfig, scenario_version
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,13 @@ class Suite:
 
 #: run flags that only some suites read: RunOptions field -> the command line's spelling
 OPTIONAL_FLAGS = {"corruptions": "--corruption", "methods": "--method", "steps": "--steps", "grid_args": "--grid"}
+
+
+def config_head(s: Scenario, options: RunOptions) -> dict[str, Any]:
+    """The fields every unit config of scenario ``s`` starts with: its suite and name, the protocol version
+    that last changed it (``protocol.scenario_version``) and whether the run is the quick tier."""
+    return {"suite": s.suite, "scenario": s.name, "protocol_version": scenario_version(s.suite, s.task, s.model),
+            "quick": options.quick}
 
 
 def effective_train(train: TrainConfig, options: RunOptions, quick_fraction: float | None = None) -> TrainConfig:

@@ -7,11 +7,12 @@ protocol-2 tables; a record whose version is older than its scenario's is stale 
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from typing import Iterable
 
 from qbench.errors import QbenchError
-from qbench.protocol import PROTOCOL_VERSION, scenario_version, task_family
+from qbench.protocol import PROTOCOL_VERSION, scenario_version
 from qbench.records import schema as F
 
 
@@ -36,24 +37,36 @@ def _train_specs(config: dict) -> list[dict]:
     return [config]
 
 
-def record_phase(rec: dict) -> str | None:
-    """'random' or 'fixed' for an xxz record (a config without task_options is protocol 1: fixed), else None."""
-    if task_family(str(rec.get(F.TASK) or "")) != "xxz":
+def record_task_options(rec: dict) -> dict | None:
+    """The task options a record's data had (xxz: its phase rule); a config without ``task_options`` was
+    written before tasks had options and means the task's protocol-1 options. None: an unknown task."""
+    from qbench.tasks import legacy_task_options
+
+    try:
+        legacy = legacy_task_options(str(rec.get(F.TASK) or ""))
+    except QbenchError:
         return None
-    phases = {(spec.get("task_options") or {}).get("phase", "fixed") if "task_options" in spec else "fixed"
-              for spec in _train_specs(rec.get(F.CONFIG) or {})}
-    return phases.pop() if len(phases) == 1 else "mixed"
+    seen = {json.dumps(spec["task_options"] if "task_options" in spec else legacy, sort_keys=True)
+            for spec in _train_specs(rec.get(F.CONFIG) or {})}
+    return json.loads(seen.pop()) if len(seen) == 1 else {"mixed": sorted(seen)}
 
 
-def check_phase_rules(records: Iterable[dict]) -> None:
-    """Refuse a set of records in which one suite's xxz table would mix global-phase rules."""
+def record_phase(rec: dict) -> str | None:
+    """The xxz global-phase rule of a record's data ('random' or 'fixed'); None for a task without one."""
+    return (record_task_options(rec) or {}).get("phase")
+
+
+def check_task_option_rules(records: Iterable[dict]) -> None:
+    """Refuse a set of records in which one suite's table of a task would mix task options (for xxz:
+    global-phase rules), which change the data every model of the table sees."""
     seen: dict[tuple, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
-        phase = record_phase(r)
-        if phase is not None:
-            seen[(r[F.SUITE], r[F.TASK], table_protocol(r))][phase].append(r[F.UNIT_KEY])
-    for (suite, task, _), by_phase in sorted(seen.items()):
-        if len(by_phase) > 1:
-            desc = "; ".join(f"phase {p}: {len(set(k))} unit(s), e.g. {sorted(k)[0]}" for p, k in sorted(by_phase.items()))
-            raise QbenchError(f"records not fit to publish: {suite} {task} mixes xxz global-phase rules ({desc}); "
-                              f"keep one rule per results tree (the fixed-phase ablation lives in its own tree)")
+        options = record_task_options(r)
+        if options is not None:
+            label = ", ".join(f"{k}={v}" for k, v in sorted(options.items())) or "none"
+            seen[(r[F.SUITE], r[F.TASK], table_protocol(r))][label].append(r[F.UNIT_KEY])
+    for (suite, task, _), by_rule in sorted(seen.items()):
+        if len(by_rule) > 1:
+            desc = "; ".join(f"{rule}: {len(set(k))} unit(s), e.g. {sorted(k)[0]}" for rule, k in sorted(by_rule.items()))
+            raise QbenchError(f"records not fit to publish: {suite} {task} mixes task options ({desc}); keep one "
+                              f"setting per results tree (the fixed-phase xxz ablation lives in its own tree)")

@@ -21,7 +21,7 @@ from tabulate import tabulate
 from qbench.errors import QbenchError
 from qbench.files import new_temp_file
 from qbench.records import schema as F
-from qbench.records.protocol_rules import check_phase_rules, table_protocol
+from qbench.records.protocol_rules import check_task_option_rules, table_protocol
 from qbench.records.checks import check_one_variant, check_publication, check_same_seeds, seeds_by_row, split_failed
 from qbench.report.conformance import Deviation, split_protocol
 from qbench.metrics.curves import steps_to_reach
@@ -397,7 +397,7 @@ def provenance_line(records: Sequence[dict]) -> str:
 
 def _suite_sections(records: Sequence[dict], ranked: bool) -> dict[str, list[Section]]:
     check_publication(records)
-    check_phase_rules(records)
+    check_task_option_rules(records)
     ok, failed = split_failed(records)
     return {suite: BUILDERS[suite]([r for r in ok if r[F.SUITE] == suite], [r for r in failed if r[F.SUITE] == suite],
                                    ranked=ranked)

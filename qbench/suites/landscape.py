@@ -24,10 +24,10 @@ import pandas as pd
 
 from qbench.artifacts import cached_params
 from qbench.experiment import RunContext, TrainSpec, prepare, train_prepared, task_options_for
-from qbench.protocol import QUICK, SEEDS, TrainConfig, model_size, train_config, scenario_version
+from qbench.protocol import QUICK, SEEDS, TrainConfig, model_size, train_config
 from qbench.records.build import new_record, unit_key
 from qbench.errors import QbenchError
-from qbench.scenarios import (RunOptions, Scenario, Suite, Unit, effective_train, frozen_options, registered_scenarios,
+from qbench.scenarios import (config_head, RunOptions, Scenario, Suite, Unit, effective_train, frozen_options, registered_scenarios,
                               register_scenario, register_suite)
 from qbench.seeding import rng
 from qbench.summary import mean_std_table
@@ -118,8 +118,7 @@ def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
             specs = [TrainSpec(s.task, s.model, s.options, s.corruption, float(a), int(seed), cfg, s.data_seed, split,
                                task_options=task_options_for(s.task, options.task_options))
                      for a in (0.0, *s.alphas)]
-            config = {"suite": "landscape", "scenario": s.name,
-                      "protocol_version": scenario_version("landscape", s.task, s.model), "quick": options.quick,
+            config = {**config_head(s, options),
                       "task": s.task, "model": s.model, "corruption": s.corruption,
                       "alphas": [0.0, *s.alphas], "seed": int(seed), "train": [sp.as_dict() for sp in specs],
                       "hessian": {"samples": n_samples, "loss": "mean BCE", "trace": "exact", "k_eigs": K_EIGS,

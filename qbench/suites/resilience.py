@@ -8,9 +8,9 @@ from typing import Any
 import pandas as pd
 
 from qbench.experiment import RunContext, TrainSpec, train_corrupted, task_options_for
-from qbench.protocol import QUICK, model_size, train_config, scenario_version
+from qbench.protocol import QUICK, model_size, train_config
 from qbench.records.build import new_record, unit_key
-from qbench.scenarios import effective_train, frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget, select
+from qbench.scenarios import config_head, effective_train, frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget, select
 from qbench.summary import mean_std_table
 
 PROTOCOL_TASKS = ("mnist-1v9", "xxz-12")
@@ -67,9 +67,7 @@ def plan_training_units(scenarios: list[Scenario], options: RunOptions) -> list[
             for seed in s.seeds:
                 spec = TrainSpec(s.task, s.model, s.options, s.corruption, float(alpha), int(seed), cfg, s.data_seed,
                                  task_options=task_options_for(s.task, options.task_options))
-                config = {"suite": s.suite, "scenario": s.name,
-                          "protocol_version": scenario_version(s.suite, s.task, s.model), "quick": options.quick,
-                          **spec.as_dict()}
+                config = {**config_head(s, options), **spec.as_dict()}
                 units.append(unit_from_config(config))
     return units
 

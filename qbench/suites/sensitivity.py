@@ -35,9 +35,9 @@ from qbench.errors import QbenchError
 from qbench.experiment import RunContext, TrainSpec, task_options_for
 from qbench.grids import DEFAULT_GRIDS, QUICK_GRIDS, check_grid, grid_points, parse_grid_args
 from qbench.methods import get_method, method_class, method_source
-from qbench.protocol import task_family, scenario_version
+from qbench.protocol import task_family
 from qbench.records.build import new_record, unit_key
-from qbench.scenarios import RunOptions, Scenario, Suite, Unit, effective_train, frozen_options, register_suite
+from qbench.scenarios import config_head, RunOptions, Scenario, Suite, Unit, effective_train, frozen_options, register_suite
 from qbench.summary import mean_std_table
 from qbench.suites.unlearning import (
     ALPHA, LR, METHOD_FIELDS, STEPS, UnlearningSettings, register_poisoned_scenarios, run_method, select_poisoned_scenarios,
@@ -132,8 +132,7 @@ def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
                     for point in grid_points(grid):
                         method = get_method(name, **fixed, **point)  # validates values up front
                         config = {
-                            "suite": "sensitivity", "scenario": s.name,
-                            "protocol_version": scenario_version("sensitivity", s.task, s.model), "quick": options.quick,
+                            **config_head(s, options),
                             "poisoned": spec.as_dict(), "method": name,
                             "method_hyperparameters": method.hyperparameters(), "method_defaults": _defaults(cls),
                             "method_source": method_source(name), "steps": steps, "lr": lr,

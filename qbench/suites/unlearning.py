@@ -19,9 +19,9 @@ from qbench.artifacts import cached_params
 from qbench.experiment import Prepared, RunContext, TrainSpec, prepare, train_corrupted, task_options_for
 from qbench.methods import get_method, method_source
 from qbench.metrics.curves import steps_to_reach
-from qbench.protocol import SEEDS, model_size, task_family, train_config, scenario_version
+from qbench.protocol import SEEDS, model_size, task_family, train_config
 from qbench.records.build import new_record, unit_key
-from qbench.scenarios import effective_train, frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget
+from qbench.scenarios import config_head, effective_train, frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget
 from qbench.seeding import int_seed
 from qbench.summary import mean_std_table
 
@@ -122,8 +122,7 @@ def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
                 for name, hp in _method_specs(options):
                     method = get_method(name, **hp)  # validates names and hyperparameters up front
                     config = {
-                        "suite": "unlearning", "scenario": s.name,
-                        "protocol_version": scenario_version("unlearning", s.task, s.model), "quick": options.quick,
+                        **config_head(s, options),
                         "poisoned": spec.as_dict(), "method": name,
                         "method_hyperparameters": method.hyperparameters(), "method_source": method_source(name),
                         "steps": steps, "lr": lr, "optimizer": "adam (fresh)", "step_budget_s": CONFIG.step_budget_s,

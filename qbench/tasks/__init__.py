@@ -13,8 +13,8 @@ from qbench.errors import QbenchError
 from qbench.tasks.base import _TASKS, ENCODINGS, TaskData, register_task
 from qbench.tasks import mnist, xxz  # noqa: E402,F401  (registration)
 
-__all__ = ["ENCODINGS", "TaskData", "check_task_name", "default_task_options", "get_task", "legacy_task_options",
-           "list_tasks", "register_task"]
+__all__ = ["ENCODINGS", "TaskData", "check_task_name", "check_task_options", "default_task_options", "get_task",
+           "legacy_task_options", "list_tasks", "register_task", "task_option_values"]
 
 
 def list_tasks() -> list[str]:
@@ -36,27 +36,37 @@ def _resolve(name: str):
     raise QbenchError(f"unknown task {name!r}; known: {known}")
 
 
+def _options_of(name: str) -> tuple[dict[str, tuple], dict]:
+    """(option -> allowed values, the protocol's default first; the options a protocol-1 config meant)."""
+    loader, _ = _resolve(name)
+    return (dict(xxz.OPTIONS), dict(xxz.LEGACY_OPTIONS)) if loader is xxz.load_xxz else ({}, {})
+
+
+def task_option_values(name: str) -> dict[str, tuple]:
+    """Each protocol option of task ``name`` with its allowed values, the default first (xxz: phase)."""
+    return _options_of(name)[0]
+
+
 def default_task_options(name: str) -> dict:
     """The protocol's options of task ``name`` (part of every config that uses it): xxz-<L> -> phase=random."""
-    loader, _ = _resolve(name)
-    return dict(xxz.DEFAULT_OPTIONS) if loader is xxz.load_xxz else {}
+    return {k: values[0] for k, values in task_option_values(name).items()}
 
 
 def legacy_task_options(name: str) -> dict:
     """What a config written before tasks had options (protocol 1) meant: xxz-<L> -> phase=fixed."""
-    loader, _ = _resolve(name)
-    return {"phase": "fixed"} if loader is xxz.load_xxz else {}
+    return _options_of(name)[1]
 
 
 def check_task_options(name: str, options: dict) -> dict:
-    """``options`` if task ``name`` takes each of them as a protocol option, else a QbenchError."""
-    known = default_task_options(name)
-    unknown = sorted(set(options) - set(known))
+    """``options`` if task ``name`` takes each of them with an allowed value, else a QbenchError."""
+    allowed = task_option_values(name)
+    unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise QbenchError(f"unknown option(s) {', '.join(unknown)} for task {name!r}; "
-                          f"allowed: {', '.join(sorted(known)) or 'none'}")
-    if "phase" in options and options["phase"] not in xxz.PHASES:
-        raise QbenchError(f"task {name!r}: phase must be one of {', '.join(xxz.PHASES)}, got {options['phase']!r}")
+                          f"allowed: {', '.join(sorted(allowed)) or 'none'}")
+    for key, value in options.items():
+        if value not in allowed[key]:
+            raise QbenchError(f"task {name!r}: {key} must be one of {', '.join(map(str, allowed[key]))}, got {value!r}")
     return dict(options)
 
 

@@ -40,7 +40,10 @@ _PHASE_TIE_RTOL = 1e-6
 TASK_NAME_RE = re.compile(r"^xxz-(\d+)$")
 #: global-phase rules (PROTOCOL 1.2, protocol 2): ``random`` (default, the study's data) or ``fixed``
 PHASES = ("random", "fixed")
-DEFAULT_OPTIONS = {"phase": "random"}
+#: the task's protocol options and their allowed values, the protocol's default first
+OPTIONS = {"phase": PHASES}
+#: what a config without options meant (protocol 1, before the phase rule existed)
+LEGACY_OPTIONS = {"phase": "fixed"}
 # Spawn key of the phase draw under the data seed; a constant so every machine draws the same phases.
 _PHASE_STREAM = 1201
 # Largest chain: every one of the 396 states (197 training, 199 validation) is held densely, 2**L
