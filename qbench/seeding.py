@@ -14,6 +14,7 @@ STREAMS = {
     "hutchinson": 5,
     "method": 6,
     "split": 7,
+    "identification": 8,
 }
 
 
