@@ -259,9 +259,6 @@ def _method_lines() -> list[str]:
     return lines
 
 
-ALL_SUITES = ("resilience", "unlearning", "landscape", "capacity")
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """``--suite all`` runs every protocol suite in turn, each into its own output directory."""
     runs = run_suites(args, after=_print_run)
@@ -271,9 +268,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def run_suites(args: argparse.Namespace, after=None) -> list:
     """Check all input, then run each suite of ``args`` into its directory: [(suite, RunReport, out)].
     ``after(suite, units, out, report, wall_s)`` is called as each suite ends (the command prints its table)."""
-    from qbench.suites import get_suite
+    from qbench.suites import all_suites, get_suite
 
-    names = ALL_SUITES if args.suite == "all" else (args.suite,)
+    names = all_suites() if args.suite == "all" else (args.suite,)
     suites = [get_suite(n) for n in names]
     check_flags(suites, args)
     sets = _parse_sets(args.sets)

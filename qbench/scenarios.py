@@ -117,6 +117,15 @@ class Suite:
     flags: frozenset[str] = frozenset()
     #: the unlearning methods a run of the suite uses (for ``--set METHOD.PARAM``); None: it runs no methods
     methods: Callable[[RunOptions], tuple[str, ...]] | None = None
+    #: the leaderboard's heading of the suite
+    title: str = ""
+    #: place of the suite's section in the leaderboard (smaller first)
+    order: int = 99
+    #: whether ``qbench run --suite all`` runs it, and when (smaller ``run_order`` first)
+    in_all: bool = False
+    run_order: int = 99
+    #: the leaderboard shows the suite's heading only when it has records (else "No records yet.")
+    optional_heading: bool = False
 
 
 #: run flags that only some suites read: RunOptions field -> the command line's spelling

@@ -25,6 +25,7 @@ def summarize(records: list[dict]):
 
 register_suite(Suite(
     name="capacity",
+    title="Capacity (PROTOCOL 4.4)", order=2, in_all=True, run_order=3,
     description="xxz-12 label-flip sweep across MLP widths and QNN depths (PROTOCOL 4.4)",
     scenarios=lambda options: scenarios_for("capacity", options),
     plan=plan_training_units,

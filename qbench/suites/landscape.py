@@ -210,6 +210,7 @@ def summarize(records: list[dict]) -> pd.DataFrame:
 
 register_suite(Suite(
     name="landscape",
+    title="Loss landscape (PROTOCOL 4.3)", order=3, in_all=True, run_order=2,
     description="exact Hessian trace, extreme eigenvalues and LRR vs alpha (PROTOCOL 4.3)",
     scenarios=_scenarios,
     plan=_plan,

@@ -109,6 +109,7 @@ def summarize(records: list[dict]) -> pd.DataFrame:
 
 register_suite(Suite(
     name="resilience",
+    title="Resilience (PROTOCOL 4.1)", order=1, in_all=True, run_order=0,
     description="train/val accuracy vs corrupted fraction alpha (PROTOCOL 4.1)",
     scenarios=lambda options: scenarios_for("resilience", options),
     plan=plan_training_units,

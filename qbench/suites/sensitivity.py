@@ -204,6 +204,7 @@ def summarize(records: list[dict]) -> pd.DataFrame:
 
 register_suite(Suite(
     name="sensitivity",
+    title="Method sensitivity (PROTOCOL 4.7)", order=4, optional_heading=True,
     description="final val/forget accuracy over a grid of a method's hyperparameters (PROTOCOL 4.7)",
     scenarios=_scenarios,
     plan=_plan,

@@ -239,6 +239,7 @@ def summarize(records: list[dict]) -> pd.DataFrame:
 
 register_suite(Suite(
     name="unlearning",
+    title="Unlearning (PROTOCOL 4.2)", order=0, in_all=True, run_order=1,
     description="val/forget accuracy per unlearning step for each method (PROTOCOL 4.2)",
     scenarios=_scenarios,
     plan=_plan,
