@@ -337,7 +337,7 @@ def _plan_suite(suite, args: argparse.Namespace, sets: dict[str, dict[str, objec
     """(suite, units, context, output directory, the run's methods); ``sets``: the parsed ``--set``s."""
     from qbench.corruption import check_alpha, list_corruptions
     from qbench.experiment import RunContext, load_task, task_options_for
-    from qbench.models import list_models
+    from qbench.models import check_model_name
     from qbench.scenarios import RunOptions
     from qbench.settings import build_settings
     from qbench.tasks import check_task_name, default_task_options
@@ -345,8 +345,7 @@ def _plan_suite(suite, args: argparse.Namespace, sets: dict[str, dict[str, objec
     for t in args.tasks or ():
         check_task_name(t)
     for m in args.models or ():
-        if m not in list_models():
-            raise QbenchError(f"unknown model {m!r}; known: {', '.join(list_models())}")
+        check_model_name(m)
     for c in args.corruptions or ():
         if c not in list_corruptions():
             raise QbenchError(f"unknown corruption {c!r}; known: {', '.join(list_corruptions())}")

@@ -24,6 +24,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from qbench.models import model_info, registered_models
 from qbench.records import schema as F
 from qbench.records.protocol_rules import table_protocol
 from qbench.records.checks import split_failed
@@ -32,7 +33,7 @@ from qbench.report.registry import FIGURES, figures_for
 from qbench.report.stats import Stat, natural_key
 
 DPI = 150
-MODEL_TITLES = {"mlp": "MLP", "qnn": "QNN"}
+MODEL_TITLES = {m: model_info(m).title for m in registered_models()}
 CORRUPTION_TITLES = {"label_flip": "label flipping", "feature_randomization": "feature randomization"}
 
 

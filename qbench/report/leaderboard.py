@@ -27,12 +27,14 @@ from qbench.records.checks import (check_complete_steps, check_one_variant, chec
 from qbench.report.conformance import Deviation, split_protocol
 from qbench.report.registry import RECORD_CHECKS, SECTIONS, leaderboard_section, record_check, section_suites
 from qbench.metrics.curves import steps_to_reach
+from qbench.models import model_info, registered_models
 from qbench.report.stats import DASH, Stat, fmt_alpha, fmt_ci, fmt_num, fmt_stat, natural_key, rank_groups
 
 START = "<!-- qbench:leaderboard:start -->"
 END = "<!-- qbench:leaderboard:end -->"
 WITHIN = 0.05  # the 5-point rule: largest alpha whose mean val_acc stays within 0.05 of the clean one
-MODEL_ORDER = {"mlp": 0, "qnn": 1}
+#: the built-in models' places in tables (their registrations' ``order``); any other model comes after them
+MODEL_ORDER = {m: model_info(m).order for m in registered_models()}
 CORRUPTION_ORDER = {"label_flip": 0, "feature_randomization": 1}
 METHOD_ORDER = {m: i for i, m in enumerate(("retrain", "finetune", "gradient_ascent", "scrub", "scrub_alternating"))}
 
