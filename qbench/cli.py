@@ -259,9 +259,6 @@ def _method_lines() -> list[str]:
     return lines
 
 
-ALL_SUITES = ("resilience", "unlearning", "landscape", "capacity")
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """``--suite all`` runs every protocol suite in turn, each into its own output directory."""
     runs = run_suites(args, after=_print_run)
@@ -271,9 +268,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def run_suites(args: argparse.Namespace, after=None) -> list:
     """Check all input, then run each suite of ``args`` into its directory: [(suite, RunReport, out)].
     ``after(suite, units, out, report, wall_s)`` is called as each suite ends (the command prints its table)."""
-    from qbench.suites import get_suite
+    from qbench.suites import all_suites, get_suite
 
-    names = ALL_SUITES if args.suite == "all" else (args.suite,)
+    names = all_suites() if args.suite == "all" else (args.suite,)
     suites = [get_suite(n) for n in names]
     check_flags(suites, args)
     sets = _parse_sets(args.sets)
@@ -340,7 +337,7 @@ def _plan_suite(suite, args: argparse.Namespace, sets: dict[str, dict[str, objec
     """(suite, units, context, output directory, the run's methods); ``sets``: the parsed ``--set``s."""
     from qbench.corruption import check_alpha, list_corruptions
     from qbench.experiment import RunContext, load_task, task_options_for
-    from qbench.models import list_models
+    from qbench.models import check_model_name
     from qbench.scenarios import RunOptions
     from qbench.settings import build_settings
     from qbench.tasks import check_task_name, default_task_options
@@ -348,8 +345,7 @@ def _plan_suite(suite, args: argparse.Namespace, sets: dict[str, dict[str, objec
     for t in args.tasks or ():
         check_task_name(t)
     for m in args.models or ():
-        if m not in list_models():
-            raise QbenchError(f"unknown model {m!r}; known: {', '.join(list_models())}")
+        check_model_name(m)
     for c in args.corruptions or ():
         if c not in list_corruptions():
             raise QbenchError(f"unknown corruption {c!r}; known: {', '.join(list_corruptions())}")

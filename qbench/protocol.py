@@ -1,47 +1,26 @@
-"""The protocol's numbers in one place (PROTOCOL sections 2 and 2.3); everything else reads them here."""
+"""The protocol's numbers in one place (PROTOCOL sections 2 and 2.3); everything else reads them here.
+
+What belongs to one task family or model (training recipe and size per model, unlearning learning rate,
+the suites that run it) is registered with the task (``qbench.tasks.TaskFamily``) or the model
+(``qbench.models.ModelInfo``); the lookups here read those registrations."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
+
+from qbench.recipe import TrainConfig  # noqa: F401  (the protocol's name for it)
 
 SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
 ALPHAS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Adam on mean binary cross-entropy with shuffled fixed-size mini-batches."""
-
-    epochs: int
-    batch_size: int
-    lr: float
-    beta_1: float = 0.9
-    beta_2: float = 0.999
-    epsilon: float = 1e-7  # Keras' Adam default (the study trains with Keras/TF optimizers)
-
-    def scaled(self, epoch_fraction: float) -> "TrainConfig":
-        return replace(self, epochs=max(1, int(round(self.epochs * epoch_fraction))))
-
-
 def task_family(task: str) -> str:
-    """'mnist-1v9' -> 'mnist', 'xxz-12' -> 'xxz' (small test sizes share their family's settings)."""
-    return task.split("-", 1)[0]
+    """'mnist-1v9' -> 'mnist', 'xxz-12' -> 'xxz' (small test sizes share their family's settings); a task
+    named as 'module:attribute' or by an entry point -> the family it registers."""
+    from qbench.tasks import family_name
 
-
-TRAIN: dict[tuple[str, str], TrainConfig] = {
-    ("xxz", "mlp"): TrainConfig(epochs=400, batch_size=32, lr=0.01),
-    ("xxz", "qnn"): TrainConfig(epochs=200, batch_size=32, lr=0.03),
-    ("mnist", "mlp"): TrainConfig(epochs=100, batch_size=128, lr=0.01),
-    ("mnist", "qnn"): TrainConfig(epochs=100, batch_size=256, lr=0.005),
-}
-
-MODEL_SIZE: dict[tuple[str, str], dict[str, Any]] = {
-    ("xxz", "mlp"): {"hidden": (64, 16)},
-    ("xxz", "qnn"): {"depth": 4},
-    ("mnist", "mlp"): {"hidden": (16, 4)},
-    ("mnist", "qnn"): {"depth": 6},
-}
+    return family_name(task)
 
 
 #: The protocol document's version (``docs/protocol.md``).
@@ -65,11 +44,48 @@ def scenario_version(suite: str, task: str, model: str) -> str:
 
 
 def train_config(task: str, model: str) -> TrainConfig:
-    return TRAIN[(task_family(task), model)]
+    """The training recipe of ``model`` on ``task`` (PROTOCOL 2.3): the task's registration, else the model's."""
+    return _model_fact(task, model, "train")
 
 
 def model_size(task: str, model: str) -> dict[str, Any]:
-    return dict(MODEL_SIZE[(task_family(task), model)])
+    """The protocol's size of ``model`` on ``task`` (its constructor options): the task's registration, else the model's."""
+    return dict(_model_fact(task, model, "model_size"))
+
+
+def _model_fact(task: str, model: str, fact: str) -> Any:
+    from qbench.errors import QbenchError
+    from qbench.models import model_info
+    from qbench.tasks import task_info
+
+    family = task_info(task)
+    value = getattr(family, fact).get(model, getattr(model_info(model), fact).get(family.name))
+    if value is None:
+        what = {"train": "training recipe", "model_size": "model size"}[fact]
+        raise QbenchError(f"no {what} for model {model!r} on task {task!r}: neither task family "
+                          f"{family.name!r} nor the model registers one")
+    return value
+
+
+def unlearning_lr(task: str) -> float:
+    """The unlearning learning rate of ``task``'s family (PROTOCOL 4.2)."""
+    from qbench.tasks import task_info
+
+    return task_info(task).unlearning_lr
+
+
+def protocol_tasks(suite: str) -> tuple[str, ...]:
+    """The protocol tasks ``suite`` runs: those of every registered task family that names the suite."""
+    from qbench.tasks import task_families
+
+    return tuple(t for f in task_families() if suite in f.suites for t in f.tasks)
+
+
+def protocol_models() -> tuple[str, ...]:
+    """The built-in models, in registration order (the order suites plan them)."""
+    from qbench.models import registered_models
+
+    return registered_models()
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,15 @@ class Suite:
     flags: frozenset[str] = frozenset()
     #: the unlearning methods a run of the suite uses (for ``--set METHOD.PARAM``); None: it runs no methods
     methods: Callable[[RunOptions], tuple[str, ...]] | None = None
+    #: the leaderboard's heading of the suite
+    title: str = ""
+    #: place of the suite's section in the leaderboard (smaller first)
+    order: int = 99
+    #: whether ``qbench run --suite all`` runs it, and when (smaller ``run_order`` first)
+    in_all: bool = False
+    run_order: int = 99
+    #: the leaderboard shows the suite's heading only when it has records (else "No records yet.")
+    optional_heading: bool = False
 
 
 #: run flags that only some suites read: RunOptions field -> the command line's spelling
@@ -181,15 +190,28 @@ def select(scenarios: Iterable[Scenario], options: RunOptions) -> list[Scenario]
     return out
 
 
-def retarget(scenarios: Sequence[Scenario], tasks: Sequence[str]) -> list[Scenario]:
-    """The same scenarios on other tasks of the same family (e.g. xxz-6 for xxz-12 in tests)."""
+def covering(scenarios: Sequence[Scenario], options: RunOptions,
+             make: Callable[[str, str], list[Scenario]] | None = None) -> list[Scenario]:
+    """The scenarios on the run's tasks and models (``--task``, ``--model``; by default the registered ones):
+    per task and model, the registered scenarios of the task's family and that model, retargeted to the task
+    (e.g. xxz-6 for xxz-12 in tests), or ``make(task, model)``'s where none is registered (a task or model
+    from outside the package)."""
     from qbench.protocol import task_family
 
+    if not options.tasks and not options.models:
+        return list(scenarios)
+    tasks = options.tasks or tuple(dict.fromkeys(s.task for s in scenarios))
+    known = tuple(dict.fromkeys(s.model for s in scenarios))
+    models = [m for m in known if not options.models or m in options.models]
+    models += [m for m in options.models or () if m not in known]
     out = []
     for task in tasks:
-        family = [s for s in scenarios if task_family(s.task) == task_family(task)]
-        if not family:
+        found: list[Scenario] = []
+        for model in models:
+            same = [s for s in scenarios if s.model == model and task_family(s.task) == task_family(task)]
+            found += [replace(s, task=task, name=s.name.replace(s.task, task)) for s in same] or (
+                make(task, model) if make is not None else [])
+        if not found:
             raise QbenchError(f"no {scenarios[0].suite if scenarios else ''} scenario for task {task!r}")
-        for s in family:
-            out.append(replace(s, task=task, name=s.name.replace(s.task, task)))
+        out += found
     return out

@@ -255,7 +255,7 @@ def test_bad_input_in_a_fresh_process_is_one_line_on_stderr(tmp_path):
                         "--out", str(tmp_path / "out")], env=_fresh_env(), cwd=tmp_path, capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 2
-    assert r.stderr.splitlines() == ["qbench: error: unknown task 'nosuch'; known: mnist-1v9, xxz-12, xxz-<L> (even L, 4 to 16)"]
+    assert r.stderr.splitlines() == ["qbench: error: unknown task 'nosuch'; known: mnist-1v9, xxz-12, xxz-<L> (even L, 4 to 16) (or module:attribute)"]
     assert r.stdout == "" and not (tmp_path / "out").exists()
 
 

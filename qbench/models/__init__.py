@@ -1,32 +1,115 @@
 """Models by name: ``get_model('qnn', depth=6)`` or ``get_model('mlp', hidden=(16, 4))``.
 
-The registry names each model's module instead of importing it, so that listing names (``qbench
-list``, argument checks) does not start TensorFlow.
+Each model registers once (:func:`register_model`, a :class:`ModelInfo`): where its class lives, its
+title and order in reports, and optionally a training recipe and size per task family (for families
+that do not list the model themselves). The registry names each built-in model's module instead of
+importing it, so that listing names (``qbench list``, argument checks) does not start TensorFlow.
+A model from outside the package is a :class:`ModelInfo` (with ``cls``) named as ``module:attribute``
+or by an entry point of the group ``qbench.models``.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping
 
 from qbench.errors import QbenchError
+from qbench.plugins import entry_points, is_path, load_entry_point, load_path
+from qbench.recipe import TrainConfig
 
 if TYPE_CHECKING:
     from qbench.models.base import BinaryModel
 
-_MODEL_PATHS: dict[str, tuple[str, str]] = {"qnn": ("qbench.models.qnn", "QNN"), "mlp": ("qbench.models.mlp", "MLP")}
+ENTRY_POINT_GROUP = "qbench.models"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What qbench knows about a model, registered once."""
+
+    name: str
+    #: 'module:attribute' of the class (imported only when a model is built), or the class itself (``cls``)
+    path: str = ""
+    cls: type | None = None
+    #: its name in figures ("QNN")
+    title: str = ""
+    #: its place in tables and figures (smaller first)
+    order: int = 9
+    #: training recipe per task family, for families that do not register one for this model
+    train: Mapping[str, TrainConfig] = field(default_factory=dict)
+    #: constructor options per task family (its size), likewise
+    model_size: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+_MODELS: dict[str, ModelInfo] = {}
+_PLUGINS: dict[str, ModelInfo] = {}
+_ENTRY_POINTS: dict | None = None
+
+
+def register_model(info: ModelInfo) -> ModelInfo:
+    """Register a built-in model under ``info.name``."""
+    if info.name in _MODELS:
+        raise ValueError(f"model {info.name!r} registered twice")
+    _MODELS[info.name] = info
+    return info
+
+
+register_model(ModelInfo("qnn", "qbench.models.qnn:QNN", title="QNN", order=1))
+register_model(ModelInfo("mlp", "qbench.models.mlp:MLP", title="MLP", order=0))
+
 _LAZY = {"BinaryModel": ("qbench.models.base", "BinaryModel"), "bce_with_logits": ("qbench.models.base", "bce_with_logits"),
-         "QNN": _MODEL_PATHS["qnn"], "MLP": _MODEL_PATHS["mlp"]}
+         "QNN": ("qbench.models.qnn", "QNN"), "MLP": ("qbench.models.mlp", "MLP")}
 
 
 def list_models() -> list[str]:
-    return sorted(_MODEL_PATHS)
+    """Built-in model names, then the installed plugins' (their entry-point names)."""
+    return sorted(_MODELS) + sorted(_entry_points())
+
+
+def registered_models() -> tuple[str, ...]:
+    """The built-in models, in registration order."""
+    return tuple(_MODELS)
+
+
+def _entry_points() -> dict:
+    global _ENTRY_POINTS
+    if _ENTRY_POINTS is None:
+        _ENTRY_POINTS = entry_points(ENTRY_POINT_GROUP, set(_MODELS), "model")
+    return _ENTRY_POINTS
+
+
+def model_info(name: str) -> ModelInfo:
+    """The registration of model ``name``: built-in, 'module:attribute' or an entry point's."""
+    if name in _MODELS:
+        return _MODELS[name]
+    if name in _PLUGINS:
+        return _PLUGINS[name]
+    if is_path(name):
+        obj = load_path(name, "model")
+    elif isinstance(name, str) and name in _entry_points():
+        obj = load_entry_point(_entry_points()[name], "model")
+    else:
+        raise QbenchError(f"unknown model {name!r}; known: {', '.join(list_models())} (or module:attribute)")
+    if not isinstance(obj, ModelInfo) or (obj.cls is None and not obj.path):
+        raise QbenchError(f"model {name!r} is not a qbench.models.ModelInfo with a class (cls or path)")
+    if obj.name in _MODELS:
+        raise QbenchError(f"model {name!r}: its name {obj.name!r} clashes with the built-in model {obj.name!r}; rename it")
+    _PLUGINS[name] = obj
+    return obj
+
+
+def check_model_name(name: str) -> str:
+    """``name`` if it names a model (built-in ones without importing TensorFlow), else a QbenchError."""
+    model_info(name)
+    return name
 
 
 def model_class(name: str) -> type[BinaryModel]:
-    if name not in _MODEL_PATHS:
-        raise QbenchError(f"unknown model {name!r}; known: {', '.join(list_models())}")
-    module, attr = _MODEL_PATHS[name]
+    info = model_info(name)
+    if info.cls is not None:
+        return info.cls
+    module, attr = info.path.split(":")
     return getattr(importlib.import_module(module), attr)
 
 
@@ -39,8 +122,9 @@ def __getattr__(name: str) -> Any:
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(module), attr)
     if name == "MODELS":
-        return {n: model_class(n) for n in list_models()}
+        return {n: model_class(n) for n in sorted(_MODELS)}
     raise AttributeError(f"module 'qbench.models' has no attribute {name!r}")
 
 
-__all__ = ["BinaryModel", "MLP", "QNN", "get_model", "list_models", "model_class", "bce_with_logits"]
+__all__ = ["BinaryModel", "ENTRY_POINT_GROUP", "MLP", "ModelInfo", "QNN", "bce_with_logits", "check_model_name",
+           "get_model", "list_models", "model_class", "model_info", "register_model", "registered_models"]

@@ -1,5 +1,6 @@
 """Checks that a set of records is fit to publish (STYLE 3): each record once, seeds distinct,
-unlearning units with every step, one configuration per reported row.
+unlearning units with every step (a suite's own check, registered on the report side), one configuration
+per reported row.
 
 ``validate_record`` (schema.py) checks one record; these check records against each other.
 """
@@ -7,7 +8,7 @@ unlearning units with every step, one configuration per reported row.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from qbench.errors import QbenchError
 from qbench.records import schema as F
@@ -58,10 +59,12 @@ def _raise(problems: list[str]) -> None:
         raise QbenchError("records not fit to publish: " + "; ".join(problems[:MAX_LISTED]) + more)
 
 
-def check_publication(records: Sequence[dict]) -> None:
+def check_publication(records: Sequence[dict],
+                      suite_checks: Mapping[str, Callable[[Sequence[dict], set[str]], list[str]]] | None = None) -> None:
     """Raise QbenchError listing what is wrong: duplicate measurements (the same key fields and
     seed twice, e.g. one unit copied into two directories, or two configurations of one method),
-    and successful unlearning units whose steps are not exactly 0..config["steps"]."""
+    and what each suite's own check (``suite_checks``: suite -> ``f(its records, failed unit keys)
+    -> problems``, e.g. :func:`check_complete_steps`) finds in that suite's records."""
     problems: list[str] = []
     seen: dict[tuple, str] = {}
     for r in records:
@@ -73,10 +76,18 @@ def check_publication(records: Sequence[dict]) -> None:
         else:
             seen[ident] = r[F.UNIT_KEY]
     bad = failed_units(records)
+    for suite, check in (suite_checks or {}).items():
+        problems += check([r for r in records if r[F.SUITE] == suite], bad)
+    _raise(problems)
+
+
+def check_complete_steps(records: Sequence[dict], bad: set[str]) -> list[str]:
+    """Problems of step-wise units (unlearning): a successful unit's steps are not exactly 0..config["steps"]."""
+    problems: list[str] = []
     steps: dict[str, list[int]] = defaultdict(list)
     expected: dict[str, Any] = {}
     for r in records:
-        if r[F.SUITE] == "unlearning" and r[F.UNIT_KEY] not in bad:
+        if r[F.UNIT_KEY] not in bad:
             steps[r[F.UNIT_KEY]].append(r[F.STEP])
             expected[r[F.UNIT_KEY]] = r[F.CONFIG].get("steps")
     for key in sorted(steps):
@@ -86,7 +97,7 @@ def check_publication(records: Sequence[dict]) -> None:
             repeated = sorted({s for s in got if got.count(s) > 1})
             extra = f" ({_ranges(repeated)} repeated)" if repeated else ""
             problems.append(f"unit {key}: steps {_ranges(sorted(set(got)))}{extra}, expected 0-{want}")
-    _raise(problems)
+    return problems
 
 
 def check_one_variant(rows: dict[Any, list[dict]], where: str) -> None:

@@ -24,14 +24,16 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from qbench.models import model_info, registered_models
 from qbench.records import schema as F
 from qbench.records.protocol_rules import table_protocol
 from qbench.records.checks import split_failed
 from qbench.report.leaderboard import CORRUPTION_ORDER, METHOD_ORDER, MODEL_ORDER, family
+from qbench.report.registry import FIGURES, figures_for
 from qbench.report.stats import Stat, natural_key
 
 DPI = 150
-MODEL_TITLES = {"mlp": "MLP", "qnn": "QNN"}
+MODEL_TITLES = {m: model_info(m).title for m in registered_models()}
 CORRUPTION_TITLES = {"label_flip": "label flipping", "feature_randomization": "feature randomization"}
 
 
@@ -96,6 +98,7 @@ def _tables(ok: list[dict], suite: str):
     return {k: groups[k] for k in sorted(groups, key=lambda k: tuple(natural_key(x) for x in k))}, newest
 
 
+@figures_for("resilience")
 def resilience_figures(ok: list[dict], out_dir: str) -> list[str]:
     plt = _plt()
     written: list[str] = []
@@ -133,6 +136,7 @@ def resilience_figures(ok: list[dict], out_dir: str) -> list[str]:
     return written
 
 
+@figures_for("unlearning")
 def unlearning_figures(ok: list[dict], out_dir: str) -> list[str]:
     plt = _plt()
     written: list[str] = []
@@ -173,6 +177,7 @@ def unlearning_figures(ok: list[dict], out_dir: str) -> list[str]:
     return written
 
 
+@figures_for("landscape")
 def landscape_figures(ok: list[dict], out_dir: str) -> list[str]:
     plt = _plt()
     written: list[str] = []
@@ -211,6 +216,7 @@ def landscape_figures(ok: list[dict], out_dir: str) -> list[str]:
     return written
 
 
+@figures_for("capacity")
 def capacity_figures(ok: list[dict], out_dir: str) -> list[str]:
     plt = _plt()
     written: list[str] = []
@@ -240,6 +246,7 @@ def capacity_figures(ok: list[dict], out_dir: str) -> list[str]:
     return written
 
 
+@figures_for("sensitivity")
 def sensitivity_figures(ok: list[dict], out_dir: str) -> list[str]:
     from qbench.report.sweeps import sweeps
 
@@ -301,15 +308,6 @@ def sensitivity_figures(ok: list[dict], out_dir: str) -> list[str]:
                      newest[(sw.task, sw.model, sw.method)])
         _save(fig, out_dir, name, written)
     return written
-
-
-FIGURES = {
-    "resilience": resilience_figures,
-    "unlearning": unlearning_figures,
-    "landscape": landscape_figures,
-    "capacity": capacity_figures,
-    "sensitivity": sensitivity_figures,
-}
 
 
 def make_figures(records: Sequence[dict], out_dir: str, log: Callable[[str], None] = print) -> list[str]:

@@ -22,22 +22,19 @@ from qbench.errors import QbenchError
 from qbench.files import new_temp_file
 from qbench.records import schema as F
 from qbench.records.protocol_rules import check_task_option_rules, table_protocol
-from qbench.records.checks import check_one_variant, check_publication, check_same_seeds, seeds_by_row, split_failed
+from qbench.records.checks import (check_complete_steps, check_one_variant, check_publication, check_same_seeds,
+                                   seeds_by_row, split_failed)
 from qbench.report.conformance import Deviation, split_protocol
+from qbench.report.registry import RECORD_CHECKS, SECTIONS, leaderboard_section, record_check, section_suites
 from qbench.metrics.curves import steps_to_reach
+from qbench.models import model_info, registered_models
 from qbench.report.stats import DASH, Stat, fmt_alpha, fmt_ci, fmt_num, fmt_stat, natural_key, rank_groups
 
 START = "<!-- qbench:leaderboard:start -->"
 END = "<!-- qbench:leaderboard:end -->"
-SUITE_ORDER = ("unlearning", "resilience", "capacity", "landscape")
-SUITE_TITLES = {
-    "unlearning": "Unlearning (PROTOCOL 4.2)",
-    "resilience": "Resilience (PROTOCOL 4.1)",
-    "capacity": "Capacity (PROTOCOL 4.4)",
-    "landscape": "Loss landscape (PROTOCOL 4.3)",
-}
 WITHIN = 0.05  # the 5-point rule: largest alpha whose mean val_acc stays within 0.05 of the clean one
-MODEL_ORDER = {"mlp": 0, "qnn": 1}
+#: the built-in models' places in tables (their registrations' ``order``); any other model comes after them
+MODEL_ORDER = {m: model_info(m).order for m in registered_models()}
 CORRUPTION_ORDER = {"label_flip": 0, "feature_randomization": 1}
 METHOD_ORDER = {m: i for i, m in enumerate(("retrain", "finetune", "gradient_ascent", "scrub", "scrub_alternating"))}
 
@@ -99,6 +96,7 @@ def _sort_tables(keys: Iterable[tuple]) -> list[tuple]:
 
 
 # -- unlearning -------------------------------------------------------------------------------------
+@leaderboard_section("unlearning")
 def unlearning_sections(ok: list[dict], failed: list[dict], ranked: bool = True) -> list[Section]:
     def tkey(r: dict) -> tuple:
         return (table_protocol(r), family(r), r[F.TASK], MODEL_ORDER.get(r[F.MODEL], 9), r[F.MODEL])
@@ -235,15 +233,18 @@ def _sweep_sections(ok: list[dict], failed: list[dict], suite: str, row_fields: 
     return sections
 
 
+@leaderboard_section("resilience")
 def resilience_sections(ok: list[dict], failed: list[dict], ranked: bool = True) -> list[Section]:
     return _sweep_sections(ok, failed, "resilience", (F.MODEL, F.MODEL_SIZE, F.CORRUPTION), ranked)
 
 
+@leaderboard_section("capacity")
 def capacity_sections(ok: list[dict], failed: list[dict], ranked: bool = True) -> list[Section]:
     return _sweep_sections(ok, failed, "capacity", (F.MODEL, F.MODEL_SIZE), ranked)
 
 
 # -- landscape ----------------------------------------------------------------------------------------
+@leaderboard_section("landscape")
 def landscape_sections(ok: list[dict], failed: list[dict], ranked: bool = True) -> list[Section]:
     def tkey(r: dict) -> tuple:
         return (table_protocol(r), family(r), r[F.TASK])
@@ -297,6 +298,7 @@ def landscape_sections(ok: list[dict], failed: list[dict], ranked: bool = True) 
 
 
 # -- sensitivity ---------------------------------------------------------------------------------------
+@leaderboard_section("sensitivity")
 def sensitivity_sections(ok: list[dict], failed: list[dict], ranked: bool = True) -> list[Section]:
     """Per task and model: each method's best grid point (highest mean final val_acc) beside its default's."""
     from qbench.report.sweeps import sweeps
@@ -373,16 +375,7 @@ def phase_ablation_section(protocol_recs: Sequence[dict], fixed_recs: Sequence[d
                    _md(headers, rows), notes)
 
 
-BUILDERS = {
-    "unlearning": unlearning_sections,
-    "resilience": resilience_sections,
-    "capacity": capacity_sections,
-    "landscape": landscape_sections,
-    "sensitivity": sensitivity_sections,
-}
-#: suites whose heading appears only when they have records (a tree without them renders as before)
-OPTIONAL_SUITES = ("sensitivity",)
-SUITE_TITLES.setdefault("sensitivity", "Method sensitivity (PROTOCOL 4.7)")
+record_check("unlearning")(check_complete_steps)
 
 
 def provenance_line(records: Sequence[dict]) -> str:
@@ -396,12 +389,17 @@ def provenance_line(records: Sequence[dict]) -> str:
 
 
 def _suite_sections(records: Sequence[dict], ranked: bool) -> dict[str, list[Section]]:
-    check_publication(records)
+    """Each suite's sections (registered builders, in leaderboard order) from the checked records."""
+    check_publication(records, RECORD_CHECKS)
     check_task_option_rules(records)
     ok, failed = split_failed(records)
-    return {suite: BUILDERS[suite]([r for r in ok if r[F.SUITE] == suite], [r for r in failed if r[F.SUITE] == suite],
+    return {suite: SECTIONS[suite]([r for r in ok if r[F.SUITE] == suite], [r for r in failed if r[F.SUITE] == suite],
                                    ranked=ranked)
-            for suite in SUITE_ORDER + OPTIONAL_SUITES}
+            for suite in (s.name for s in section_suites())}
+
+
+def _titles() -> dict[str, str]:
+    return {s.name: s.title for s in section_suites()}
 
 
 def coverage_line(cov: dict) -> str:
@@ -423,25 +421,25 @@ def render_block(records: Sequence[dict], nonprotocol: Sequence[Deviation] = (),
     """The text between (and including) the markers, from ``records`` alone: the protocol's
     ``records`` in ranked tables, the ablations' records of ``ablation`` in their own section, and,
     apart and never ranked, the records of ``nonprotocol``."""
-    by_suite = _suite_sections(records, ranked=True)
-    unknown = sorted({r[F.SUITE] for r in records} - set(BUILDERS))
+    by_suite, titles = _suite_sections(records, ranked=True), _titles()
+    unknown = sorted({r[F.SUITE] for r in records} - set(SECTIONS))
     lines = [START, "<!-- generated by `qbench leaderboard` from records; edit only the text outside "
                     "these markers -->", ""]
     # a run of one's own that is all quick tier or overrides: no empty protocol headings before its tables
     only_nonprotocol = not records and bool(nonprotocol)
     if only_nonprotocol:
         lines += ["No protocol records: every record here differs from the protocol's settings (see below).", ""]
-    for suite in () if only_nonprotocol else SUITE_ORDER:
-        lines += [f"### {SUITE_TITLES[suite]}", ""]
+    for suite in () if only_nonprotocol else [s.name for s in section_suites(optional=False)]:
+        lines += [f"### {titles[suite]}", ""]
         if not by_suite[suite]:
             lines += ["No records yet.", ""]
         for s in by_suite[suite]:
             lines += [s.render(), ""]
-    for suite in OPTIONAL_SUITES:
+    for suite in [s.name for s in section_suites(optional=True)]:
         if by_suite[suite]:
-            lines += [f"### {SUITE_TITLES[suite]}", ""] + [x for s in by_suite[suite] for x in (s.render(), "")]
+            lines += [f"### {titles[suite]}", ""] + [x for s in by_suite[suite] for x in (s.render(), "")]
     if ablation:
-        check_publication(ablation)
+        check_publication(ablation, RECORD_CHECKS)
         section = phase_ablation_section(split_failed(records)[0], ablation)
         if section is not None:
             lines += ["### Ablations", "", section.render(), ""]
@@ -476,10 +474,10 @@ def _nonprotocol_lines(deviations: Sequence[Deviation]) -> list[str]:
     if len(listed) > MAX_DEVIATION_KINDS:
         lines.append(f"- and {len(listed) - MAX_DEVIATION_KINDS} other kind(s) of difference")
     lines.append("")
-    unknown = sorted({r[F.SUITE] for r in records} - set(BUILDERS))
+    unknown, titles = sorted({r[F.SUITE] for r in records} - set(SECTIONS)), _titles()
     for suite, sections in _suite_sections(records, ranked=False).items():
         for s in sections:
-            lines += [Section(f"{SUITE_TITLES[suite]} · {s.heading}", s.body, s.notes).render(), ""]
+            lines += [Section(f"{titles[suite]} · {s.heading}", s.body, s.notes).render(), ""]
     if unknown:
         lines += [f"_Records of suites without a leaderboard table were skipped: {', '.join(unknown)}._", ""]
     return lines + [f"_Not the protocol's settings. {provenance_line(records)}_"]

@@ -24,4 +24,14 @@ def list_scenarios(suite: str | None = None) -> list[Scenario]:
     return registered_scenarios(suite)
 
 
-__all__ = ["SUITES", "get_suite", "list_suites", "list_scenarios"]
+def all_suites() -> tuple[str, ...]:
+    """What ``qbench run --suite all`` runs, in its order (each suite's ``in_all`` and ``run_order``)."""
+    return tuple(s.name for s in sorted((s for s in SUITES.values() if s.in_all), key=lambda s: (s.run_order, s.name)))
+
+
+def suites_in_order() -> list[Suite]:
+    """Every suite in leaderboard order (each suite's ``order``)."""
+    return sorted(SUITES.values(), key=lambda s: (s.order, s.name))
+
+
+__all__ = ["SUITES", "all_suites", "get_suite", "list_suites", "list_scenarios", "suites_in_order"]

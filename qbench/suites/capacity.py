@@ -6,6 +6,7 @@ differ: MLP widths (64, 16) ... (8, 2) and QNN depths 5, 6, 7.
 
 from __future__ import annotations
 
+from qbench.protocol import protocol_tasks
 from qbench.scenarios import Suite, register_scenario, register_suite
 from qbench.suites.resilience import LEGEND, make_scenario, plan_training_units, run, scenarios_for, unit_from_config
 from qbench.summary import mean_std_table
@@ -13,10 +14,11 @@ from qbench.summary import mean_std_table
 MLP_WIDTHS = ((64, 16), (32, 8), (16, 4), (8, 2))
 QNN_DEPTHS = (5, 6, 7)
 
-for _hidden in MLP_WIDTHS:
-    register_scenario(make_scenario("xxz-12", "mlp", "label_flip", suite="capacity", hidden=_hidden))
-for _depth in QNN_DEPTHS:
-    register_scenario(make_scenario("xxz-12", "qnn", "label_flip", suite="capacity", depth=_depth))
+for _task in protocol_tasks("capacity"):
+    for _hidden in MLP_WIDTHS:
+        register_scenario(make_scenario(_task, "mlp", "label_flip", suite="capacity", hidden=_hidden))
+    for _depth in QNN_DEPTHS:
+        register_scenario(make_scenario(_task, "qnn", "label_flip", suite="capacity", depth=_depth))
 
 
 def summarize(records: list[dict]):
@@ -25,6 +27,7 @@ def summarize(records: list[dict]):
 
 register_suite(Suite(
     name="capacity",
+    title="Capacity (PROTOCOL 4.4)", order=2, in_all=True, run_order=3,
     description="xxz-12 label-flip sweep across MLP widths and QNN depths (PROTOCOL 4.4)",
     scenarios=lambda options: scenarios_for("capacity", options),
     plan=plan_training_units,

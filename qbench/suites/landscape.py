@@ -24,7 +24,7 @@ import pandas as pd
 
 from qbench.artifacts import cached_params
 from qbench.experiment import RunContext, TrainSpec, prepare, train_prepared, task_options_for
-from qbench.protocol import QUICK, SEEDS, TrainConfig, model_size, train_config
+from qbench.protocol import QUICK, SEEDS, TrainConfig, model_size, protocol_models, protocol_tasks, train_config
 from qbench.records.build import new_record, unit_key
 from qbench.errors import QbenchError
 from qbench.scenarios import (config_head, RunOptions, Scenario, Suite, Unit, effective_train, frozen_options, registered_scenarios,
@@ -70,20 +70,22 @@ STUDY_TRAIN = TrainConfig(epochs=50, batch_size=32, lr=0.01)
 STUDY_SPLIT = 0.7
 STUDY_MODELS = {"qnn": {"depth": 5, "ansatz": "rxry-cnot"}, "mlp": {"hidden": (8, 2)}}
 
-for _model in ("qnn", "mlp"):
-    register_scenario(Scenario(
-        name=f"landscape/mnist-1v9/{_model}", suite="landscape", task="mnist-1v9", model=_model,
-        model_options=frozen_options(model_size("mnist-1v9", _model)),
-        corruption="label_flip", alphas=ALPHAS, seeds=SEEDS, train=train_config("mnist-1v9", _model),
-        metrics=METRICS,
-        description=f"Hessian trace and LRR of the {_model} on mnist-1v9 under label flipping",
-    ))
-    register_scenario(Scenario(
-        name=f"landscape-study/mnist-1v9/{_model}", suite="landscape", task="mnist-1v9", model=_model,
-        model_options=frozen_options(STUDY_MODELS[_model]),
-        corruption="label_flip", alphas=ALPHAS, seeds=SEEDS, train=STUDY_TRAIN, metrics=METRICS,
-        description=f"the study's landscape configuration (70/30 split, held-out Hessian), {_model} on mnist-1v9",
-    ))
+for _task in protocol_tasks("landscape"):
+    for _model in protocol_models():
+        register_scenario(Scenario(
+            name=f"landscape/{_task}/{_model}", suite="landscape", task=_task, model=_model,
+            model_options=frozen_options(model_size(_task, _model)),
+            corruption="label_flip", alphas=ALPHAS, seeds=SEEDS, train=train_config(_task, _model),
+            metrics=METRICS,
+            description=f"Hessian trace and LRR of the {_model} on {_task} under label flipping",
+        ))
+        if _model in STUDY_MODELS:
+            register_scenario(Scenario(
+                name=f"landscape-study/{_task}/{_model}", suite="landscape", task=_task, model=_model,
+                model_options=frozen_options(STUDY_MODELS[_model]),
+                corruption="label_flip", alphas=ALPHAS, seeds=SEEDS, train=STUDY_TRAIN, metrics=METRICS,
+                description=f"the study's landscape configuration (70/30 split, held-out Hessian), {_model} on {_task}",
+            ))
 
 
 def is_study(s: Scenario) -> bool:
@@ -210,6 +212,7 @@ def summarize(records: list[dict]) -> pd.DataFrame:
 
 register_suite(Suite(
     name="landscape",
+    title="Loss landscape (PROTOCOL 4.3)", order=3, in_all=True, run_order=2,
     description="exact Hessian trace, extreme eigenvalues and LRR vs alpha (PROTOCOL 4.3)",
     scenarios=_scenarios,
     plan=_plan,

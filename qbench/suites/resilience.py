@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
 from qbench.experiment import RunContext, TrainSpec, train_corrupted, task_options_for
-from qbench.protocol import QUICK, model_size, train_config
+from qbench.protocol import QUICK, model_size, protocol_models, protocol_tasks, train_config
 from qbench.records.build import new_record, unit_key
-from qbench.scenarios import config_head, effective_train, frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget, select
+from qbench.scenarios import config_head, effective_train, frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, covering, select
 from qbench.summary import mean_std_table
 
-PROTOCOL_TASKS = ("mnist-1v9", "xxz-12")
-MODELS = ("qnn", "mlp")
+CORRUPTIONS = ("label_flip", "feature_randomization")
 METRICS = ("train_acc", "val_acc", "final_loss", "wall_s")
 LEGEND = {
     "train_acc": "accuracy on the training set as trained (corrupted labels included) after the last epoch",
@@ -41,18 +40,23 @@ def make_scenario(task: str, model: str, corruption: str, suite: str = "resilien
     )
 
 
-for _task in PROTOCOL_TASKS:
-    for _model in MODELS:
-        for _corr in ("label_flip", "feature_randomization"):
-            register_scenario(make_scenario(_task, _model, _corr))
+def resilience_scenarios(task: str, model: str) -> list[Scenario]:
+    """The resilience scenarios of one task and model: one per corruption."""
+    return [make_scenario(task, model, corr) for corr in CORRUPTIONS]
 
 
-def scenarios_for(suite: str, options: RunOptions) -> list[Scenario]:
+for _task in protocol_tasks("resilience"):
+    for _model in protocol_models():
+        for _s in resilience_scenarios(_task, _model):
+            register_scenario(_s)
+
+
+def scenarios_for(suite: str, options: RunOptions,
+                  make: Callable[[str, str], list[Scenario]] | None = None) -> list[Scenario]:
+    """The suite's scenarios on the run's tasks and models (``make``: those of a pair none registered covers)."""
     from qbench.scenarios import registered_scenarios
 
-    scs = registered_scenarios(suite)
-    if options.tasks:
-        scs = retarget(scs, options.tasks)
+    scs = covering(registered_scenarios(suite), options, make)
     if options.quick:
         scs = [s.with_overrides(alphas=QUICK.alphas, seeds=QUICK.seeds) for s in scs]
     return select(scs, options)
@@ -109,8 +113,9 @@ def summarize(records: list[dict]) -> pd.DataFrame:
 
 register_suite(Suite(
     name="resilience",
+    title="Resilience (PROTOCOL 4.1)", order=1, in_all=True, run_order=0,
     description="train/val accuracy vs corrupted fraction alpha (PROTOCOL 4.1)",
-    scenarios=lambda options: scenarios_for("resilience", options),
+    scenarios=lambda options: scenarios_for("resilience", options, resilience_scenarios),
     plan=plan_training_units,
     summarize=summarize,
     legend=LEGEND,

@@ -35,12 +35,12 @@ from qbench.errors import QbenchError
 from qbench.experiment import RunContext, TrainSpec, task_options_for
 from qbench.grids import DEFAULT_GRIDS, QUICK_GRIDS, check_grid, grid_points, parse_grid_args
 from qbench.methods import get_method, method_class, method_source
-from qbench.protocol import task_family
+from qbench.protocol import unlearning_lr
 from qbench.records.build import new_record, unit_key
 from qbench.scenarios import config_head, RunOptions, Scenario, Suite, Unit, effective_train, frozen_options, register_suite
 from qbench.summary import mean_std_table
 from qbench.suites.unlearning import (
-    ALPHA, LR, METHOD_FIELDS, STEPS, UnlearningSettings, register_poisoned_scenarios, run_method, select_poisoned_scenarios,
+    ALPHA, METHOD_FIELDS, STEPS, UnlearningSettings, register_poisoned_scenarios, run_method, select_poisoned_scenarios,
 )
 from qbench.suites.unlearning import CONFIG as UNLEARNING
 
@@ -122,7 +122,7 @@ def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
     units = []
     for s in scenarios:
         cfg = effective_train(s.train, options, CONFIG.quick_epoch_fraction)
-        lr = options.settings_as(UnlearningSettings).lr or LR[task_family(s.task)]
+        lr = options.settings_as(UnlearningSettings).lr or unlearning_lr(s.task)
         for alpha in s.alphas:
             for seed in s.seeds:
                 spec = TrainSpec(s.task, s.model, s.options, s.corruption, float(alpha), int(seed), cfg, s.data_seed,
@@ -204,6 +204,7 @@ def summarize(records: list[dict]) -> pd.DataFrame:
 
 register_suite(Suite(
     name="sensitivity",
+    title="Method sensitivity (PROTOCOL 4.7)", order=4, optional_heading=True,
     description="final val/forget accuracy over a grid of a method's hyperparameters (PROTOCOL 4.7)",
     scenarios=_scenarios,
     plan=_plan,

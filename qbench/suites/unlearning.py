@@ -19,9 +19,9 @@ from qbench.artifacts import cached_params
 from qbench.experiment import Prepared, RunContext, TrainSpec, prepare, train_corrupted, task_options_for
 from qbench.methods import get_method, method_source
 from qbench.metrics.curves import steps_to_reach
-from qbench.protocol import SEEDS, model_size, task_family, train_config
+from qbench.protocol import SEEDS, model_size, protocol_models, protocol_tasks, train_config, unlearning_lr
 from qbench.records.build import new_record, unit_key
-from qbench.scenarios import config_head, effective_train, frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, retarget
+from qbench.scenarios import config_head, effective_train, frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, covering
 from qbench.seeding import int_seed
 from qbench.summary import mean_std_table
 
@@ -31,7 +31,6 @@ if TYPE_CHECKING:  # the unlearning loop imports TensorFlow: only when a unit ru
 PROTOCOL_METHODS = ("retrain", "finetune", "gradient_ascent", "scrub", "scrub_alternating")
 ALPHA = 0.3
 STEPS = 50
-LR = {"xxz": 0.01, "mnist": 0.001}
 #: the columns of :func:`summarize`'s table
 LEGEND = {
     "val_acc_0": "validation accuracy at step 0, before unlearning: the poisoned model (retrain: its fresh initialization)",
@@ -69,15 +68,24 @@ class UnlearningSettings:
 
     lr: float | None = None  # None: the protocol's value for the task family
 
+_POISONED: dict[str, tuple[tuple[str, ...], str]] = {}  # suite -> (metrics, what) of its scenarios
+
+
 def register_poisoned_scenarios(suite: str, metrics: tuple[str, ...], what: str) -> None:
     """One scenario per protocol task and model: label flipping at alpha 0.3, the poisoned model of 2.3."""
-    for task in ("mnist-1v9", "xxz-12"):
-        for model in ("qnn", "mlp"):
-            register_scenario(Scenario(
-                name=f"{suite}/{task}/{model}", suite=suite, task=task, model=model,
-                model_options=frozen_options(model_size(task, model)), corruption="label_flip", alphas=(ALPHA,),
-                seeds=SEEDS, train=train_config(task, model), metrics=metrics, description=f"{what}: {model} on {task}",
-            ))
+    _POISONED[suite] = (metrics, what)
+    for task in protocol_tasks(suite):
+        for model in protocol_models():
+            register_scenario(poisoned_scenario(suite, task, model, metrics, what))
+
+
+def poisoned_scenario(suite: str, task: str, model: str, metrics: tuple[str, ...], what: str) -> Scenario:
+    """The scenario of one task and model: label flipping at alpha 0.3, the poisoned model of 2.3."""
+    return Scenario(
+        name=f"{suite}/{task}/{model}", suite=suite, task=task, model=model,
+        model_options=frozen_options(model_size(task, model)), corruption="label_flip", alphas=(ALPHA,),
+        seeds=SEEDS, train=train_config(task, model), metrics=metrics, description=f"{what}: {model} on {task}",
+    )
 
 
 def select_poisoned_scenarios(suite: str, options: RunOptions, quick_seeds: tuple[int, ...]) -> list[Scenario]:
@@ -85,10 +93,7 @@ def select_poisoned_scenarios(suite: str, options: RunOptions, quick_seeds: tupl
     from qbench.scenarios import registered_scenarios
 
     scs = registered_scenarios(suite)
-    if options.tasks:
-        scs = retarget(scs, options.tasks)
-    if options.models:
-        scs = [s for s in scs if s.model in options.models]
+    scs = covering(scs, options, lambda t, m: [poisoned_scenario(suite, t, m, *_POISONED[suite])])
     seeds = options.seeds or (quick_seeds if options.quick else None)
     return [replace(s, seeds=seeds or s.seeds, alphas=options.alphas or s.alphas) for s in scs]
 
@@ -114,7 +119,7 @@ def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
     steps = options.steps or (CONFIG.quick_steps if options.quick else CONFIG.steps)
     for s in scenarios:
         cfg = effective_train(s.train, options, CONFIG.quick_epoch_fraction)
-        lr = options.settings_as(UnlearningSettings).lr or CONFIG.lr or LR[task_family(s.task)]
+        lr = options.settings_as(UnlearningSettings).lr or CONFIG.lr or unlearning_lr(s.task)
         for alpha in s.alphas:
             for seed in s.seeds:
                 spec = TrainSpec(s.task, s.model, s.options, s.corruption, float(alpha), int(seed), cfg, s.data_seed,
@@ -239,6 +244,7 @@ def summarize(records: list[dict]) -> pd.DataFrame:
 
 register_suite(Suite(
     name="unlearning",
+    title="Unlearning (PROTOCOL 4.2)", order=0, in_all=True, run_order=1,
     description="val/forget accuracy per unlearning step for each method (PROTOCOL 4.2)",
     scenarios=_scenarios,
     plan=_plan,

@@ -1,7 +1,10 @@
 """Tasks (PROTOCOL section 1): ``get_task(name)`` returns a :class:`TaskData`.
 
 Registered: ``mnist-1v9`` and ``xxz-12``; ``xxz-<L>`` for any even L from 4 to ``xxz.MAX_QUBITS`` (16)
-runs the same code.
+runs the same code. Each task's module registers its family's protocol facts once (:class:`TaskFamily`:
+training recipe and size per model, unlearning learning rate, the suites that run it). A task from
+outside the package is a :class:`TaskFamily` with a ``loader``, named as ``module:attribute`` or by an
+entry point of the group ``qbench.tasks``.
 """
 
 from __future__ import annotations
@@ -10,16 +13,71 @@ import inspect
 import os
 
 from qbench.errors import QbenchError
-from qbench.tasks.base import _TASKS, ENCODINGS, TaskData, register_task
+from qbench.plugins import entry_points, is_path, load_entry_point, load_path
+from qbench.tasks.base import _FAMILIES, _TASKS, ENCODINGS, TaskData, TaskFamily, register_family, register_task
 from qbench.tasks import mnist, xxz  # noqa: E402,F401  (registration)
 
-__all__ = ["ENCODINGS", "TaskData", "check_task_name", "check_task_options", "default_task_options", "get_task",
-           "legacy_task_options", "list_tasks", "register_task", "task_option_values"]
+__all__ = ["ENCODINGS", "ENTRY_POINT_GROUP", "TaskData", "TaskFamily", "check_task_name", "check_task_options",
+           "default_task_options", "family_name", "get_task", "legacy_task_options", "list_tasks", "register_family",
+           "register_task", "task_families", "task_info", "task_option_values"]
+
+ENTRY_POINT_GROUP = "qbench.tasks"
+_ENTRY_POINTS: dict | None = None
+_PLUGINS: dict[str, TaskFamily] = {}
 
 
 def list_tasks() -> list[str]:
-    """Names of the registered tasks."""
-    return sorted(_TASKS)
+    """Names of the registered tasks, then the installed plugins' (their entry-point names)."""
+    return sorted(_TASKS) + sorted(_entry_points())
+
+
+def task_families() -> list[TaskFamily]:
+    """The built-in task families, in registration order."""
+    return list(_FAMILIES.values())
+
+
+def _entry_points() -> dict:
+    global _ENTRY_POINTS
+    if _ENTRY_POINTS is None:
+        _ENTRY_POINTS = entry_points(ENTRY_POINT_GROUP, set(_TASKS) | set(_FAMILIES), "task")
+    return _ENTRY_POINTS
+
+
+def _plugin(name: str) -> TaskFamily | None:
+    """The family of a task named from outside the package ('module:attribute' or an entry point), else None."""
+    if name in _PLUGINS:
+        return _PLUGINS[name]
+    if is_path(name):
+        obj = load_path(name, "task")
+    elif isinstance(name, str) and name in _entry_points():
+        obj = load_entry_point(_entry_points()[name], "task")
+    else:
+        return None
+    if not isinstance(obj, TaskFamily) or obj.loader is None:
+        raise QbenchError(f"task {name!r} is not a qbench.tasks.TaskFamily with a loader")
+    if obj.name in _FAMILIES:
+        raise QbenchError(f"task {name!r}: its family {obj.name!r} clashes with the built-in task family "
+                          f"{obj.name!r}; rename it")
+    _PLUGINS[name] = obj
+    return obj
+
+
+def task_info(name: str) -> TaskFamily:
+    """The registered family of task ``name`` (its protocol facts); an unknown task is a QbenchError."""
+    plugin = _plugin(name)
+    if plugin is not None:
+        return plugin
+    check_task_name(name)
+    return _FAMILIES[name.split("-", 1)[0]]
+
+
+def family_name(task: str) -> str:
+    """The family of ``task``: 'xxz' for xxz-6 (the name up to its first '-'), the registered one of a plugin."""
+    try:
+        plugin = _plugin(task)
+    except QbenchError:  # a plugin that is not installed here: its records still have a name
+        plugin = None
+    return plugin.name if plugin is not None else task.split("-", 1)[0]
 
 
 def _resolve(name: str):
@@ -32,8 +90,11 @@ def _resolve(name: str):
         return xxz.load_xxz, {"n_qubits": n}
     if name in _TASKS:
         return _TASKS[name], {}
+    plugin = _plugin(name)
+    if plugin is not None:
+        return plugin.loader, {}
     known = ", ".join(list_tasks() + [f"xxz-<L> (even L, 4 to {xxz.MAX_QUBITS})"])
-    raise QbenchError(f"unknown task {name!r}; known: {known}")
+    raise QbenchError(f"unknown task {name!r}; known: {known} (or module:attribute)")
 
 
 def _options_of(name: str) -> tuple[dict[str, tuple], dict]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from qbench.errors import QbenchError
+from qbench.recipe import TrainConfig
 
 ENCODINGS = ("amplitude", "real")
 
@@ -81,3 +82,38 @@ def register_task(name: str) -> Callable[[TaskLoader], TaskLoader]:
         return f
 
     return deco
+
+
+@dataclass(frozen=True)
+class TaskFamily:
+    """Everything the protocol says about one family of tasks, registered once in the task's own module
+    (:func:`register_family`), or named from outside the package (``--task module:attribute``, the
+    entry-point group ``qbench.tasks``). A task name ``<family>-...`` (``xxz-6``) belongs to its family."""
+
+    #: the family: ``xxz`` for xxz-12, xxz-6, ...
+    name: str
+    #: the protocol's task names of the family, which the suites of ``suites`` run
+    tasks: tuple[str, ...]
+    #: the training recipe per model name (PROTOCOL 2.3); a model may register its own for the family instead
+    train: Mapping[str, TrainConfig] = field(default_factory=dict)
+    #: the model's constructor options per model name (its protocol size)
+    model_size: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: the unlearning suites' learning rate (PROTOCOL 4.2)
+    unlearning_lr: float = 0.01
+    #: the suites whose protocol scenarios use the family's tasks
+    suites: tuple[str, ...] = ()
+    #: ``f(data_seed=0, **options) -> TaskData`` of a task named from outside the package (the built-in
+    #: tasks register their loaders with :func:`register_task`)
+    loader: TaskLoader | None = None
+    description: str = ""
+
+
+_FAMILIES: dict[str, TaskFamily] = {}
+
+
+def register_family(family: TaskFamily) -> TaskFamily:
+    """Register a built-in task family (its protocol facts) under ``family.name``."""
+    if family.name in _FAMILIES:
+        raise ValueError(f"task family {family.name!r} registered twice")
+    _FAMILIES[family.name] = family
+    return family

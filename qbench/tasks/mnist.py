@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from qbench.errors import DataError, QbenchError
-from qbench.tasks.base import TaskData, register_task
+from qbench.recipe import TrainConfig
+from qbench.tasks.base import TaskData, TaskFamily, register_family, register_task
 
 DIGITS = (1, 9)  # class 0, class 1
 N_QUBITS = 10
@@ -202,6 +203,16 @@ def preprocess(images: np.ndarray) -> np.ndarray:
     if np.any(norms == 0):
         raise DataError("an MNIST image is all zeros and cannot be normalized")
     return (x / norms).astype(np.float32)
+
+
+register_family(TaskFamily(
+    name="mnist", tasks=("mnist-1v9",),
+    train={"mlp": TrainConfig(epochs=100, batch_size=128, lr=0.01), "qnn": TrainConfig(epochs=100, batch_size=256, lr=0.005)},
+    model_size={"mlp": {"hidden": (16, 4)}, "qnn": {"depth": 6}},
+    unlearning_lr=0.001,
+    suites=("resilience", "unlearning", "landscape", "sensitivity"),
+    description="MNIST digits 1 vs 9 as unit-norm 1024-amplitude (10-qubit) vectors",
+))
 
 
 @register_task("mnist-1v9")

@@ -26,7 +26,8 @@ from scipy.sparse.linalg import eigsh
 
 from qbench.errors import QbenchError
 from qbench.files import new_temp_file
-from qbench.tasks.base import TaskData, register_task
+from qbench.recipe import TrainConfig
+from qbench.tasks.base import TaskData, TaskFamily, register_family, register_task
 
 # Bump when the states a given key produces change (solver, phase rule, dtype); old cache files are
 # then ignored and recomputed.
@@ -51,6 +52,15 @@ _PHASE_STREAM = 1201
 # four times more per two sites (2.5 GB at 18, 10 GB at 20, before any model or Hessian), and the
 # MLP's first layer alone has 64 * 2**(L+1) weights. L = 12 is the protocol's.
 MAX_QUBITS = 16
+
+register_family(TaskFamily(
+    name="xxz", tasks=("xxz-12",),
+    train={"mlp": TrainConfig(epochs=400, batch_size=32, lr=0.01), "qnn": TrainConfig(epochs=200, batch_size=32, lr=0.03)},
+    model_size={"mlp": {"hidden": (64, 16)}, "qnn": {"depth": 4}},
+    unlearning_lr=0.01,
+    suites=("resilience", "unlearning", "capacity", "sensitivity"),
+    description="ground states of the periodic XXZ chain, gapless (Delta <= 1) vs gapped",
+))
 
 
 def _single_thread_blas():

@@ -1,0 +1,51 @@
+"""What the report side builds for each suite, registered once by suite name: its leaderboard section
+builder (``@leaderboard_section``), its figure builder (``@figures_for``) and its record checks
+(``record_check``). The suite itself (title, order, optional heading) is :class:`qbench.scenarios.Suite`:
+suites never import the report side, so the report side registers here, keyed by the suite's name."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence, TypeVar
+
+F = TypeVar("F", bound=Callable)
+
+#: suite -> ``f(ok, failed, ranked=True) -> list[Section]``
+SECTIONS: dict[str, Callable] = {}
+#: suite -> ``f(ok, out_dir) -> list[written paths]``, in registration order
+FIGURES: dict[str, Callable] = {}
+#: suite -> ``f(records, failed_unit_keys) -> list[problems]`` run by the publication check
+RECORD_CHECKS: dict[str, Callable[[Sequence[dict], set[str]], list[str]]] = {}
+
+
+def _register(table: dict[str, Callable], what: str, suite: str) -> Callable[[F], F]:
+    def deco(f: F) -> F:
+        if suite in table:
+            raise ValueError(f"{what} for suite {suite!r} registered twice")
+        table[suite] = f
+        return f
+
+    return deco
+
+
+def leaderboard_section(suite: str) -> Callable[[F], F]:
+    """Register the leaderboard section builder of ``suite``."""
+    return _register(SECTIONS, "leaderboard section", suite)
+
+
+def figures_for(suite: str) -> Callable[[F], F]:
+    """Register the figure builder of ``suite``."""
+    return _register(FIGURES, "figures", suite)
+
+
+def record_check(suite: str) -> Callable[[F], F]:
+    """Register a publication check of ``suite``'s records (beyond the checks every record gets)."""
+    return _register(RECORD_CHECKS, "record check", suite)
+
+
+def section_suites(optional: bool | None = None):
+    """The suites with a leaderboard section, in leaderboard order (only those whose heading is
+    optional, or only the others, when ``optional`` is given)."""
+    from qbench.suites import suites_in_order
+
+    return [s for s in suites_in_order()
+            if s.name in SECTIONS and (optional is None or s.optional_heading == optional)]
