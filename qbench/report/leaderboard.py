@@ -39,7 +39,8 @@ SUITE_TITLES = {
 WITHIN = 0.05  # the 5-point rule: largest alpha whose mean val_acc stays within 0.05 of the clean one
 MODEL_ORDER = {"mlp": 0, "qnn": 1}
 CORRUPTION_ORDER = {"label_flip": 0, "feature_randomization": 1}
-METHOD_ORDER = {m: i for i, m in enumerate(("retrain", "finetune", "gradient_ascent", "scrub", "scrub_alternating"))}
+METHOD_ORDER = {m: i for i, m in enumerate(("retrain", "finetune", "gradient_ascent", "scrub", "scrub_alternating",
+                                             "neg_grad_plus", "random_labels", "salun", "l1_sparse", "bad_teacher"))}
 
 
 @dataclass
