@@ -82,8 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    ck = sub.add_parser("check", help="analytic checks: `qbench check analytic` (PROTOCOL 4.5)")
-    ck.add_argument("what", choices=["analytic"])
+    ck = sub.add_parser("check", help="analytic checks: `qbench check analytic` (PROTOCOL 4.5); a method's "
+                                      "conformance: `qbench check method NAME_OR_MODULE:ATTR`")
+    ck.add_argument("what", choices=["analytic", "method"])
+    ck.add_argument("method", nargs="?", help="for `check method`: a registered method or module:attribute")
     ck.add_argument("--sign-flip", action="store_true",
                     help="flip the sign of the (p - y) cos term in the formula (shows the check can fail)")
 
@@ -190,7 +192,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Autodiff Hessians of the single-neuron and single-qubit models against their closed forms."""
+    """Autodiff Hessians of the single-neuron and single-qubit models against their closed forms; or
+    (``check method``) a method's conformance, a line per check, exit 2 with the first failure's reason."""
+    if args.what == "method" or args.method is not None:
+        if args.what != "method" or not args.method or args.sign_flip:
+            raise QbenchError("usage: qbench check method NAME_OR_MODULE:ATTR (--sign-flip is for `check analytic`)")
+        from qbench.methods.conformance import check_method
+
+        conformance = check_method(args.method)
+        for line in conformance.lines:
+            print(line.render())
+        if not conformance.passed:
+            raise QbenchError(conformance.reason())
+        print(f"passed: {args.method} conforms ({len(conformance.lines)} checks)")
+        return 0
     from qbench.metrics.analytic import check_analytic
 
     report = check_analytic(sign_flip=args.sign_flip)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 # Stable ids: changing one changes every published number, so only ever append.
@@ -18,13 +20,15 @@ STREAMS = {
 }
 
 
-def rng(seed: int, stream: str) -> np.random.Generator:
-    """A fresh generator for ``stream`` of run ``seed``; same (seed, stream), same numbers."""
+def rng(seed: int, stream: str, name: str = "") -> np.random.Generator:
+    """A fresh generator for ``stream`` of run ``seed``; same (seed, stream), same numbers. ``name`` splits
+    the stream further (the ``method`` stream: one sub-stream per method name)."""
     if stream not in STREAMS:
         raise KeyError(f"unknown seed stream {stream!r}")
-    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(STREAMS[stream],)))
+    key = (STREAMS[stream],) if not name else (STREAMS[stream], zlib.crc32(name.encode()))
+    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=key))
 
 
-def int_seed(seed: int, stream: str) -> int:
+def int_seed(seed: int, stream: str, name: str = "") -> int:
     """A 31-bit integer seed for libraries that want one (Keras initializers)."""
-    return int(rng(seed, stream).integers(0, 2**31 - 1))
+    return int(rng(seed, stream, name).integers(0, 2**31 - 1))

@@ -127,17 +127,17 @@ def test_plugin_method_by_path_and_by_entry_point_gives_builtin_like_records(tmp
     """The README's worked example, run from outside the package, both ways, in a fresh process."""
     plugdir = tmp_path / "plugins"
     plugdir.mkdir()
-    shutil.copy(ROOT / "examples" / "neg_grad_plus.py", plugdir / "neg_grad_plus.py")
+    shutil.copy(ROOT / "examples" / "magnitude_finetune.py", plugdir / "magnitude_finetune.py")
     dist = plugdir / "qbench_example_plugin-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text(PLUGIN_DIST)
-    (dist / "entry_points.txt").write_text("[qbench.unlearning_methods]\nngp = neg_grad_plus:NegGradPlus\n")
+    (dist / "entry_points.txt").write_text("[qbench.unlearning_methods]\nngp = magnitude_finetune:MagnitudeFinetune\n")
     env = {"PYTHONPATH": str(plugdir), "QBENCH_CACHE_DIR": cache_dir, "PATH": "/usr/bin:/bin",
            "TF_CPP_MIN_LOG_LEVEL": "2"}
     common = ["run", "--suite", "unlearning", "--task", "xxz-6", "--model", "mlp", "--seeds", "0",
               "--epochs", "5", "--steps", "3", "--no-progress", "--method", "finetune"]
     out1, out2 = tmp_path / "by_path", tmp_path / "by_entry_point"
-    r1 = subprocess.run([sys.executable, "-m", "qbench", *common, "--method", "neg_grad_plus:NegGradPlus",
+    r1 = subprocess.run([sys.executable, "-m", "qbench", *common, "--method", "magnitude_finetune:MagnitudeFinetune",
                          "--out", str(out1)], env=env, capture_output=True, text=True, timeout=300)
     assert r1.returncode == 0, r1.stderr[-2000:]
     r2 = subprocess.run([sys.executable, "-m", "qbench", *common, "--method", "ngp", "--out", str(out2)],
@@ -149,18 +149,23 @@ def test_plugin_method_by_path_and_by_entry_point_gives_builtin_like_records(tmp
         return {(r["method"], r["step"]): r for r in recs}
 
     a, b = load(out1), load(out2)
-    assert {k for k in a if k[0] == "neg_grad_plus:NegGradPlus"} == {("neg_grad_plus:NegGradPlus", s) for s in range(4)}
+    assert {k for k in a if k[0] == "magnitude_finetune:MagnitudeFinetune"} == {("magnitude_finetune:MagnitudeFinetune", s) for s in range(4)}
     assert {k for k in b if k[0] == "ngp"} == {("ngp", s) for s in range(4)}
     for s in range(4):
-        m1, m2 = a[("neg_grad_plus:NegGradPlus", s)]["metrics"], b[("ngp", s)]["metrics"]
+        m1, m2 = a[("magnitude_finetune:MagnitudeFinetune", s)]["metrics"], b[("ngp", s)]["metrics"]
         for k in ("val_acc", "forget_acc", "retain_acc", "forget_clean_acc"):
             assert m1[k] == m2[k]
         assert set(m1) == set(a[("finetune", s)]["metrics"])  # same record shape as a built-in
     # same poisoned model (shared, trained once per seed) for plugin and builtin
-    assert a[("finetune", 0)]["metrics"]["val_acc"] == a[("neg_grad_plus:NegGradPlus", 0)]["metrics"]["val_acc"]
+    assert a[("finetune", 0)]["metrics"]["val_acc"] == a[("magnitude_finetune:MagnitudeFinetune", 0)]["metrics"]["val_acc"]
     assert len(list((out1 / "models").glob("*.npz"))) == 1
-    assert a[("neg_grad_plus:NegGradPlus", 0)]["config"]["method_hyperparameters"] == {"beta": 0.9}
-    assert "neg_grad_plus" in b[("ngp", 0)]["config"]["method_source"] or "qbench-example-plugin" in b[("ngp", 0)]["config"]["method_source"]
+    assert a[("magnitude_finetune:MagnitudeFinetune", 0)]["config"]["method_hyperparameters"] == {"keep": 0.25, "forget_weight": 0.1}
+    assert "magnitude_finetune" in b[("ngp", 0)]["config"]["method_source"] or "qbench-example-plugin" in b[("ngp", 0)]["config"]["method_source"]
+    # the plugin prepares a mask in setup: it conforms, named by entry point and by module:attr
+    for name in ("ngp", "magnitude_finetune:MagnitudeFinetune"):
+        r3 = subprocess.run([sys.executable, "-m", "qbench", "check", "method", name], env=env, capture_output=True,
+                            text=True, timeout=300)
+        assert r3.returncode == 0 and "setup deterministic: the same seed gives the same update_mask" in r3.stdout, r3.stderr
 
 
 def test_check_analytic_passes_and_sign_flip_fails(capsys):
@@ -174,7 +179,7 @@ def _plugin_dir(tmp_path: Path, dists: dict[str, str]) -> Path:
     """A directory holding the example plugin module and one dist-info per ``{name: entry_points.txt}``."""
     plugdir = tmp_path / "plugins"
     plugdir.mkdir(exist_ok=True)
-    shutil.copy(ROOT / "examples" / "neg_grad_plus.py", plugdir / "neg_grad_plus.py")
+    shutil.copy(ROOT / "examples" / "magnitude_finetune.py", plugdir / "magnitude_finetune.py")
     for name, entry_points in dists.items():
         dist = plugdir / f"{name.replace('-', '_')}-0.1.dist-info"
         dist.mkdir()
@@ -208,7 +213,7 @@ print("HEAVY", sorted(m for m in ("tensorflow", "tensorcircuit", "keras") if m i
 
 def test_list_and_argument_errors_answer_without_tensorflow(tmp_path):
     """`qbench list` (with a plugin installed), `--help` and bad input never start TensorFlow."""
-    plugdir = _plugin_dir(tmp_path, {"qbench-example-plugin": "[qbench.unlearning_methods]\nngp = neg_grad_plus:NegGradPlus\n"})
+    plugdir = _plugin_dir(tmp_path, {"qbench-example-plugin": "[qbench.unlearning_methods]\nngp = magnitude_finetune:MagnitudeFinetune\n"})
     argvs = [["list"], ["run", "--help"], ["run", "--suite", "resilience", "--task", "nosuch"],
              ["run", "--suite", "unlearning", "--set", "scrub.bogus=1"]]
     r = subprocess.run([sys.executable, "-c", NO_TF_PROBE.format(argvs=argvs)], env=_fresh_env(plugdir),
@@ -218,10 +223,11 @@ def test_list_and_argument_errors_answer_without_tensorflow(tmp_path):
     assert re.findall(r"^EXIT (\S+)$", r.stderr, re.M) == ["0", "0", "2", "2"]
     section = r.stdout.split("methods:\n", 1)[1].split("\n" + "usage:", 1)[0].splitlines()
     rows = {line.split()[0]: line for line in section if line.startswith("  ") and not line.startswith("  (")}
-    assert list(rows) == ["finetune", "gradient_ascent", "retrain", "scrub", "scrub_alternating", "ngp"]
+    assert list(rows) == ["bad_teacher", "finetune", "gradient_ascent", "l1_sparse", "neg_grad_plus", "random_labels",
+                          "retrain", "salun", "scrub", "scrub_alternating", "ngp"]
     assert "builtin" in rows["scrub"] and "lambda_ce=1.0, lambda_kl=0.0, lambda_fo=0.2, kl='bernoulli'" in rows["scrub"]
     assert "beta=0.2" in rows["gradient_ascent"] and "(no hyperparameters)" in rows["finetune"]
-    assert "qbench-example-plugin==0.1" in rows["ngp"] and "beta=0.9" in rows["ngp"]
+    assert "qbench-example-plugin==0.1" in rows["ngp"] and "keep=0.25, forget_weight=0.1" in rows["ngp"]
 
 
 UNLEARNING_RUN = ["run", "--suite", "unlearning", "--task", "xxz-6", "--model", "mlp", "--seeds", "0", "--epochs", "1",
@@ -229,10 +235,10 @@ UNLEARNING_RUN = ["run", "--suite", "unlearning", "--task", "xxz-6", "--model", 
 
 
 @pytest.mark.parametrize("entry_points,needle", [
-    ({"clashing-plugin": "[qbench.unlearning_methods]\nscrub = neg_grad_plus:NegGradPlus\n"},
-     "plugin method 'scrub' (clashing-plugin==0.1: neg_grad_plus:NegGradPlus) clashes with the built-in method 'scrub'"),
-    ({"plugin-a": "[qbench.unlearning_methods]\nngp = neg_grad_plus:NegGradPlus\n",
-      "plugin-b": "[qbench.unlearning_methods]\nngp = neg_grad_plus:NegGradPlus\n"},
+    ({"clashing-plugin": "[qbench.unlearning_methods]\nscrub = magnitude_finetune:MagnitudeFinetune\n"},
+     "plugin method 'scrub' (clashing-plugin==0.1: magnitude_finetune:MagnitudeFinetune) clashes with the built-in method 'scrub'"),
+    ({"plugin-a": "[qbench.unlearning_methods]\nngp = magnitude_finetune:MagnitudeFinetune\n",
+      "plugin-b": "[qbench.unlearning_methods]\nngp = magnitude_finetune:MagnitudeFinetune\n"},
      "two plugins register the method 'ngp'"),
 ])
 def test_plugin_name_clash_is_reported_for_any_method_run(tmp_path, cache_dir, entry_points, needle):

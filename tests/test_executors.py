@@ -17,7 +17,7 @@ from qbench.runner import run_units
 from qbench.scenarios import RunOptions
 from qbench.suites import get_suite, list_suites
 
-TIMING = ("wall_s", "train_wall_s", "unit_wall_s", "first_step_s")
+TIMING = ("wall_s", "train_wall_s", "unit_wall_s", "first_step_s", "setup_s")
 
 
 def comparable(out: Path) -> dict[str, list[dict]]:

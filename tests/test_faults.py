@@ -16,7 +16,7 @@ from qbench.cli import main
 from qbench.records import RecordStore, load_records
 
 ROOT = Path(__file__).resolve().parents[1]
-TIMING = ("wall_s", "train_wall_s", "unit_wall_s", "first_step_s")
+TIMING = ("wall_s", "train_wall_s", "unit_wall_s", "first_step_s", "setup_s")
 
 SWEEP = ["run", "--suite", "resilience", "--task", "xxz-4", "--model", "mlp", "--corruption", "label_flip",
          "--alphas", "0,0.2,0.4,0.6", "--seeds", "0,1", "--epochs", "300", "--no-progress"]

@@ -207,3 +207,134 @@ def test_scrub_alternating_closed_form_kl_gradient_matches_autodiff():
     g, g_ref = tape.gradient(ours, s).numpy(), tape.gradient(ref, s).numpy()
     np.testing.assert_allclose(g, g_ref, rtol=1e-5, atol=1e-8)
     assert np.max(np.abs(g)) > 1e-3
+
+
+# -- the literature's baselines (issue 19) and the setup/mask API ---------------------------------
+def _setup(model, method, theta, data, seed=7, steps=10):
+    from qbench.training.unlearn import SetupContext, run_setup
+
+    hp = {k: tf.constant(v, tf.float32) for k, v in method.numeric_hyperparameters().items()}
+    state, mask = run_setup(model, method, tf.constant(theta), data, hp,
+                            SetupContext(seed, steps, model.n_params, model.init_params))
+    return {**data, **state}, mask
+
+
+def test_neg_grad_plus_weighs_retain_by_beta_and_ascends_forget_by_one_minus_beta(tiny):
+    model, theta, data, (zs_r, zs_f, _, _, yr, yf) = tiny
+    assert _loss(model, get_method("neg_grad_plus"), theta, data) == pytest.approx(
+        0.999 * ce(zs_r, yr) - 0.001 * ce(zs_f, yf), rel=1e-5)
+    assert _loss(model, get_method("neg_grad_plus", beta=0.5), theta, data) == pytest.approx(
+        0.5 * ce(zs_r, yr) - 0.5 * ce(zs_f, yf), rel=1e-5)
+
+
+def test_random_labels_are_drawn_from_the_seed_and_trained_on_with_the_retain_set(tiny):
+    model, theta, data, (zs_r, zs_f, _, _, yr, yf) = tiny
+    method = get_method("random_labels")
+    a, _ = _setup(model, method, theta, data, seed=7)
+    b, _ = _setup(model, method, theta, data, seed=7)
+    labels = a["random_labels"].numpy()
+    np.testing.assert_array_equal(labels, b["random_labels"].numpy())
+    assert set(labels) <= {0.0, 1.0} and labels.shape == (3,)
+    draws = {tuple(_setup(model, method, theta, data, seed=s)[0]["random_labels"].numpy()) for s in range(8)}
+    assert len(draws) > 1  # other seeds, other labels
+    assert _loss(model, method, theta, a) == pytest.approx(ce(zs_f, labels) + ce(zs_r, yr), rel=1e-5)
+
+
+def test_saliency_mask_keeps_the_largest_gradients():
+    from qbench.methods.salun import saliency_mask
+
+    g = np.array([0.1, -3.0, 2.0, 0.0, -0.5, 0.2])
+    np.testing.assert_array_equal(saliency_mask(g, 0.5), [0, 1, 1, 0, 1, 0])
+    np.testing.assert_array_equal(saliency_mask(g, 1 / 6), [0, 1, 0, 0, 0, 0])
+    np.testing.assert_array_equal(saliency_mask([1.0, 1.0, 1.0], 0.34), [1, 0, 0])  # int(1.02) = 1; ties: lower index
+    assert saliency_mask(g, 0.0).sum() == 0 and saliency_mask(g, 1.0).sum() == 6
+
+
+def test_salun_mask_is_the_top_half_of_the_forget_gradient_and_frozen_parameters_never_move(tiny, unlearn_case):
+    model, theta, data, (zs_r, zs_f, _, _, yr, yf) = tiny
+    method = get_method("salun")
+    full, mask = _setup(model, method, theta, data)
+    t = tf.constant(theta)
+    with tf.GradientTape() as tape:
+        tape.watch(t)
+        loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=data["y_forget"],
+                                                                      logits=model.logits_fn(t, data["x_forget"])))
+    g = np.abs(tape.gradient(loss, t).numpy())
+    m = mask.numpy()
+    assert m.sum() == model.n_params // 2 and g[m == 1].min() >= g[m == 0].max()
+    # salun's objective is random labels' (same labels for the same seed)
+    assert _loss(model, method, theta, full) == pytest.approx(ce(zs_f, full["random_labels"].numpy()) + ce(zs_r, yr),
+                                                              rel=1e-5)
+    model, sets, poisoned, fresh = unlearn_case
+    res = unlearn(model, method, poisoned, fresh, sets, steps=5, lr=0.05, method_seed=3)
+    assert res.status == "ok" and res.setup_s > 0
+    _, mask = _setup(model, method, poisoned, {"x_forget": tf.constant(sets.x_forget),
+                                               "y_forget": tf.constant(sets.y_forget, tf.float32)}, seed=3)
+    frozen = mask.numpy() == 0
+    np.testing.assert_array_equal(res.params[frozen], poisoned[frozen])  # exactly, not approximately
+    assert np.all(res.params[~frozen] != poisoned[~frozen])
+
+
+def test_l1_sparse_penalty_decays_linearly_over_the_run(tiny):
+    model, theta, data, (zs_r, _, _, _, yr, _) = tiny
+    l1 = float(np.abs(theta).sum())
+    method = get_method("l1_sparse", gamma=0.01)
+    data = dict(data, total_steps=tf.constant(10, tf.int32))
+    for step, weight in [(0, 0.01), (5, 0.005), (9, 0.001)]:
+        assert _loss(model, method, theta, data, step=step) == pytest.approx(ce(zs_r, yr) + weight * l1, rel=1e-5)
+    assert get_method("l1_sparse").hp.gamma == 5e-4
+
+
+def test_bad_teacher_distils_the_poisoned_model_on_retain_and_a_fresh_init_on_forget(tiny):
+    model, theta, data, (zs_r, zs_f, zt_r, _, _, _) = tiny
+    method = get_method("bad_teacher")
+    full, mask = _setup(model, method, theta, data, seed=11)
+    assert mask is None
+    z_inc = full["incompetent_forget"].numpy()
+    np.testing.assert_allclose(z_inc, model.logits_fn(tf.constant(model.init_params(11)), data["x_forget"]).numpy())
+    assert _loss(model, method, theta, full) == pytest.approx(kl(zt_r, zs_r) + kl(z_inc, zs_f), rel=1e-4)
+    t2 = get_method("bad_teacher", temperature=2.0)
+    assert _loss(model, t2, theta, full) == pytest.approx(kl(zt_r / 2, zs_r / 2) + kl(z_inc / 2, zs_f / 2), rel=1e-4)
+    other, _ = _setup(model, method, theta, data, seed=12)
+    assert not np.array_equal(other["incompetent_forget"].numpy(), z_inc)
+
+
+class _BadSetup(get_method("finetune").__class__):
+    returns: dict = {}
+
+    def setup(self, logits_fn, theta0, data, hp, context):
+        return dict(self.returns)
+
+
+@pytest.mark.parametrize("returns,needle", [
+    ({"x_retain": np.zeros(3)}, "setup: ValueError: setup returned x_retain, which the loop's data already holds"),
+    ({"update_mask": np.ones(2)}, "setup: ValueError: setup's 'update_mask' must be 0/1 with one entry per parameter"),
+    ({"update_mask": np.full(29, 0.5)}, "must be 0/1"),
+])
+def test_a_bad_setup_fails_its_run_in_one_line(unlearn_case, returns, needle):
+    model, sets, poisoned, fresh = unlearn_case
+    method = _BadSetup()
+    method.returns = returns
+    res = unlearn(model, method, poisoned, fresh, sets, steps=2, lr=0.01)
+    assert res.status == "failed" and needle in res.error and len(res.metrics) == 1
+
+
+def test_a_method_without_setup_runs_as_before_and_a_mask_gets_its_own_compiled_step(unlearn_case):
+    from qbench.training.unlearn import step_fn_for
+
+    model, sets, poisoned, fresh = unlearn_case
+    method = get_method("finetune")
+    assert step_fn_for(model, method) is step_fn_for(model, method)
+    assert step_fn_for(model, method, masked=True) is not step_fn_for(model, method)
+    everything = _BadSetup()
+    everything.returns = {"update_mask": np.ones(model.n_params, np.float32)}
+    a = unlearn(model, method, poisoned, fresh, sets, steps=3, lr=0.01)
+    b = unlearn(model, everything, poisoned, fresh, sets, steps=3, lr=0.01)
+    np.testing.assert_array_equal(a.params, b.params)  # an all-ones mask changes nothing
+
+
+def test_mask_key_is_the_same_on_both_sides_of_the_loop():
+    from qbench.methods import MASK_KEY
+    from qbench.training.unlearn import MASK_KEY as LOOP_MASK_KEY
+
+    assert MASK_KEY == LOOP_MASK_KEY

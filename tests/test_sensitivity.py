@@ -36,9 +36,9 @@ def test_malformed_values_are_rejected(spec):
 
 
 def test_grid_arguments_and_names():
-    g = parse_grid_args(["lambda_kl=0:0.2:0.1", "scrub.lambda_fo=0,0.5", "neg_grad_plus:NegGradPlus.beta=0.1"])
+    g = parse_grid_args(["lambda_kl=0:0.2:0.1", "scrub.lambda_fo=0,0.5", "magnitude_finetune:MagnitudeFinetune.keep=0.1"])
     assert g == {None: {"lambda_kl": (0.0, 0.1, 0.2)}, "scrub": {"lambda_fo": (0.0, 0.5)},
-                 "neg_grad_plus:NegGradPlus": {"beta": (0.1,)}}
+                 "magnitude_finetune:MagnitudeFinetune": {"keep": (0.1,)}}
     for bad in (["lambda_kl"], ["=0,1"], ["scrub.=1"], ["beta=0,1", "beta=2"], ["lambda-kl=1"]):
         with pytest.raises(QbenchError):
             parse_grid_args(bad)

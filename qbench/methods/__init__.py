@@ -11,7 +11,7 @@ import os
 from typing import Any, Callable
 
 from qbench.errors import QbenchError
-from qbench.methods.base import UnlearningMethod, bernoulli_kl, mean_bce
+from qbench.methods.base import MASK_KEY, UnlearningMethod, bernoulli_kl, mean_bce
 
 ENTRY_POINT_GROUP = "qbench.unlearning_methods"
 _BUILTIN: dict[str, type[UnlearningMethod]] = {}
@@ -151,10 +151,13 @@ def get_method(name: str, **hyperparameters) -> UnlearningMethod:
 
 
 def _load_builtins() -> None:
-    from qbench.methods import finetune, gradient_ascent, retrain, scrub, scrub_alternating  # noqa: F401
+    from qbench.methods import (  # noqa: F401
+        bad_teacher, finetune, gradient_ascent, l1_sparse, neg_grad_plus, random_labels, retrain, salun, scrub,
+        scrub_alternating,
+    )
 
 
 __all__ = [
     "UnlearningMethod", "register_method", "get_method", "method_class", "list_methods",
-    "method_source", "method_defaults", "bernoulli_kl", "mean_bce", "ENTRY_POINT_GROUP",
+    "method_source", "method_defaults", "bernoulli_kl", "mean_bce", "ENTRY_POINT_GROUP", "MASK_KEY",
 ]

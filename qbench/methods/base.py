@@ -5,6 +5,13 @@ function, the current parameters and the unlearning data (retain set, polluted f
 frozen teacher's logits on both), return the scalar loss of one full-batch step. The loop, the
 optimizer (a fresh Adam), the metrics and the clock belong to qbench, so every method, built-in or
 plugin, is measured identically.
+
+A method may also prepare state once, before the first step (``setup``): from the starting
+parameters, the data and a :class:`~qbench.training.unlearn.SetupContext` (its own seed, the number of
+steps, fresh random initializations of the model) it returns named tensors, which reach ``objective``
+in ``data`` under those names; the entry :data:`MASK_KEY`, if present, is instead a fixed 0/1 vector
+over the parameters, and a step then updates only the entries where it is 1 (the others stay exactly
+at their starting value).
 """
 
 from __future__ import annotations
@@ -22,7 +29,11 @@ LogitsFn = Callable[["tf.Tensor", "tf.Tensor"], "tf.Tensor"]
 #: tensors an objective receives (all full sets; labels float32 in {0, 1})
 #: ``teacher_theta``: the frozen poisoned parameters, for a method that must evaluate the teacher in
 #: the step's own graph (bit-identical to the student where they are equal; see scrub_alternating)
-DATA_KEYS = ("x_retain", "y_retain", "x_forget", "y_forget", "teacher_retain", "teacher_forget", "teacher_theta")
+#: ``total_steps``: the run's number of steps (an int32 scalar), for schedules over the run
+DATA_KEYS = ("x_retain", "y_retain", "x_forget", "y_forget", "teacher_retain", "teacher_forget", "teacher_theta",
+             "total_steps")
+#: the entry of ``setup``'s result that restricts which parameters a step updates (1: updated, 0: frozen)
+MASK_KEY = "update_mask"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +48,7 @@ class UnlearningMethod:
       Numeric fields reach ``objective`` as scalar tensors (a sweep over them reuses one compiled
       step); other fields (strings, bools) are structural and fixed at compile time.
     * ``from_scratch``: start from a fresh initialization (``retrain``) instead of the poisoned model.
+    * ``setup`` (optional): state prepared once before the first step; see the module docstring.
     """
 
     name: ClassVar[str] = ""
@@ -63,6 +75,22 @@ class UnlearningMethod:
     ) -> tf.Tensor:
         """Scalar loss to minimize at unlearning step ``step`` (0-based, an int32 tensor)."""
         raise NotImplementedError
+
+    def setup(
+        self,
+        logits_fn: LogitsFn,
+        theta0: tf.Tensor,
+        data: Mapping[str, tf.Tensor],
+        hp: Mapping[str, Any],
+        context: Any,
+    ) -> dict[str, Any]:
+        """Tensors made once before the first step, added to ``data`` under their names (none by default).
+
+        ``theta0``: the starting parameters; ``context``: a :class:`qbench.training.unlearn.SetupContext`
+        (``seed``, ``steps``, ``init_params(seed)``). Must be deterministic for a given ``context.seed``.
+        A ``MASK_KEY`` entry (0/1, one per parameter) restricts the update to the parameters marked 1.
+        """
+        return {}
 
     # -- plumbing used by the loop --------------------------------------------------------
     def numeric_hyperparameters(self) -> dict[str, float]:

@@ -36,7 +36,8 @@ WITHIN = 0.05  # the 5-point rule: largest alpha whose mean val_acc stays within
 #: the built-in models' places in tables (their registrations' ``order``); any other model comes after them
 MODEL_ORDER = {m: model_info(m).order for m in registered_models()}
 CORRUPTION_ORDER = {"label_flip": 0, "feature_randomization": 1}
-METHOD_ORDER = {m: i for i, m in enumerate(("retrain", "finetune", "gradient_ascent", "scrub", "scrub_alternating"))}
+METHOD_ORDER = {m: i for i, m in enumerate(("retrain", "finetune", "gradient_ascent", "scrub", "scrub_alternating",
+                                             "neg_grad_plus", "random_labels", "salun", "l1_sparse", "bad_teacher"))}
 
 
 @dataclass

@@ -28,7 +28,8 @@ from qbench.summary import mean_std_table
 if TYPE_CHECKING:  # the unlearning loop imports TensorFlow: only when a unit runs
     from qbench.training.unlearn import UnlearnSets
 
-PROTOCOL_METHODS = ("retrain", "finetune", "gradient_ascent", "scrub", "scrub_alternating")
+PROTOCOL_METHODS = ("retrain", "finetune", "gradient_ascent", "scrub", "scrub_alternating",
+                    "neg_grad_plus", "random_labels", "salun", "l1_sparse", "bad_teacher")
 ALPHA = 0.3
 STEPS = 50
 #: the columns of :func:`summarize`'s table
@@ -189,7 +190,7 @@ def run_method(spec: TrainSpec, ctx: RunContext, out_dir: str, name: str, hp: di
     fresh = prepared.model.init_params(int_seed(spec.seed, "retrain_init"))
     res = unlearn(prepared.model, method, poisoned, fresh, unlearn_sets(prepared),
                   steps=config["steps"], lr=config["lr"], step_budget_s=step_budget(config, ctx),
-                  **({} if curves is None else {"curves": curves}))
+                  method_seed=int_seed(spec.seed, "method", name), **({} if curves is None else {"curves": curves}))
     return prepared, info, res
 
 
@@ -208,6 +209,7 @@ def run(config: dict, ctx: RunContext, out_dir: str = ".") -> list[dict]:
                                   **({"traceback": res.extras["traceback"]} if "traceback" in res.extras else {})))
     for r in records:
         r["metrics"]["first_step_s"] = res.compile_s
+        r["metrics"]["setup_s"] = res.setup_s
         r["poisoned_model"] = info
     records[-1]["metrics"]["unit_wall_s"] = time.perf_counter() - start
     return records

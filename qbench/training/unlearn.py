@@ -1,7 +1,8 @@
 """The one unlearning loop: fresh Adam, full-batch steps of a method's objective, metrics every step.
 
-The method supplies only ``objective``; this loop owns the optimizer, the compiled step (one per
-model shape and method structure, reused across seeds and hyperparameter values), the metrics and
+The method supplies ``objective`` (and, optionally, ``setup``: state made once before the first step,
+with a mask of the parameters a step may update); this loop owns the optimizer, the compiled step (one
+per model shape and method structure, reused across seeds and hyperparameter values), the metrics and
 the clock, and stops a run that produces non-finite parameters or exceeds its time budget.
 """
 
@@ -30,6 +31,21 @@ class Objective(Protocol):
     def objective(self, logits_fn, theta, data, hp, step) -> tf.Tensor: ...
     def numeric_hyperparameters(self) -> dict[str, float]: ...
     def structural_hyperparameters(self) -> dict[str, Any]: ...
+    # optional: def setup(self, logits_fn, theta0, data, hp, context) -> dict[str, tensor]
+
+
+#: the entry of a method's ``setup`` result that masks the update (the same as qbench.methods.base.MASK_KEY)
+MASK_KEY = "update_mask"
+
+
+@dataclass(frozen=True)
+class SetupContext:
+    """What a method's ``setup`` gets besides parameters and data; the same for every run of a unit."""
+
+    seed: int  # the method's own seed: qbench.seeding.int_seed(unit seed, "method", method name)
+    steps: int  # the run's number of steps
+    n_params: int
+    init_params: Callable[[int], np.ndarray]  # a fresh random initialization of the model, from a seed
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,7 @@ class UnlearnResult:
     status: str = "ok"
     error: str | None = None
     compile_s: float = 0.0
+    setup_s: float = 0.0
     extras: dict = field(default_factory=dict)
 
 
@@ -59,26 +76,48 @@ class StepFailure(Exception):
     pass
 
 
-def _step_factory(model: BinaryModel, method: Objective) -> Callable:
+def _step_factory(model: BinaryModel, method: Objective, masked: bool = False) -> Callable:
     logits_fn = model.logits_fn
 
     @tf.function(jit_compile=compiled.use_xla(model), reduce_retracing=False)
-    def step_fn(theta, m, v, t, data, hp, step, lr, adam):
+    def step_fn(theta, m, v, t, data, hp, step, lr, adam, *mask):
         with tf.GradientTape() as tape:
             tape.watch(theta)
             loss = method.objective(logits_fn, theta, data, hp, step)
         grad = tape.gradient(loss, theta)
+        if masked:
+            # a zero gradient keeps Adam's moments at zero, so a frozen entry moves by exactly 0
+            grad = tf.where(mask[0] > 0, grad, tf.zeros_like(grad))
         theta, m, v, t = adam_update(theta, grad, m, v, t, lr, adam)
         return theta, m, v, t, loss
 
     return step_fn
 
 
-def step_fn_for(model: BinaryModel, method: Objective) -> Callable:
+def step_fn_for(model: BinaryModel, method: Objective, masked: bool = False) -> Callable:
     structure = json.dumps(method.structural_hyperparameters(), sort_keys=True, default=str)
-    # keyed by the method class too: two methods never share a trace
-    name = f"unlearn:{type(method).__module__}.{type(method).__qualname__}:{structure}"
-    return compiled.cached(model, name, lambda m: _step_factory(m, method))
+    # keyed by the method class too: two methods never share a trace; a mask changes the graph
+    name = f"unlearn:{type(method).__module__}.{type(method).__qualname__}:{structure}" + (":masked" if masked else "")
+    return compiled.cached(model, name, lambda m: _step_factory(m, method, masked))
+
+
+def run_setup(model: BinaryModel, method: Objective, theta0: tf.Tensor, data: dict, hp: dict,
+              context: SetupContext) -> tuple[dict[str, tf.Tensor], tf.Tensor | None]:
+    """A method's ``setup`` state (tensors to add to ``data``) and its update mask (None: no mask)."""
+    setup = getattr(method, "setup", None)
+    state = dict(setup(model.logits_fn, theta0, data, hp, context) or {}) if setup is not None else {}
+    mask = state.pop(MASK_KEY, None)
+    clash = sorted(set(state) & set(data))
+    if clash:
+        raise ValueError(f"setup returned {', '.join(clash)}, which the loop's data already holds; rename them")
+    state = {k: tf.convert_to_tensor(v) for k, v in state.items()}
+    if mask is not None:
+        mask = np.asarray(mask, dtype=np.float32)
+        if mask.shape != (model.n_params,) or not np.all((mask == 0) | (mask == 1)):
+            raise ValueError(f"setup's {MASK_KEY!r} must be 0/1 with one entry per parameter "
+                             f"({model.n_params}), got shape {mask.shape}")
+        mask = tf.constant(mask)
+    return state, mask
 
 
 EVAL_METRICS = ("val_acc", "forget_acc", "forget_clean_acc", "retain_acc")
@@ -111,11 +150,13 @@ def unlearn(
     adam: tuple[float, float, float] = (0.9, 0.999, 1e-7),
     step_budget_s: float | None = None,
     curves: tuple[str, ...] = EVAL_METRICS,
+    method_seed: int = 0,
 ) -> UnlearnResult:
     """Run ``steps`` full-batch steps of ``method`` from the poisoned (or, for retrain, fresh) parameters.
 
-    ``wall_s`` in the metrics is the cumulative time spent in steps, excluding evaluation and the
-    one-off compilation of the step (reported as ``compile_s``). Step 0 and the last step get every
+    ``wall_s`` in the metrics is the cumulative time spent in steps, excluding evaluation, the method's
+    ``setup`` (reported as ``setup_s``, with ``method_seed`` its seed) and the one-off compilation of
+    the step (reported as ``compile_s``). Step 0 and the last step get every
     metric of :data:`EVAL_METRICS`; the steps between only those in ``curves`` (a sweep that keeps
     only some curves need not pay for evaluating the rest at every step).
     """
@@ -130,9 +171,9 @@ def unlearn(
         "teacher_retain": tf.constant(predict_logits(model, teacher, sets.x_retain), tf.float32),
         "teacher_forget": tf.constant(predict_logits(model, teacher, sets.x_forget), tf.float32),
         "teacher_theta": tf.constant(teacher, tf.float32),
+        "total_steps": tf.constant(steps, tf.int32),
     }
     hp = {k: tf.constant(v, tf.float32) for k, v in method.numeric_hyperparameters().items()}
-    step_fn = step_fn_for(model, method)
     start = np.array(fresh if method.from_scratch else teacher, dtype=np.float32)
     theta = tf.constant(start)
     m, v, t = tf.zeros_like(theta), tf.zeros_like(theta), tf.constant(0.0)
@@ -140,12 +181,23 @@ def unlearn(
 
     metrics = [{**evaluate(model, start, sets), "wall_s": 0.0, "loss": None}]  # no step, no loss
     result = UnlearnResult(metrics, start)
+    t0 = time.perf_counter()
+    try:
+        context = SetupContext(int(method_seed), int(steps), model.n_params, model.init_params)
+        state, mask = run_setup(model, method, theta, data, hp, context)
+    except Exception as exc:  # noqa: BLE001  (a method whose setup raises fails its run, not the suite)
+        result.extras["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-6:])
+        return _failed(result, f"setup: {type(exc).__name__}: {exc}")
+    result.setup_s = time.perf_counter() - t0
+    data.update(state)
+    step_fn = step_fn_for(model, method, masked=mask is not None)
+    extra = () if mask is None else (mask,)
     elapsed = 0.0
     for s in range(steps):
         t0 = time.perf_counter()
         watchdog.step_started(s, step_budget_s)
         try:
-            theta, m, v, t, loss = step_fn(theta, m, v, t, data, hp, tf.constant(s, tf.int32), lr_t, adam_t)
+            theta, m, v, t, loss = step_fn(theta, m, v, t, data, hp, tf.constant(s, tf.int32), lr_t, adam_t, *extra)
             params = theta.numpy()
         except Exception as exc:  # noqa: BLE001  (a method that raises fails its run, not the suite)
             watchdog.step_ended()
