@@ -14,6 +14,11 @@ STREAMS = {
     "hutchinson": 5,
     "method": 6,
     "split": 7,
+    # the unlearning oracle and the membership-inference attack (issue 18); ids kept apart from 8-15 so that
+    # streams added alongside (methods) cannot take the same id
+    "oracle_init": 16,
+    "oracle_order": 17,
+    "mia": 18,
 }
 
 
