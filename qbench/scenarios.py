@@ -161,6 +161,9 @@ SUITES: dict[str, Suite] = {}
 def register_scenario(scenario: Scenario) -> Scenario:
     if scenario.name in SCENARIOS:
         raise ValueError(f"scenario {scenario.name!r} registered twice")
+    from qbench.metrics.registry import check_metrics
+
+    check_metrics(scenario.metrics, f"scenario {scenario.name!r}")
     SCENARIOS[scenario.name] = scenario
     return scenario
 

@@ -17,6 +17,10 @@ STREAMS = {
     "method": 6,
     "split": 7,
     "identification": 8,
+    # the unlearning oracle and the membership-inference attack (PROTOCOL 4.2, protocol 2)
+    "oracle_init": 9,
+    "oracle_order": 10,
+    "mia": 11,
 }
 
 

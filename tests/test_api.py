@@ -52,8 +52,8 @@ def test_settings_reach_the_run_nested_or_dotted(tmp_path, cache_dir):
     base = dict(tasks="xxz-4", models="mlp", seeds="0", epochs=1, steps=1, methods="finetune", cache_dir=cache_dir)
     a = qbench.run("unlearning", out=tmp_path / "a", settings={"unlearning.lr": 0.05}, **base)
     b = qbench.run("unlearning", out=tmp_path / "b", settings={"unlearning": {"lr": 0.05}}, **base)
-    assert a.done == b.done and len(a.done) == 1
-    (f,) = (tmp_path / "a" / "records").glob("*.jsonl")
+    assert a.done == b.done and len(a.done) == 2  # the method's unit and the oracle's
+    (f,) = (tmp_path / "a" / "records").glob("unlearning-*.jsonl")
     assert json.loads(f.read_text().splitlines()[0])["config"]["lr"] == 0.05
 
 

@@ -158,7 +158,7 @@ def test_plugin_method_by_path_and_by_entry_point_gives_builtin_like_records(tmp
         assert set(m1) == set(a[("finetune", s)]["metrics"])  # same record shape as a built-in
     # same poisoned model (shared, trained once per seed) for plugin and builtin
     assert a[("finetune", 0)]["metrics"]["val_acc"] == a[("magnitude_finetune:MagnitudeFinetune", 0)]["metrics"]["val_acc"]
-    assert len(list((out1 / "models").glob("*.npz"))) == 1
+    assert len(list((out1 / "models").glob("*.npz"))) == 2  # the poisoned model and the oracle
     assert a[("magnitude_finetune:MagnitudeFinetune", 0)]["config"]["method_hyperparameters"] == {"keep": 0.25, "forget_weight": 0.1}
     assert "magnitude_finetune" in b[("ngp", 0)]["config"]["method_source"] or "qbench-example-plugin" in b[("ngp", 0)]["config"]["method_source"]
     # the plugin prepares a mask in setup: it conforms, named by entry point and by module:attr

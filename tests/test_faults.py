@@ -175,7 +175,7 @@ def test_a_plugin_method_that_raises_fails_its_unit_only(tmp_path, cache_dir, ca
                  "--out", str(tmp_path / "out"), "--cache-dir", cache_dir])
     out, err = capsys.readouterr()
     assert code == 1
-    assert "2 run, 0 already present, 1 failed" in out
+    assert "3 run, 0 already present, 1 failed" in out  # the methods and the oracle
     recs = load_records([tmp_path / "out"])
     bad = [r for r in recs if r["method"] == "faulty_methods:Raises"]
     assert [r["status"] for r in bad] == ["ok", "failed"]  # step 0 measured, then the failure
@@ -189,7 +189,7 @@ def test_a_worker_process_that_dies_is_a_failed_unit_and_the_sweep_goes_on(tmp_p
                  "--executor", "local", "--workers", "2", "--out", str(out_dir), "--cache-dir", cache_dir])
     out, err = capsys.readouterr()
     assert code == 1, err
-    assert "2 run, 0 already present, 1 failed" in out
+    assert "3 run, 0 already present, 1 failed" in out  # the methods and the oracle
     recs = load_records([out_dir])
     dead = [r for r in recs if r["method"] == "faulty_methods:DiesInWorker"]
     assert len(dead) == 1 and dead[0]["status"] == "failed"
@@ -270,7 +270,7 @@ def test_a_step_that_sleeps_forever_is_stopped_within_budget_and_the_sweep_goes_
     wall = time.monotonic() - start
     out, err = capsys.readouterr()
     assert code == 1, err
-    assert "2 run, 0 already present, 1 failed" in out
+    assert "3 run, 0 already present, 1 failed" in out  # the methods and the oracle
     assert "failed: unlearning-xxz-4-mlp-a0.3-s0-faulty_methods_SleepsForever-" in err
     recs = load_records([out_dir])
     hung = [r for r in recs if r["method"] == "faulty_methods:SleepsForever"]

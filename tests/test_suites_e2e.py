@@ -41,10 +41,12 @@ def test_unlearning_quick_shares_one_poisoned_model_per_seed(tmp_path, cache_dir
     from qbench.suites.unlearning import PROTOCOL_METHODS
 
     methods = set(PROTOCOL_METHODS)  # the paper's five and the literature's five (issue 19)
-    assert len(methods) == 10 and {r["method"] for r in recs} == methods
-    # 2 models x 10 methods x 2 seeds x (4 steps + step 0)
-    assert len(recs) == 2 * 10 * 2 * 5 and all(r["status"] == "ok" for r in recs)
-    assert len(list((tmp_path / "models").glob("*.npz"))) == 2 * 2  # one poisoned model per (model, seed)
+    assert len(methods) == 10 and {r["method"] for r in recs} == methods | {"oracle"}
+    # 2 models x 10 methods x 2 seeds x (4 steps + step 0), and one oracle record per (model, seed)
+    assert len(recs) == 2 * 10 * 2 * 5 + 2 * 2 and all(r["status"] == "ok" for r in recs)
+    # one poisoned model and one oracle per (model, seed)
+    assert len(list((tmp_path / "models").glob("*.npz"))) == 2 * 2 * 2
+    recs = [r for r in recs if r["method"] != "oracle"]
     for (model, seed) in {(r["model"], r["seed"]) for r in recs}:
         step0 = {r["method"]: r["metrics"]["val_acc"] for r in recs if r["model"] == model and r["seed"] == seed and r["step"] == 0}
         poisoned = {v for k, v in step0.items() if k != "retrain"}

@@ -25,7 +25,15 @@ def fresh(tmp_path_factory, cache_dir):
                  "--alphas", "0.3", "--out", str(root / "resilience"), "--cache-dir", cache_dir]) == 0
     assert main(["run", "--suite", "unlearning", *TINY, "--steps", "2", "--model", "mlp", "--method", "finetune",
                  "--out", str(root / "unlearning"), "--cache-dir", cache_dir]) == 0
+    _drop_oracle(root / "unlearning")
     return root
+
+
+def _drop_oracle(d: Path) -> None:
+    """One unlearning unit per tree: the method's (its re-run still gets the oracle, through the model cache);
+    tests/test_oracle.py verifies the oracle's own unit."""
+    for f in (d / "records").glob("unlearning.oracle-*.jsonl"):
+        f.unlink()
 
 
 def _one_file(d: Path) -> Path:
@@ -191,6 +199,7 @@ def tree(tmp_path_factory, cache_dir):
                  "--out", str(root / "resilience"), "--cache-dir", cache_dir]) == 0
     assert main(["run", "--suite", "unlearning", *TINY, "--steps", "2", "--model", "mlp", "--method", "finetune",
                  "--out", str(root / "unlearning"), "--cache-dir", cache_dir]) == 0
+    _drop_oracle(root / "unlearning")
     return root
 
 

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from qbench.errors import QbenchError
+from qbench.metrics import registry as _registry
 
 SCHEMA_VERSION = 1
 
@@ -32,12 +33,13 @@ ERROR = "error"
 KEY_FIELDS = (SUITE, SCENARIO, TASK, MODEL, MODEL_SIZE, CORRUPTION, ALPHA, METHOD, STEP, SEED)
 REQUIRED = ("schema_version", "protocol_version") + KEY_FIELDS + (UNIT_KEY, CONFIG, CONFIG_HASH, METRICS, PROVENANCE, STATUS)
 STATUSES = ("ok", "failed")
+#: the ``method`` of the unlearning suite's reference model (PROTOCOL 4.2): one record per unit, never ranked
+ORACLE = "oracle"
 
-# PROTOCOL section 5 names, plus bookkeeping metrics
-METRIC_NAMES = (
-    "train_acc", "val_acc", "forget_acc", "forget_clean_acc", "retain_acc",
-    "hessian_trace", "lrr", "wall_s", "final_loss", "n_steps",
-)
+# PROTOCOL section 5 names (the metric registry's), plus bookkeeping metrics
+METRIC_NAMES = tuple(_registry.METRICS) + ("n_steps",)
+#: a record's field of {metric: why it is null} for the metrics that could not be computed
+METRIC_NOTES = "metric_notes"
 
 
 def validate_record(rec: Any, where: str = "record") -> dict:
@@ -61,7 +63,8 @@ def validate_record(rec: Any, where: str = "record") -> dict:
     for name, value in metrics.items():
         if value is not None and not isinstance(value, (int, float, list)):
             raise QbenchError(f"{where}: metric {name!r} must be a number, list or null, got {value!r}")
-        problem = metric_problem(name, value) if rec[STATUS] == "ok" else None
+        noted = value is None and name in (rec.get(METRIC_NOTES) or {})
+        problem = metric_problem(name, value) if rec[STATUS] == "ok" and not noted else None
         if problem:
             raise QbenchError(f"{where}: metric {name!r} {problem}")
     if not isinstance(rec[CONFIG], dict) or not isinstance(rec[PROVENANCE], dict):
@@ -70,10 +73,13 @@ def validate_record(rec: Any, where: str = "record") -> dict:
 
 
 def is_fraction(name: str) -> bool:
-    """Accuracies and fractions, which lie in [0, 1]: a name with the word ``acc``, ``efficacy`` or
-    ``fraction`` (``val_acc``, ``val_acc_steps``, ``mia_efficacy``, ``known_fraction``), or
-    ``gap_to_oracle`` (a mean of differences of such)."""
-    return bool(FRACTION_WORDS & set(name.split("_"))) or name in FRACTION_METRICS
+    """Accuracies and fractions, which lie in [0, 1]: a registered metric of that range (``val_acc``,
+    ``mia_efficacy``, ``gap_to_oracle``), or a name with the word ``acc``, ``efficacy`` or ``fraction``
+    (``val_acc_steps``, ``known_fraction``)."""
+    metric = _registry.METRICS.get(name)
+    if metric is not None:
+        return metric.bounds == (0.0, 1.0)
+    return bool(FRACTION_WORDS & set(name.split("_")))
 
 
 def is_count(name: str) -> bool:
@@ -82,7 +88,6 @@ def is_count(name: str) -> bool:
 
 
 FRACTION_WORDS = frozenset({"acc", "efficacy", "fraction"})
-FRACTION_METRICS = frozenset({"gap_to_oracle"})
 
 
 def _numbers(value: Any) -> list[Any]:
@@ -91,8 +96,9 @@ def _numbers(value: Any) -> list[Any]:
 
 def metric_problem(name: str, value: Any) -> str | None:
     """What is wrong with ``value`` as metric ``name`` of a successful unit (None if nothing): NaN
-    or infinity anywhere; an accuracy or fraction outside [0, 1] or missing; a count that is not a
-    non-negative integer. A unit whose method produced NaN is a failed unit, never a record with a
+    or infinity anywhere; an accuracy or fraction outside [0, 1] or missing (unless the record notes
+    why, see :func:`validate_record`); another registered metric outside its range; a count that is
+    not a non-negative integer. A unit whose method produced NaN is a failed unit, never a record with a
     hole that a mean would silently skip."""
     items = _numbers(value)
     for v in items:
@@ -104,6 +110,11 @@ def metric_problem(name: str, value: Any) -> str | None:
                 return f"must be a number in [0, 1], got {v!r}"
             if not 0.0 <= v <= 1.0:
                 return f"is {v!r}, outside [0, 1]"
+    metric = _registry.METRICS.get(name)
+    if metric is not None and not is_fraction(name):
+        for v in items:
+            if v is not None and isinstance(v, (int, float)) and metric.problem(v):
+                return metric.problem(v)
     if is_count(name):
         for v in items:
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:

@@ -119,6 +119,8 @@ def unlearning_sections(ok: list[dict], failed: list[dict], ranked: bool = True)
 
 
 def _unlearning_table(recs: list[dict], where: str, ranked: bool = True) -> tuple[str, list[str]]:
+    from qbench.metrics.registry import get_metric
+
     if not recs:
         return "No successful records.", []
     finals = sorted({r[F.CONFIG].get("steps") for r in recs}, key=str)
@@ -129,6 +131,9 @@ def _unlearning_table(recs: list[dict], where: str, ranked: bool = True) -> tupl
     curves: dict[str, dict[int, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))
     for r in recs:
         curves[r[F.METHOD]][r[F.SEED]][r[F.STEP]] = r[F.METRICS]
+    # protocol 2 (the oracle, membership inference): its columns and ranking only where its metrics are
+    privacy = F.ORACLE in curves or any("mia_efficacy" in r[F.METRICS] for r in recs)
+    mia, gap = get_metric("mia_efficacy"), get_metric("gap_to_oracle")
     retrain = curves.get("retrain", {})
     target = {seed: (c.get(final) or {}).get("val_acc") for seed, c in retrain.items()}
     steps_shown = [s for s in (0, 10) if s < final] + [final]
@@ -139,30 +144,46 @@ def _unlearning_table(recs: list[dict], where: str, ranked: bool = True) -> tupl
         for s in steps_shown:
             row[f"val@{s}"] = Stat.of(by_seed[seed].get(s, {}).get("val_acc") for seed in seeds)
         row["forget"] = Stat.of(by_seed[seed].get(final, {}).get("forget_acc") for seed in seeds)
+        for m in (mia, gap):
+            row[m.name] = Stat.of(by_seed[seed].get(final, {}).get(m.name) for seed in seeds)
         reach = [steps_to_reach({st: m.get("val_acc") for st, m in by_seed[seed].items()}, target.get(seed, math.nan))
                  for seed in seeds]
         row["reach"] = Stat.of(reach)
         row["reach_k"] = sum(1 for v in reach if math.isfinite(v))
         row["sps"] = Stat.of((by_seed[seed].get(final, {}).get("wall_s") or math.nan) / max(final, 1) for seed in seeds)
         rows[method] = row
+    methods = [m for m in rows if m != F.ORACLE]
     if ranked:
-        ranking = rank_groups([(m, rows[m][f"val@{final}"]) for m in rows])
+        ranking = rank_groups([(m, rows[m][f"val@{final}"]) for m in methods])
+        # lower is better: rank the negated gaps (the interval is symmetric, so the groups are the same)
+        by_gap = {m: r for r, m, _ in rank_groups([(m, Stat(-rows[m][gap.name].mean, rows[m][gap.name].std,
+                                                             rows[m][gap.name].n)) for m in methods])}
     else:
-        ranking = [(None, m, None) for m in sorted(rows, key=lambda m: (METHOD_ORDER.get(m, 99), m))]
-    headers = (["rank"] if ranked else []) + ["method"] + [f"val_acc @{s}" for s in steps_shown] + [
-        f"95% CI val_acc @{final}", f"forget_acc @{final}", "steps to retrain's val_acc", "s/step", "n"]
+        ranking = [(None, m, None) for m in sorted(methods, key=lambda m: (METHOD_ORDER.get(m, 99), m))]
+        by_gap = {}
+    if F.ORACLE in rows:
+        ranking.append((None, F.ORACLE, None))  # the target: shown, never ranked
+    headers = (["rank"] + ([f"rank by {gap.column}"] if privacy else []) if ranked else []) + ["method"] + [
+        f"val_acc @{s}" for s in steps_shown] + [f"95% CI val_acc @{final}", f"forget_acc @{final}"] + (
+        [f"{mia.column} @{final}", gap.column, f"95% CI {gap.column}"] if privacy else []) + [
+        "steps to retrain's val_acc", "s/step", "n"]
     table = []
     for rank, method, _ in ranking:
         row = rows[method]
         n = row["n"]
         reach = row["reach"]
-        reach_cell = (DASH if not retrain else
+        oracle = method == F.ORACLE
+        reach_cell = (DASH if not retrain or oracle else
                       f"{fmt_num(reach.mean, 1)} ± {fmt_num(reach.std, 1) if reach.n > 1 else DASH} ({row['reach_k']}/{n})"
                       if reach.n else f"never (0/{n})")
-        table.append(([str(rank) if rank else DASH] if ranked else []) + [f"`{method}`"]
+        gap_rank = by_gap.get(method)
+        table.append(([str(rank) if rank else DASH] + ([str(gap_rank) if gap_rank else DASH] if privacy else [])
+                      if ranked else []) + [f"`{method}`"]
                      + [fmt_stat(row[f"val@{s}"], 3, n) for s in steps_shown]
-                     + [fmt_ci(row[f"val@{final}"], bounds=(0.0, 1.0)), fmt_stat(row["forget"], 3, n), reach_cell,
-                        fmt_stat(row["sps"], 4, n), str(n)])
+                     + [fmt_ci(row[f"val@{final}"], bounds=(0.0, 1.0)), fmt_stat(row["forget"], 3, n)]
+                     + ([fmt_stat(row[mia.name], mia.digits, n), fmt_stat(row[gap.name], gap.digits, n),
+                         fmt_ci(row[gap.name], gap.digits, bounds=(0.0, 1.0))] if privacy else [])
+                     + [reach_cell, fmt_stat(row["sps"], 4, n), str(n)])
     order = (f"Ranked by val_acc at the final step ({final}); methods whose 95% interval of the mean "
              "(Student t over seeds, clipped to [0, 1]) overlaps the leader's share its rank." if ranked else
              "Not ranked: these records do not follow the protocol, so no method is placed above another; "
@@ -171,6 +192,15 @@ def _unlearning_table(recs: list[dict], where: str, ranked: bool = True) -> tupl
              "flipped labels on the forget set (lower is better). Steps to retrain's val_acc: first step at "
              "which a seed reaches the final val_acc of the same seed's `retrain` run, mean over the seeds "
              "that reach it (reached/seeds)."]
+    if privacy:
+        notes.append(("The two rankings: by val_acc rewards recovering accuracy on clean data, whatever the model "
+                      "still remembers of the forget set; by gap_to_oracle (lower is better, same rank groups) "
+                      "rewards ending where a model that never saw the forget set ends, on accuracy and privacy alike. "
+                      if ranked else "") +
+                     f"`{F.ORACLE}`: the model trained from a fresh initialization on the retain set with the full "
+                     "recipe (PROTOCOL 4.2), the target, not ranked. "
+                     f"{mia.column}: {mia.description}. {gap.column}: {gap.description}. "
+                     "A cell with (n=k) has a value for k seeds only (the others' could not be computed).")
     if not retrain:
         notes.append("No `retrain` records in this table: steps to retrain's val_acc cannot be computed.")
     return _md(headers, table), notes

@@ -4,11 +4,19 @@ One unit per (task, model, method, seed). The poisoned model of a (task, model, 
 once and shared by every method (kept under ``OUT/models``); each method then runs its full-batch
 steps through the one loop in :mod:`qbench.training.unlearn`, with metrics at step 0 and after
 every step.
+
+Protocol 2 adds the ``oracle`` (PROTOCOL 4.2): per (task, model, seed) a model trained from a fresh
+initialization on the retain set with the full recipe of 2.3, cached like the poisoned model and
+recorded by a unit of its own (``method: "oracle"``, one record at the final step, never ranked);
+and, in every method's records, ``mia_efficacy`` (:mod:`qbench.metrics.mia`) at step 0 and at the
+final step and ``gap_to_oracle`` at the final step. A method unit gets the oracle through the same
+cache (training it if missing), so unit order does not matter and a unit re-run alone still works.
 """
 
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -16,13 +24,15 @@ import numpy as np
 import pandas as pd
 
 from qbench.artifacts import cached_params
+from qbench.errors import QbenchError
 from qbench.experiment import Prepared, RunContext, TrainSpec, prepare, train_corrupted, task_options_for
 from qbench.methods import get_method, method_source
 from qbench.metrics.curves import steps_to_reach
 from qbench.protocol import SEEDS, model_size, protocol_models, protocol_tasks, train_config, unlearning_lr
+from qbench.records import schema as F
 from qbench.records.build import new_record, unit_key
 from qbench.scenarios import config_head, effective_train, frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, covering
-from qbench.seeding import int_seed
+from qbench.seeding import int_seed, rng
 from qbench.summary import mean_std_table
 
 if TYPE_CHECKING:  # the unlearning loop imports TensorFlow: only when a unit runs
@@ -45,6 +55,12 @@ LEGEND = {
 #: config fields that describe the method under test, which a submission chooses (conformance checks the rest)
 METHOD_FIELDS = ("method", "method_hyperparameters", "method_source", "step_budget_s")
 STEP_METRICS = ("val_acc", "forget_acc", "forget_clean_acc", "retain_acc", "wall_s", "loss")
+#: the method name of the oracle's unit and records: reserved, never a registered method
+ORACLE = F.ORACLE
+#: what the oracle's record holds (besides its training time), and what ``gap_to_oracle`` compares
+ORACLE_METRICS = ("val_acc", "forget_acc", "forget_clean_acc", "retain_acc", "mia_efficacy")
+#: metrics a method's records add at step 0 and at the final step (``gap_to_oracle``: final step only)
+PRIVACY_METRICS = ("mia_efficacy", "gap_to_oracle")
 
 
 @dataclass(frozen=True)
@@ -99,7 +115,7 @@ def select_poisoned_scenarios(suite: str, options: RunOptions, quick_seeds: tupl
     return [replace(s, seeds=seeds or s.seeds, alphas=options.alphas or s.alphas) for s in scs]
 
 
-register_poisoned_scenarios("unlearning", STEP_METRICS, "unlearning label-flip poison")
+register_poisoned_scenarios("unlearning", STEP_METRICS + PRIVACY_METRICS, "unlearning label-flip poison")
 
 
 def _scenarios(options: RunOptions) -> list[Scenario]:
@@ -125,16 +141,22 @@ def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
             for seed in s.seeds:
                 spec = TrainSpec(s.task, s.model, s.options, s.corruption, float(alpha), int(seed), cfg, s.data_seed,
                                  task_options=task_options_for(s.task, options.task_options))
-                for name, hp in _method_specs(options):
-                    method = get_method(name, **hp)  # validates names and hyperparameters up front
-                    config = {
+
+                def config(name: str, hp: dict, source: str) -> dict:
+                    # the oracle's config differs from a method's only in the method's own (free) fields
+                    return {
                         **config_head(s, options),
-                        "poisoned": spec.as_dict(), "method": name,
-                        "method_hyperparameters": method.hyperparameters(), "method_source": method_source(name),
+                        "poisoned": spec.as_dict(), "method": name, "method_hyperparameters": hp, "method_source": source,
                         "steps": steps, "lr": lr, "optimizer": "adam (fresh)", "step_budget_s": CONFIG.step_budget_s,
                         "task": s.task, "model": s.model, "corruption": s.corruption, "alpha": float(alpha), "seed": int(seed),
                     }
-                    units.append(unit_from_config(config))
+
+                units.append(unit_from_config(config(ORACLE, {}, "builtin")))
+                for name, hp in _method_specs(options):
+                    if name == ORACLE:
+                        raise QbenchError("'oracle' is not a method: its unit is planned in every unlearning run")
+                    method = get_method(name, **hp)  # validates names and hyperparameters up front
+                    units.append(unit_from_config(config(name, method.hyperparameters(), method_source(name))))
     return units
 
 
@@ -143,8 +165,11 @@ def unit_from_config(config: dict) -> Unit:
     resolved by name with every recorded hyperparameter; a ``module:attr`` method must be importable."""
     spec = TrainSpec.from_dict(config["poisoned"])
     name, hp = config["method"], dict(config.get("method_hyperparameters") or {})
-    get_method(name, **hp)  # imports a module:attr method and checks the hyperparameters up front
-    key = unit_key(f"unlearning-{spec.task}-{spec.model}-a{spec.alpha:g}-s{spec.seed}-{name}", config)
+    if name == ORACLE:  # "unlearning." never starts a method unit's key ("unlearning-")
+        key = unit_key(f"unlearning.oracle-{spec.task}-{spec.model}-a{spec.alpha:g}-s{spec.seed}", config)
+    else:
+        get_method(name, **hp)  # imports a module:attr method and checks the hyperparameters up front
+        key = unit_key(f"unlearning-{spec.task}-{spec.model}-a{spec.alpha:g}-s{spec.seed}-{name}", config)
     return Unit(key, "unlearning", config["scenario"], config,
                 group=(spec.task, spec.model, frozen_options(config["poisoned"]["model_options"])))
 
@@ -159,6 +184,32 @@ def poisoned_model(spec: TrainSpec, ctx: RunContext, out_dir: str) -> tuple[Prep
                                 "train_wall_s": trained.result.wall_s}
 
     params, info, _ = cached_params(out_dir, spec.as_dict(), compute)
+    return prepared, params, info
+
+
+def oracle_key(spec: TrainSpec) -> dict:
+    """The cache key of the oracle of ``spec``'s poisoned model (no TrainSpec's dict looks like it)."""
+    return {"oracle_of": spec.as_dict(), "trained_on": "retain", "init": "oracle_init", "order": "oracle_order"}
+
+
+def oracle_model(spec: TrainSpec, ctx: RunContext, out_dir: str) -> tuple[Prepared, np.ndarray, dict]:
+    """The oracle of ``spec``: trained from the seed's fresh ``oracle_init`` on the retain set with the poisoned
+    model's recipe (``spec.train``), once, then shared; ``info`` holds its metrics (``ORACLE_METRICS``, with
+    the reasons of any that are null under ``notes``) and its training time."""
+    prepared = prepare(spec, ctx)
+
+    def compute():
+        from qbench.training import train
+        from qbench.training.unlearn import evaluate
+
+        sets = unlearn_sets(prepared)
+        theta0 = prepared.model.init_params(int_seed(spec.seed, "oracle_init"))
+        result = train(prepared.model, sets.x_retain, sets.y_retain, spec.train, rng(spec.seed, "oracle_order"), theta0)
+        notes: dict[str, str] = {}
+        metrics = evaluate(prepared.model, result.params, sets, ORACLE_METRICS, seed=spec.seed, notes=notes)
+        return result.params, {"metrics": metrics, "notes": notes, "train_wall_s": result.wall_s}
+
+    params, info, _ = cached_params(out_dir, oracle_key(spec), compute)
     return prepared, params, info
 
 
@@ -195,14 +246,16 @@ def run_method(spec: TrainSpec, ctx: RunContext, out_dir: str, name: str, hp: di
 
 
 def run(config: dict, ctx: RunContext, out_dir: str = ".") -> list[dict]:
-    """Unlearn the shared poisoned model of ``config`` with its method; a record at step 0 and after every step."""
+    """Unlearn the shared poisoned model of ``config`` with its method; a record at step 0 and after every step
+    (the oracle's unit: one record, at the final step)."""
     start = time.perf_counter()
     unit, spec = unit_from_config(config), TrainSpec.from_dict(config["poisoned"])
+    if config["method"] == ORACLE:
+        return [_oracle_record(config, ctx, out_dir, unit.key, spec, start)]
     name, hp = config["method"], dict(config.get("method_hyperparameters") or {})
     prepared, info, res = run_method(spec, ctx, out_dir, name, hp, config)
-    common = dict(suite="unlearning", scenario=config["scenario"], unit_key=unit.key, config=config, task=spec.task,
-                  model=spec.model, model_size=prepared.model.size_label(), corruption=spec.corruption,
-                  alpha=spec.alpha, seed=spec.seed, method=name)
+    notes = _privacy_metrics(spec, ctx, out_dir, prepared, res, get_method(name, **hp).from_scratch)
+    common = _common(config, unit.key, spec, prepared, name)
     records = [new_record(**common, step=i, metrics=m) for i, m in enumerate(res.metrics)]
     if res.status != "ok":
         records.append(new_record(**common, step=len(res.metrics), metrics={}, status="failed", error=res.error,
@@ -211,8 +264,57 @@ def run(config: dict, ctx: RunContext, out_dir: str = ".") -> list[dict]:
         r["metrics"]["first_step_s"] = res.compile_s
         r["metrics"]["setup_s"] = res.setup_s
         r["poisoned_model"] = info
+    for step, why in notes.items():
+        records[step]["metric_notes"] = why
     records[-1]["metrics"]["unit_wall_s"] = time.perf_counter() - start
     return records
+
+
+def _common(config: dict, key: str, spec: TrainSpec, prepared: Prepared, method: str) -> dict:
+    return dict(suite="unlearning", scenario=config["scenario"], unit_key=key, config=config, task=spec.task,
+                model=spec.model, model_size=prepared.model.size_label(), corruption=spec.corruption,
+                alpha=spec.alpha, seed=spec.seed, method=method)
+
+
+def _oracle_record(config: dict, ctx: RunContext, out_dir: str, key: str, spec: TrainSpec, start: float) -> dict:
+    prepared, _, info = oracle_model(spec, ctx, out_dir)
+    metrics = {**info["metrics"], "train_wall_s": info["train_wall_s"], "unit_wall_s": time.perf_counter() - start}
+    rec = new_record(**_common(config, key, spec, prepared, ORACLE), step=config["steps"], metrics=metrics)
+    if info["notes"]:
+        rec["metric_notes"] = info["notes"]
+    rec["oracle_model"] = {k: v for k, v in info.items() if k not in ("metrics", "notes")}
+    return rec
+
+
+def _privacy_metrics(spec: TrainSpec, ctx: RunContext, out_dir: str, prepared: Prepared, res,
+                     from_scratch: bool) -> dict[int, dict[str, str]]:
+    """Add ``mia_efficacy`` to step 0 (the poisoned model, or retrain's fresh one) and, for a run that finished,
+    to the final step with ``gap_to_oracle``; returns {step: {metric: why it is null}} for those that are."""
+    from qbench.metrics.registry import GAP_METRICS, Missing, compute
+    from qbench.training.unlearn import evaluate
+
+    sets = unlearn_sets(prepared)
+    start = (prepared.model.init_params(int_seed(spec.seed, "retrain_init")) if from_scratch
+             else poisoned_model(spec, ctx, out_dir)[1])
+    notes: dict[int, dict[str, str]] = defaultdict(dict)
+    res.metrics[0]["mia_efficacy"] = evaluate(prepared.model, start, sets, ("mia_efficacy",), seed=spec.seed,
+                                              notes=notes[0])["mia_efficacy"]
+    if res.status == "ok":
+        last = len(res.metrics) - 1
+        final = res.metrics[last]
+        if last:
+            final["mia_efficacy"] = evaluate(prepared.model, res.params, sets, ("mia_efficacy",), seed=spec.seed,
+                                             notes=notes[last])["mia_efficacy"]
+        try:
+            oracle = oracle_model(spec, ctx, out_dir)[2]
+            pairs = {n: (final.get(n), oracle["metrics"].get(n)) for n in GAP_METRICS}
+            gap = compute("gap_to_oracle", pairs)
+        except Exception as exc:  # noqa: BLE001  (an oracle that cannot be trained leaves a null, not a crash)
+            gap = Missing(f"the oracle could not be trained: {type(exc).__name__}: {exc}")
+        final["gap_to_oracle"] = None if isinstance(gap, Missing) else gap
+        if isinstance(gap, Missing):
+            notes[last]["gap_to_oracle"] = gap.reason
+    return {step: why for step, why in notes.items() if why}
 
 
 def summarize(records: list[dict]) -> pd.DataFrame:

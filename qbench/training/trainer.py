@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from qbench.metrics.accuracy import agreement  # noqa: F401  (re-exported: training's evaluation)
 from qbench.models.base import BinaryModel
 from qbench.protocol import TrainConfig
 from qbench.training import compiled
@@ -83,13 +84,6 @@ def predict_logits(model: BinaryModel, theta: np.ndarray, x: np.ndarray) -> np.n
     th = tf.constant(theta, tf.float32)
     out = [fn(th, _as_input(model, xp[i : i + EVAL_CHUNK])).numpy() for i in range(0, n_pad, EVAL_CHUNK)]
     return np.concatenate(out)[:n]
-
-
-def agreement(logits: np.ndarray, y: np.ndarray) -> float:
-    """Fraction of samples where sigmoid(logit) > 0.5 agrees with y (NaN for an empty set)."""
-    if len(y) == 0:
-        return float("nan")
-    return float(np.mean((np.asarray(logits) > 0) == (np.asarray(y) == 1)))
 
 
 def accuracy(model: BinaryModel, theta: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
