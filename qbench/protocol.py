@@ -28,9 +28,12 @@ PROTOCOL_VERSION = "2"
 #: Where a protocol version changed a scenario's definition: (suite or "*", task family, model or "*") ->
 #: version. Version 2 gave the xxz states a random global phase (1.2): only a model of the raw
 #: amplitudes (the MLP's [Re, Im]) sees it; the QNN reads the canonical states, so its scenarios are
-#: unchanged and keep their protocol-1 records.
+#: unchanged and keep their protocol-1 records. Version 2 also added the oracle, membership inference,
+#: gap_to_oracle and five reference methods to the unlearning suite (4.2), and the corrective suite (4.8).
 CHANGED_IN: dict[tuple[str, str, str], str] = {
     ("*", "xxz", "mlp"): "2",
+    ("unlearning", "*", "*"): "2",
+    ("corrective", "*", "*"): "2",
 }
 
 
@@ -38,7 +41,7 @@ def scenario_version(suite: str, task: str, model: str) -> str:
     """The protocol version that last changed the definition of (suite, task, model): what its records carry."""
     version = "1"
     for (s, fam, m), v in CHANGED_IN.items():
-        if s in ("*", suite) and fam == task_family(task) and m in ("*", model):
+        if s in ("*", suite) and fam in ("*", task_family(task)) and m in ("*", model):
             version = max(version, v, key=int)
     return version
 

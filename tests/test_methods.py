@@ -338,3 +338,12 @@ def test_mask_key_is_the_same_on_both_sides_of_the_loop():
     from qbench.training.unlearn import MASK_KEY as LOOP_MASK_KEY
 
     assert MASK_KEY == LOOP_MASK_KEY
+
+
+def test_unlearn_keeps_the_parameters_of_every_kth_step(unlearn_case):
+    model, sets, poisoned, fresh = unlearn_case
+    full = unlearn(model, get_method("finetune"), poisoned, fresh, sets, steps=5, lr=0.01, keep_every=2)
+    assert sorted(full.snapshots) == [2, 4]
+    for k in (2, 4):
+        short = unlearn(model, get_method("finetune"), poisoned, fresh, sets, steps=k, lr=0.01)
+        assert np.array_equal(full.snapshots[k], short.params)

@@ -6,8 +6,8 @@ name that depends only on what is plotted:
 - ``unlearning_<task>_val_acc.png``, ``unlearning_<task>_forget_acc.png``: accuracy vs unlearning
   step, a line per method with a one-std band, one panel per model (Fig 3a/b, S2/S3); the oracle (protocol 2)
   as a dashed line at its mean.
-- ``unlearning_<task>_gap_to_oracle.png`` (protocol 2): gap_to_oracle at the final step, a bar per method
-  (one-std error bars), grouped by model.
+- ``unlearning_<task>_gap_to_oracle.png`` (protocol 2): gap_to_oracle vs step (step 0 and every 10 steps),
+  a line per method with a one-std band, one panel per model.
 - ``landscape_<task>_lrr.png``: LRR per alpha, a bar per model with one-std error bars (Fig 3d).
 - ``capacity_<task>.png``: validation accuracy vs alpha, a line per model size, a panel per model (Fig S1).
 - ``sensitivity_<task>_<model>_<method>.png``: final val_acc over a method's hyperparameter grid
@@ -144,8 +144,10 @@ def unlearning_figures(ok: list[dict], out_dir: str) -> list[str]:
     plt = _plt()
     written: list[str] = []
     tables, newest = _tables(ok, "unlearning")
-    labels = {"val_acc": "validation accuracy", "forget_acc": "forgetting accuracy (polluted labels)"}
     for (fam, task, pv), recs in tables.items():
+        labels = {"val_acc": "validation accuracy", "forget_acc": "forgetting accuracy (polluted labels)"}
+        if any(r[F.METRICS].get("gap_to_oracle") is not None for r in recs):  # protocol 2: every 10 steps
+            labels["gap_to_oracle"] = "gap to the oracle (lower: better)"
         models = sorted({r[F.MODEL] for r in recs}, key=_model_key)
         methods = sorted({r[F.METHOD] for r in recs} - {F.ORACLE}, key=lambda m: (METHOD_ORDER.get(m, 99), m))
         colors = {m: f"C{i % 10}" for i, m in enumerate(methods)}
@@ -158,7 +160,7 @@ def unlearning_figures(ok: list[dict], out_dir: str) -> list[str]:
                     rs = [r for r in recs if r[F.MODEL] == model and r[F.METHOD] == method]
                     if not rs:
                         continue
-                    by_step = _by(rs, lambda r: (int(r[F.STEP]),))
+                    by_step = _by([r for r in rs if r[F.METRICS].get(metric) is not None], lambda r: (int(r[F.STEP]),))
                     steps = sorted(s for (s,) in by_step)
                     _band(ax, steps, [Stat.of(_acc(r, metric) for r in by_step[(s,)]) for s in steps],
                           color=colors[method], label=method, linewidth=1.4)
@@ -180,36 +182,7 @@ def unlearning_figures(ok: list[dict], out_dir: str) -> list[str]:
             fig.legend(handles, names, loc="outside lower center", ncol=min(len(names), 6), frameon=False)
             fig.suptitle(f"Unlearning on {task}: {ylabel} vs step (mean ± 1 std over seeds)")
             _save(fig, out_dir, _name(fam, task, f"_{metric}", pv, newest[(fam, task)]), written)
-        _gap_figure(plt, recs, fam, task, pv, newest, models, methods, colors, out_dir, written)
     return written
-
-
-def _gap_figure(plt, recs, fam, task, pv, newest, models, methods, colors, out_dir, written) -> None:
-    """``unlearning_<task>_gap_to_oracle.png``: gap_to_oracle at the final step, a bar per method (mean, one-std
-    error bar) in a group per model; only where records have it (protocol 2)."""
-    from qbench.metrics.registry import get_metric
-
-    gap = get_metric("gap_to_oracle")
-    final = {m: max((int(r[F.STEP]) for r in recs if r[F.MODEL] == m and r[F.METHOD] in methods), default=None)
-             for m in models}
-    stats = {(m, meth): Stat.of(_acc(r, gap.name) for r in recs if r[F.MODEL] == m and r[F.METHOD] == meth
-                                and int(r[F.STEP]) == final[m]) for m in models for meth in methods}
-    if not any(s.n for s in stats.values()):
-        return
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 + 0.5 * len(methods) * len(models)), 3.8), layout="constrained")
-    width = 0.8 / max(len(methods), 1)
-    for i, meth in enumerate(methods):
-        xs = [j + (i - (len(methods) - 1) / 2) * width for j in range(len(models))]
-        ss = [stats[(m, meth)] for m in models]
-        ax.bar(xs, [s.mean if s.n else 0.0 for s in ss], width, yerr=[s.std if s.n > 1 else 0.0 for s in ss],
-               color=colors[meth], label=meth, capsize=2)
-    ax.set_xticks(range(len(models)), [MODEL_TITLES.get(m, m) for m in models])
-    ax.set_ylabel(f"{gap.column}, final step (lower: better)")
-    ax.set_ylim(bottom=0.0)
-    ax.grid(alpha=0.3, axis="y")
-    fig.legend(loc="outside lower center", ncol=min(len(methods), 6), frameon=False)
-    fig.suptitle(f"Unlearning on {task}: {gap.column} (mean ± 1 std over seeds)")
-    _save(fig, out_dir, _name(fam, task, f"_{gap.name}", pv, newest[(fam, task)]), written)
 
 
 @figures_for("landscape")

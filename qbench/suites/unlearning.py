@@ -8,8 +8,8 @@ every step.
 Protocol 2 adds the ``oracle`` (PROTOCOL 4.2): per (task, model, seed) a model trained from a fresh
 initialization on the retain set with the full recipe of 2.3, cached like the poisoned model and
 recorded by a unit of its own (``method: "oracle"``, one record at the final step, never ranked);
-and, in every method's records, ``mia_efficacy`` (:mod:`qbench.metrics.mia`) at step 0 and at the
-final step and ``gap_to_oracle`` at the final step. A method unit gets the oracle through the same
+and, in every method's records, ``mia_efficacy`` (:mod:`qbench.metrics.mia`) and ``gap_to_oracle`` at
+step 0, every 10 steps and the final step. A method unit gets the oracle through the same
 cache (training it if missing), so unit order does not matter and a unit re-run alone still works.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -38,8 +38,10 @@ from qbench.summary import mean_std_table
 if TYPE_CHECKING:  # the unlearning loop imports TensorFlow: only when a unit runs
     from qbench.training.unlearn import UnlearnSets
 
-PROTOCOL_METHODS = ("retrain", "finetune", "gradient_ascent", "scrub", "scrub_alternating",
-                    "neg_grad_plus", "random_labels", "salun", "l1_sparse", "bad_teacher")
+#: the paper's four methods and SCRUB's alternating form
+PAPER_METHODS = ("retrain", "finetune", "gradient_ascent", "scrub", "scrub_alternating")
+#: the methods of the protocol (4.2): the paper's and, since protocol 2, the literature's reference methods
+PROTOCOL_METHODS = PAPER_METHODS + ("neg_grad_plus", "random_labels", "salun", "l1_sparse", "bad_teacher")
 ALPHA = 0.3
 STEPS = 50
 #: the columns of :func:`summarize`'s table
@@ -59,8 +61,9 @@ STEP_METRICS = ("val_acc", "forget_acc", "forget_clean_acc", "retain_acc", "wall
 ORACLE = F.ORACLE
 #: what the oracle's record holds (besides its training time), and what ``gap_to_oracle`` compares
 ORACLE_METRICS = ("val_acc", "forget_acc", "forget_clean_acc", "retain_acc", "mia_efficacy")
-#: metrics a method's records add at step 0 and at the final step (``gap_to_oracle``: final step only)
+#: metrics a method's records add at step 0, every PRIVACY_EVERY steps and at the final step
 PRIVACY_METRICS = ("mia_efficacy", "gap_to_oracle")
+PRIVACY_EVERY = 10
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,10 @@ class UnlearningConfig:
     step_budget_s: float = 120.0
     quick_steps: int = 10
     quick_epoch_fraction: float = 0.1
-    quick_seeds: tuple[int, ...] = (0, 1)
+    quick_seeds: tuple[int, ...] = (0,)
+    # the quick tier's methods: each method compiles its own QNN step (10-20 s), so ten would take the
+    # tier past 5 minutes; ``--method`` adds any other
+    quick_methods: tuple[str, ...] = PAPER_METHODS
 
 
 CONFIG = UnlearningConfig()
@@ -123,8 +129,8 @@ def _scenarios(options: RunOptions) -> list[Scenario]:
 
 
 def run_methods(options: RunOptions) -> tuple[str, ...]:
-    """The methods of a run: ``--method`` or the protocol's."""
-    return tuple(options.methods or PROTOCOL_METHODS)
+    """The methods of a run: ``--method``, or the protocol's (the quick tier: the paper's)."""
+    return tuple(options.methods or (CONFIG.quick_methods if options.quick else PROTOCOL_METHODS))
 
 
 def _method_specs(options: RunOptions) -> list[tuple[str, dict[str, Any]]]:
@@ -241,7 +247,8 @@ def run_method(spec: TrainSpec, ctx: RunContext, out_dir: str, name: str, hp: di
     fresh = prepared.model.init_params(int_seed(spec.seed, "retrain_init"))
     res = unlearn(prepared.model, method, poisoned, fresh, unlearn_sets(prepared),
                   steps=config["steps"], lr=config["lr"], step_budget_s=step_budget(config, ctx),
-                  method_seed=int_seed(spec.seed, "method", name), **({} if curves is None else {"curves": curves}))
+                  method_seed=int_seed(spec.seed, "method", name), keep_every=PRIVACY_EVERY,
+                  **({} if curves is None else {"curves": curves}))
     return prepared, info, res
 
 
@@ -254,7 +261,10 @@ def run(config: dict, ctx: RunContext, out_dir: str = ".") -> list[dict]:
         return [_oracle_record(config, ctx, out_dir, unit.key, spec, start)]
     name, hp = config["method"], dict(config.get("method_hyperparameters") or {})
     prepared, info, res = run_method(spec, ctx, out_dir, name, hp, config)
-    notes = _privacy_metrics(spec, ctx, out_dir, prepared, res, get_method(name, **hp).from_scratch)
+    theta0 = (prepared.model.init_params(int_seed(spec.seed, "retrain_init")) if get_method(name, **hp).from_scratch
+              else poisoned_model(spec, ctx, out_dir)[1])
+    notes = privacy_metrics(prepared.model, unlearn_sets(prepared), theta0, res, spec.seed,
+                            lambda: oracle_model(spec, ctx, out_dir)[2])
     common = _common(config, unit.key, spec, prepared, name)
     records = [new_record(**common, step=i, metrics=m) for i, m in enumerate(res.metrics)]
     if res.status != "ok":
@@ -286,34 +296,30 @@ def _oracle_record(config: dict, ctx: RunContext, out_dir: str, key: str, spec: 
     return rec
 
 
-def _privacy_metrics(spec: TrainSpec, ctx: RunContext, out_dir: str, prepared: Prepared, res,
-                     from_scratch: bool) -> dict[int, dict[str, str]]:
-    """Add ``mia_efficacy`` to step 0 (the poisoned model, or retrain's fresh one) and, for a run that finished,
-    to the final step with ``gap_to_oracle``; returns {step: {metric: why it is null}} for those that are."""
+def privacy_metrics(model, sets: UnlearnSets, start: np.ndarray, res, seed: int,
+                    oracle: Callable[[], dict]) -> dict[int, dict[str, str]]:
+    """Add ``mia_efficacy`` and ``gap_to_oracle`` to the metrics of ``res`` at step 0 (the starting model), every
+    :data:`PRIVACY_EVERY` steps and the final step of a run that finished; ``oracle()`` gives the oracle's
+    info (its ``metrics``). Returns {step: {metric: why it is null}} for those that are."""
     from qbench.metrics.registry import GAP_METRICS, Missing, compute
     from qbench.training.unlearn import evaluate
 
-    sets = unlearn_sets(prepared)
-    start = (prepared.model.init_params(int_seed(spec.seed, "retrain_init")) if from_scratch
-             else poisoned_model(spec, ctx, out_dir)[1])
-    notes: dict[int, dict[str, str]] = defaultdict(dict)
-    res.metrics[0]["mia_efficacy"] = evaluate(prepared.model, start, sets, ("mia_efficacy",), seed=spec.seed,
-                                              notes=notes[0])["mia_efficacy"]
+    params = {0: start, **res.snapshots}
     if res.status == "ok":
-        last = len(res.metrics) - 1
-        final = res.metrics[last]
-        if last:
-            final["mia_efficacy"] = evaluate(prepared.model, res.params, sets, ("mia_efficacy",), seed=spec.seed,
-                                             notes=notes[last])["mia_efficacy"]
-        try:
-            oracle = oracle_model(spec, ctx, out_dir)[2]
-            pairs = {n: (final.get(n), oracle["metrics"].get(n)) for n in GAP_METRICS}
-            gap = compute("gap_to_oracle", pairs)
-        except Exception as exc:  # noqa: BLE001  (an oracle that cannot be trained leaves a null, not a crash)
-            gap = Missing(f"the oracle could not be trained: {type(exc).__name__}: {exc}")
-        final["gap_to_oracle"] = None if isinstance(gap, Missing) else gap
+        params[len(res.metrics) - 1] = res.params
+    try:
+        target, why = oracle()["metrics"], ""
+    except Exception as exc:  # noqa: BLE001  (an oracle that cannot be trained leaves a null, not a crash)
+        target, why = None, f"the oracle could not be trained: {type(exc).__name__}: {exc}"
+    notes: dict[int, dict[str, str]] = defaultdict(dict)
+    for step, theta in sorted(params.items()):
+        row = res.metrics[step]
+        row["mia_efficacy"] = evaluate(model, theta, sets, ("mia_efficacy",), seed=seed, notes=notes[step])["mia_efficacy"]
+        gap = Missing(why) if target is None else compute(
+            "gap_to_oracle", {n: (row.get(n), target.get(n)) for n in GAP_METRICS})
+        row["gap_to_oracle"] = None if isinstance(gap, Missing) else gap
         if isinstance(gap, Missing):
-            notes[last]["gap_to_oracle"] = gap.reason
+            notes[step]["gap_to_oracle"] = gap.reason
     return {step: why for step, why in notes.items() if why}
 
 

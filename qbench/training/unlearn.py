@@ -71,6 +71,7 @@ class UnlearnResult:
     compile_s: float = 0.0
     setup_s: float = 0.0
     extras: dict = field(default_factory=dict)
+    snapshots: dict[int, np.ndarray] = field(default_factory=dict)  # step -> parameters (``keep_every``)
 
 
 class StepFailure(Exception):
@@ -183,6 +184,7 @@ def unlearn(
     step_budget_s: float | None = None,
     curves: tuple[str, ...] = EVAL_METRICS,
     method_seed: int = 0,
+    keep_every: int | None = None,
 ) -> UnlearnResult:
     """Run ``steps`` full-batch steps of ``method`` from the poisoned (or, for retrain, fresh) parameters.
 
@@ -190,7 +192,9 @@ def unlearn(
     ``setup`` (reported as ``setup_s``, with ``method_seed`` its seed) and the one-off compilation of
     the step (reported as ``compile_s``). Step 0 and the last step get every
     metric of :data:`EVAL_METRICS`; the steps between only those in ``curves`` (a sweep that keeps
-    only some curves need not pay for evaluating the rest at every step).
+    only some curves need not pay for evaluating the rest at every step). ``keep_every``: keep the
+    parameters after every ``keep_every``-th step in ``result.snapshots`` (for metrics computed after
+    the run at a few steps, such as the membership-inference attack).
     """
     teacher = np.array(poisoned, dtype=np.float32, copy=True)
     teacher.setflags(write=False)
@@ -249,6 +253,8 @@ def unlearn(
         wanted = EVAL_METRICS if s == steps - 1 else curves
         metrics.append({**evaluate(model, params, sets, wanted), "wall_s": elapsed, "loss": float(loss)})
         result.params = params
+        if keep_every and (s + 1) % keep_every == 0:
+            result.snapshots[s + 1] = params
     if steps > 1:
         per_step = elapsed / (steps - 1)
         for i, rec in enumerate(metrics[1:], 1):
