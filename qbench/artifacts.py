@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -24,8 +24,10 @@ from qbench.records.store import tmp_prefix
 _MEMORY: dict[str, tuple[np.ndarray, dict]] = {}
 
 
-def cached_params(root: str | os.PathLike, spec: dict, compute: Callable[[], tuple[np.ndarray, dict]]) -> tuple[np.ndarray, dict, bool]:
-    """Parameters for ``spec`` from memory, disk, or ``compute()`` -> (params, info); returns (params, info, trained_now)."""
+def cached_params(root: str | os.PathLike, spec: dict, compute: Callable[[], tuple[np.ndarray, dict]],
+                  also: Sequence[str | os.PathLike] = ()) -> tuple[np.ndarray, dict, bool]:
+    """Parameters for ``spec`` from memory, disk (``root``, then the read-only roots ``also``), or ``compute()``
+    -> (params, info), kept under ``root``; returns (params, info, trained_now)."""
     from qbench.records.provenance import git_revision
     from qbench.threads import tf_threads
 
@@ -34,12 +36,13 @@ def cached_params(root: str | os.PathLike, spec: dict, compute: Callable[[], tup
     if key in _MEMORY:
         return (*_MEMORY[key], False)
     path = Path(root) / "models" / f"{key}.npz"
-    if path.exists():
-        with np.load(path, allow_pickle=False) as z:
-            if json.loads(str(z["spec"])) == json.loads(json.dumps(spec, default=str)):
-                params, info = z["params"], json.loads(str(z["info"]))
-                _MEMORY[key] = (params, info)
-                return params, info, False
+    for found in [path] + [Path(r) / "models" / f"{key}.npz" for r in also]:
+        if found.exists():
+            with np.load(found, allow_pickle=False) as z:
+                if json.loads(str(z["spec"])) == json.loads(json.dumps(spec, default=str)):
+                    params, info = z["params"], json.loads(str(z["info"]))
+                    _MEMORY[key] = (params, info)
+                    return params, info, False
     params, info = compute()
     info = {**info, "trained_by": {"git_revision": git_revision(), "tf_threads": threads}}
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--corruption", action="append", dest="corruptions", help="label_flip or feature_randomization, repeatable")
     run.add_argument("--alphas", type=_float_list, help="comma-separated corrupted fractions in [0, 1]")
     run.add_argument("--alpha", type=float, action="append", dest="alpha_list", help="one alpha, repeatable")
+    run.add_argument("--fraction", type=float, action="append", dest="fractions",
+                     help="corrective: a known fraction of the poison in (0, 1], repeatable (default: 4.8's five)")
     run.add_argument("--seeds", type=_seed_list, help="'0,1,2' or '0-4' (default: the protocol's 0-4)")
     run.add_argument("--epochs", type=int, help="override the protocol's epochs (for smoke tests)")
     run.add_argument("--quick", action="store_true", help="the quick tier: fewer epochs, seeds and alphas")
@@ -319,7 +321,7 @@ def check_flags(suites, args: argparse.Namespace) -> None:
     from qbench.suites import SUITES
 
     given = {"corruptions": args.corruptions, "methods": args.methods, "steps": args.steps,
-             "grid_args": getattr(args, "grids", None)}
+             "grid_args": getattr(args, "grids", None), "fractions": getattr(args, "fractions", None)}
     for name, flag in OPTIONAL_FLAGS.items():
         if given.get(name) and not any(name in s.flags for s in suites):
             users = [n for n in sorted(SUITES) if name in SUITES[n].flags]
@@ -367,6 +369,9 @@ def _plan_suite(suite, args: argparse.Namespace, sets: dict[str, dict[str, objec
     alphas = tuple(args.alphas or ()) + tuple(args.alpha_list or ())
     for a in alphas:
         check_alpha(a)
+    from qbench.corruption.identification import check_fractions
+
+    fractions = check_fractions(args.fractions) if getattr(args, "fractions", None) else None
     if args.epochs is not None and args.epochs < 1:
         raise QbenchError(f"--epochs must be >= 1, got {args.epochs}")
     if args.steps is not None and args.steps < 1:
@@ -381,6 +386,7 @@ def _plan_suite(suite, args: argparse.Namespace, sets: dict[str, dict[str, objec
         alphas=alphas or None, seeds=args.seeds, epochs=args.epochs, quick=args.quick,
         methods=tuple(args.methods) if args.methods and "methods" in reads else None,
         steps=args.steps if "steps" in reads else None,
+        fractions=fractions if "fractions" in reads else None,
         grid_args=tuple(getattr(args, "grids", None) or ()) if "grid_args" in reads else (),
         task_options=task_options,
         settings=build_settings(suite.settings, suite.name, sets.get(suite.name, {})),

@@ -69,6 +69,8 @@ class RunOptions:
     methods: tuple[str, ...] | None = None
     #: ``--steps``: unlearning steps (None: the suite's, or its quick tier's)
     steps: int | None = None
+    #: ``--fraction``: known fractions of the poison (corrective; None: the suite's, or its quick tier's)
+    fractions: tuple[float, ...] | None = None
     #: ``--set METHOD.PARAM=VALUE``: hyperparameters by method name
     method_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: ``--set task.PARAM=VALUE``: task options (xxz: ``phase``), applied to each task that takes them
@@ -129,7 +131,8 @@ class Suite:
 
 
 #: run flags that only some suites read: RunOptions field -> the command line's spelling
-OPTIONAL_FLAGS = {"corruptions": "--corruption", "methods": "--method", "steps": "--steps", "grid_args": "--grid"}
+OPTIONAL_FLAGS = {"corruptions": "--corruption", "methods": "--method", "steps": "--steps", "grid_args": "--grid",
+                  "fractions": "--fraction"}
 
 
 def config_head(s: Scenario, options: RunOptions) -> dict[str, Any]:

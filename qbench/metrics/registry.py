@@ -145,6 +145,9 @@ for _m in (
            _FRACTION, ("logits:forget", "labels:forget"), "qbench.metrics.registry:accuracy"),
     _acc("forget_clean_acc", "forget", "accuracy on the forget set's true labels", labels="forget_clean"),
     _acc("retain_acc", "retain", "accuracy on the retain set (the clean part of the training set)"),
+    Metric("residual_poison_acc", "agreement with the flipped labels on the flipped samples not identified "
+           "(corrective, PROTOCOL 4.8); lower: less poison still believed", False, _FRACTION,
+           ("logits:residual", "labels:residual"), "qbench.metrics.registry:accuracy"),
     Metric("mia_efficacy", "fraction of the forget set that an SVC membership-inference attack, trained on retain "
            "(members) vs validation (non-members), calls non-members; higher: more forgotten (qbench.metrics.mia)",
            True, _FRACTION,

@@ -168,7 +168,7 @@ def run(config: dict, ctx: RunContext, out_dir: str = ".") -> list[dict]:
     start = time.perf_counter()
     unit, spec = unit_from_config(config), TrainSpec.from_dict(config["poisoned"])
     name, hp, swept = config["method"], dict(config["method_hyperparameters"]), swept_params(config)
-    prepared, info, res = run_method(spec, ctx, out_dir, name, hp, config, curves=CURVES)
+    prepared, info, res = run_method(spec, ctx, out_dir, name, hp, config, curves=CURVES, keep_every=None)
     last = res.metrics[-1]
     metrics: dict[str, Any] = {k: last.get(k) for k in FINAL_METRICS}
     for c in CURVES:

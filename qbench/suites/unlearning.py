@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -180,8 +180,10 @@ def unit_from_config(config: dict) -> Unit:
                 group=(spec.task, spec.model, frozen_options(config["poisoned"]["model_options"])))
 
 
-def poisoned_model(spec: TrainSpec, ctx: RunContext, out_dir: str) -> tuple[Prepared, np.ndarray, dict]:
-    """The model trained on the polluted set for ``spec``: trained once, then shared (memory and disk)."""
+def poisoned_model(spec: TrainSpec, ctx: RunContext, out_dir: str,
+                   also: Sequence[str] = ()) -> tuple[Prepared, np.ndarray, dict]:
+    """The model trained on the polluted set for ``spec``: trained once, then shared (memory and disk; ``also``:
+    other output trees whose models it may reuse)."""
     prepared = prepare(spec, ctx)
 
     def compute():
@@ -189,7 +191,7 @@ def poisoned_model(spec: TrainSpec, ctx: RunContext, out_dir: str) -> tuple[Prep
         return trained.params, {"train_acc": trained.train_acc(), "val_acc": trained.val_acc(),
                                 "train_wall_s": trained.result.wall_s}
 
-    params, info, _ = cached_params(out_dir, spec.as_dict(), compute)
+    params, info, _ = cached_params(out_dir, spec.as_dict(), compute, also)
     return prepared, params, info
 
 
@@ -198,24 +200,27 @@ def oracle_key(spec: TrainSpec) -> dict:
     return {"oracle_of": spec.as_dict(), "trained_on": "retain", "init": "oracle_init", "order": "oracle_order"}
 
 
-def oracle_model(spec: TrainSpec, ctx: RunContext, out_dir: str) -> tuple[Prepared, np.ndarray, dict]:
+def oracle_model(spec: TrainSpec, ctx: RunContext, out_dir: str, sets_of: Callable[[Prepared], UnlearnSets] | None = None,
+                 key: dict | None = None, also: Sequence[str] = ()) -> tuple[Prepared, np.ndarray, dict]:
     """The oracle of ``spec``: trained from the seed's fresh ``oracle_init`` on the retain set with the poisoned
     model's recipe (``spec.train``), once, then shared; ``info`` holds its metrics (``ORACLE_METRICS``, with
-    the reasons of any that are null under ``notes``) and its training time."""
+    the reasons of any that are null under ``notes``) and its training time. ``sets_of``/``key``: another
+    split into retain and forget sets (default :func:`unlearn_sets`) and its cache key."""
     prepared = prepare(spec, ctx)
+    sets_of = sets_of or unlearn_sets
 
     def compute():
         from qbench.training import train
         from qbench.training.unlearn import evaluate
 
-        sets = unlearn_sets(prepared)
+        sets = sets_of(prepared)
         theta0 = prepared.model.init_params(int_seed(spec.seed, "oracle_init"))
         result = train(prepared.model, sets.x_retain, sets.y_retain, spec.train, rng(spec.seed, "oracle_order"), theta0)
         notes: dict[str, str] = {}
         metrics = evaluate(prepared.model, result.params, sets, ORACLE_METRICS, seed=spec.seed, notes=notes)
         return result.params, {"metrics": metrics, "notes": notes, "train_wall_s": result.wall_s}
 
-    params, info, _ = cached_params(out_dir, oracle_key(spec), compute)
+    params, info, _ = cached_params(out_dir, key or oracle_key(spec), compute, also)
     return prepared, params, info
 
 
@@ -237,17 +242,19 @@ def step_budget(config: dict, ctx: RunContext) -> float:
 
 
 def run_method(spec: TrainSpec, ctx: RunContext, out_dir: str, name: str, hp: dict, config: dict,
-               curves: tuple[str, ...] | None = None):
+               curves: tuple[str, ...] | None = None, sets: UnlearnSets | None = None,
+               keep_every: int | None = PRIVACY_EVERY, also: Sequence[str] = ()):
     """Unlearn the shared poisoned model of ``spec`` with method ``name``: (prepared, poisoned info, result).
-    ``curves``: the metrics evaluated at every step (default all; the last step always gets all)."""
+    ``curves``: the metrics evaluated at every step (default all; the last step always gets all); ``sets``:
+    the retain and forget sets (default :func:`unlearn_sets`); ``keep_every``: see ``unlearn``."""
     from qbench.training.unlearn import unlearn
 
-    prepared, poisoned, info = poisoned_model(spec, ctx, out_dir)
+    prepared, poisoned, info = poisoned_model(spec, ctx, out_dir, also)
     method = get_method(name, **hp)
     fresh = prepared.model.init_params(int_seed(spec.seed, "retrain_init"))
-    res = unlearn(prepared.model, method, poisoned, fresh, unlearn_sets(prepared),
+    res = unlearn(prepared.model, method, poisoned, fresh, sets or unlearn_sets(prepared),
                   steps=config["steps"], lr=config["lr"], step_budget_s=step_budget(config, ctx),
-                  method_seed=int_seed(spec.seed, "method", name), keep_every=PRIVACY_EVERY,
+                  method_seed=int_seed(spec.seed, "method", name), keep_every=keep_every,
                   **({} if curves is None else {"curves": curves}))
     return prepared, info, res
 

@@ -58,7 +58,7 @@ register_family(TaskFamily(
     train={"mlp": TrainConfig(epochs=400, batch_size=32, lr=0.01), "qnn": TrainConfig(epochs=200, batch_size=32, lr=0.03)},
     model_size={"mlp": {"hidden": (64, 16)}, "qnn": {"depth": 4}},
     unlearning_lr=0.01,
-    suites=("resilience", "unlearning", "capacity", "sensitivity"),
+    suites=("resilience", "unlearning", "corrective", "capacity", "sensitivity"),
     description="ground states of the periodic XXZ chain, gapless (Delta <= 1) vs gapped",
 ))
 
