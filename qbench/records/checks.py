@@ -15,7 +15,7 @@ from qbench.records import schema as F
 from qbench.records.provenance import config_hash
 
 # fields that identify one measurement: two records with the same values are duplicates
-IDENTITY = ("protocol_version",) + F.KEY_FIELDS
+IDENTITY = ("protocol_version",) + F.KEY_FIELDS + (F.KNOWN_FRACTION,)
 
 MAX_LISTED = 5
 
@@ -83,22 +83,29 @@ def check_publication(records: Sequence[dict],
 
 def check_complete_steps(records: Sequence[dict], bad: set[str]) -> list[str]:
     """Problems of step-wise units (unlearning): a successful unit's steps are not exactly 0..config["steps"]."""
+    return check_unit_steps(records, bad, lambda want, oracle: [want] if oracle else list(range(want + 1)))
+
+
+def check_unit_steps(records: Sequence[dict], bad: set[str],
+                     expected: Callable[[int, bool], list[int]]) -> list[str]:
+    """One problem per successful unit whose steps are not exactly ``expected(config["steps"], is_oracle)``
+    (the oracle is a trained model, not a run of steps), or whose config has no integer ``steps``."""
     problems: list[str] = []
     steps: dict[str, list[int]] = defaultdict(list)
-    expected: dict[str, Any] = {}
+    final: dict[str, Any] = {}
     for r in records:
         if r[F.UNIT_KEY] not in bad:
             steps[r[F.UNIT_KEY]].append(r[F.STEP])
-            expected[r[F.UNIT_KEY]] = (r[F.CONFIG].get("steps"), r[F.METHOD] == F.ORACLE)
+            final[r[F.UNIT_KEY]] = (r[F.CONFIG].get("steps"), r[F.METHOD] == F.ORACLE)
     for key in sorted(steps):
-        want, oracle = expected[key]
+        want, oracle = final[key]
         got = sorted(s for s in steps[key] if isinstance(s, int))
-        # the oracle is a trained model, not a run of steps: one record, at the final step
-        if not isinstance(want, int) or got != ([want] if oracle else list(range(want + 1))):
+        wanted = expected(want, oracle) if isinstance(want, int) and not isinstance(want, bool) else None
+        if got != wanted:
             repeated = sorted({s for s in got if got.count(s) > 1})
             extra = f" ({_ranges(repeated)} repeated)" if repeated else ""
             problems.append(f"unit {key}: steps {_ranges(sorted(set(got)))}{extra}, "
-                            f"expected {want if oracle else f'0-{want}'}")
+                            f"expected {_ranges(wanted) if wanted is not None else f'an integer config steps, got {want!r}'}")
     return problems
 
 

@@ -35,6 +35,9 @@ REQUIRED = ("schema_version", "protocol_version") + KEY_FIELDS + (UNIT_KEY, CONF
 STATUSES = ("ok", "failed")
 #: the ``method`` of the unlearning suite's reference model (PROTOCOL 4.2): one record per unit, never ranked
 ORACLE = "oracle"
+#: the ``corrective`` suite's fraction of the flipped samples identified (PROTOCOL 4.8): a top-level field, also in
+#: the config; it tells apart records whose key fields are otherwise equal
+KNOWN_FRACTION = "known_fraction"
 
 # PROTOCOL section 5 names (the metric registry's), plus bookkeeping metrics
 METRIC_NAMES = tuple(_registry.METRICS) + ("n_steps",)

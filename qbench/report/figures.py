@@ -10,6 +10,9 @@ name that depends only on what is plotted:
   a line per method with a one-std band, one panel per model.
 - ``landscape_<task>_lrr.png``: LRR per alpha, a bar per model with one-std error bars (Fig 3d).
 - ``capacity_<task>.png``: validation accuracy vs alpha, a line per model size, a panel per model (Fig S1).
+- ``corrective_<task>_val_acc.png`` (PROTOCOL 4.8): validation accuracy after the last unlearning step vs the
+  known fraction f of the flipped samples, a line per method with a one-std band, MLP and QNN side by side;
+  the oracle of each f as a dashed line.
 - ``sensitivity_<task>_<model>_<method>.png``: final val_acc over a method's hyperparameter grid
   (PROTOCOL 4.7): an annotated heat map of the mean over seeds for two swept parameters, a curve
   with a one-std band (and forget_acc dashed) for one.
@@ -31,7 +34,7 @@ from qbench.models import model_info, registered_models
 from qbench.records import schema as F
 from qbench.records.protocol_rules import table_protocol
 from qbench.records.checks import split_failed
-from qbench.report.leaderboard import CORRUPTION_ORDER, METHOD_ORDER, MODEL_ORDER, family
+from qbench.report.leaderboard import CORRUPTION_ORDER, METHOD_ORDER, MODEL_ORDER, family, known_fraction
 from qbench.report.registry import FIGURES, figures_for
 from qbench.report.stats import Stat, natural_key
 
@@ -76,6 +79,16 @@ def _band(ax, x, stats: list[Stat], **kw):
     line, = ax.plot(x, mean, **kw)
     ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.18, linewidth=0)
     return line
+
+
+def _legend_below(fig, axes, order: list[str]) -> None:
+    """One legend under the panels for the labels of ``order`` that some panel drew."""
+    found = {}
+    for ax in axes:
+        for h, n in zip(*ax.get_legend_handles_labels()):
+            found.setdefault(n, h)
+    names = [m for m in order if m in found]
+    fig.legend([found[m] for m in names], names, loc="outside lower center", ncol=min(len(names), 6), frameon=False)
 
 
 def _save(fig, out_dir: str, name: str, written: list[str]) -> None:
@@ -173,13 +186,7 @@ def unlearning_figures(ok: list[dict], out_dir: str) -> list[str]:
                     ax.set_ylabel(ylabel)
                 ax.set_ylim(-0.02, 1.02)
                 ax.grid(alpha=0.3)
-            found = {}
-            for ax in axes[0]:
-                for h, n in zip(*ax.get_legend_handles_labels()):
-                    found.setdefault(n, h)
-            names = [m for m in methods + [F.ORACLE] if m in found]
-            handles = [found[m] for m in names]
-            fig.legend(handles, names, loc="outside lower center", ncol=min(len(names), 6), frameon=False)
+            _legend_below(fig, axes[0], methods + [F.ORACLE])
             fig.suptitle(f"Unlearning on {task}: {ylabel} vs step (mean ± 1 std over seeds)")
             _save(fig, out_dir, _name(fam, task, f"_{metric}", pv, newest[(fam, task)]), written)
     return written
@@ -251,6 +258,46 @@ def capacity_figures(ok: list[dict], out_dir: str) -> list[str]:
             ax.legend(title="size", loc="lower left")
         fig.suptitle(f"Capacity on {task}: validation accuracy vs α per model size (mean ± 1 std)")
         _save(fig, out_dir, _name(fam, task, "", pv, newest[(fam, task)]), written)
+    return written
+
+
+@figures_for("corrective")
+def corrective_figures(ok: list[dict], out_dir: str) -> list[str]:
+    plt = _plt()
+    written: list[str] = []
+    tables, newest = _tables(ok, "corrective")
+    for (fam, task, pv), recs in tables.items():
+        # the final step only: the method units' step N (their config's steps), the oracle's one record
+        recs = [r for r in recs if r[F.STEP] == r[F.CONFIG].get("steps") and known_fraction(r) is not None]
+        models = sorted({r[F.MODEL] for r in recs}, key=_model_key)
+        methods = sorted({r[F.METHOD] for r in recs} - {F.ORACLE}, key=lambda m: (METHOD_ORDER.get(m, 99), m))
+        colors = {m: f"C{i % 10}" for i, m in enumerate(methods)}
+        fractions = sorted({known_fraction(r) for r in recs})
+        fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.4), squeeze=False, sharey=True,
+                                 layout="constrained")
+        for j, model in enumerate(models):
+            ax = axes[0][j]
+            ax.set_xticks(fractions, [f"{f:g}" for f in fractions])
+            for method in methods + [F.ORACLE]:
+                by_f = _by([r for r in recs if r[F.MODEL] == model and r[F.METHOD] == method], lambda r: (known_fraction(r),))
+                fs = sorted(f for (f,) in by_f)
+                if not fs:
+                    continue
+                stats = [Stat.of(_acc(r, "val_acc") for r in by_f[(f,)]) for f in fs]
+                if method == F.ORACLE:
+                    ax.plot(fs, [s.mean for s in stats], color="0.3", linestyle="--", marker="x", markersize=4,
+                            linewidth=1.0, label=F.ORACLE)
+                else:
+                    _band(ax, fs, stats, color=colors[method], marker="o", markersize=3, linewidth=1.4, label=method)
+            ax.set_title(f"{task}, {MODEL_TITLES.get(model, model)}")
+            ax.set_xlabel("known fraction f of the flipped samples")
+            if j == 0:
+                ax.set_ylabel("validation accuracy after the last step")
+            ax.set_ylim(-0.02, 1.02)
+            ax.grid(alpha=0.3)
+        _legend_below(fig, axes[0], methods + [F.ORACLE])
+        fig.suptitle(f"Corrective unlearning on {task}: validation accuracy vs known fraction (mean ± 1 std over seeds)")
+        _save(fig, out_dir, _name(fam, task, "_val_acc", pv, newest[(fam, task)]), written)
     return written
 
 

@@ -23,7 +23,7 @@ from qbench.files import new_temp_file
 from qbench.records import schema as F
 from qbench.records.protocol_rules import check_task_option_rules, table_protocol
 from qbench.records.checks import (check_complete_steps, check_one_variant, check_publication, check_same_seeds,
-                                   seeds_by_row, split_failed)
+                                   check_unit_steps, seeds_by_row, split_failed)
 from qbench.report.conformance import Deviation, split_protocol
 from qbench.report.registry import RECORD_CHECKS, SECTIONS, leaderboard_section, record_check, section_suites
 from qbench.metrics.curves import steps_to_reach
@@ -118,15 +118,20 @@ def unlearning_sections(ok: list[dict], failed: list[dict], ranked: bool = True)
     return sections
 
 
+def _final_step(recs: Sequence[dict], where: str) -> int:
+    """The one number of steps (config ``steps``) every unit of a table ran; bad input if they differ."""
+    finals = sorted({r[F.CONFIG].get("steps") for r in recs}, key=str)
+    if len(finals) != 1 or not isinstance(finals[0], int):
+        raise QbenchError(f"records not fit to publish: {where}: methods ran different numbers of steps {finals}")
+    return finals[0]
+
+
 def _unlearning_table(recs: list[dict], where: str, ranked: bool = True) -> tuple[str, list[str]]:
     from qbench.metrics.registry import get_metric
 
     if not recs:
         return "No successful records.", []
-    finals = sorted({r[F.CONFIG].get("steps") for r in recs}, key=str)
-    if len(finals) != 1 or not isinstance(finals[0], int):
-        raise QbenchError(f"records not fit to publish: {where}: methods ran different numbers of steps {finals}")
-    final = finals[0]
+    final = _final_step(recs, where)
     # curves[method][seed][step] = metrics
     curves: dict[str, dict[int, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))
     for r in recs:
@@ -364,6 +369,119 @@ def sensitivity_sections(ok: list[dict], failed: list[dict], ranked: bool = True
         sections.append(Section(_heading(task, model, protocol=pv, fam="sensitivity", suite="sensitivity",
                                          records=recs, ranked=ranked), body, notes))
     return sections
+
+
+# -- corrective ----------------------------------------------------------------------------------------
+RECOVER_WITHIN = 0.02  # "recovers at f ≥": mean final val_acc no more than 0.02 below the method's own at f = 1
+
+
+def known_fraction(rec: dict) -> float | None:
+    """A corrective record's identified fraction (PROTOCOL 4.8): its own field, else its config's (the record of
+    a unit that raised holds only what its config says)."""
+    v = rec.get(F.KNOWN_FRACTION, rec[F.CONFIG].get(F.KNOWN_FRACTION))
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def recovers_from(means: dict[float, float], within: float = RECOVER_WITHIN) -> float | None:
+    """Smallest fraction f from which on the mean val_acc stays no more than ``within`` below its value at f = 1:
+    fractions are taken downwards from 1 and the first one that falls short (or has no mean) ends the run, so a
+    lucky small fraction beyond a shortfall does not count. None without a value at f = 1."""
+    full = means.get(1.0)
+    if full is None or not math.isfinite(full):
+        return None
+    best = None
+    for f in sorted(means, reverse=True):
+        m = means[f]
+        if m is None or not math.isfinite(m) or full - m > within + 1e-9:
+            break
+        best = f
+    return best
+
+
+@leaderboard_section("corrective")
+def corrective_sections(ok: list[dict], failed: list[dict], ranked: bool = True) -> list[Section]:
+    """Per task and model: final val_acc and residual_poison_acc per known fraction, a row per method."""
+    def tkey(r: dict) -> tuple:
+        return (table_protocol(r), family(r), r[F.TASK], MODEL_ORDER.get(r[F.MODEL], 9), r[F.MODEL])
+
+    def row(r: dict) -> str:
+        f = known_fraction(r)
+        return f"{r[F.METHOD]} f={DASH if f is None else fmt_alpha(f)}"
+
+    tables, fails = _group(ok, tkey), _group(failed, tkey)
+    sections = []
+    for key in _sort_tables(set(tables) | set(fails)):
+        pv, fam, task, _, model = key
+        recs, bad = tables.get(key, []), fails.get(key, [])
+        where = f"corrective {task}/{model} (protocol {pv})"
+        check_one_variant({label: rs for (label,), rs in _group(recs, lambda r: (row(r),)).items()}, where)
+        check_same_seeds(seeds_by_row(recs, bad, row), where)
+        body, notes = _corrective_tables(recs, bad, where, ranked)
+        notes += _failed_note(bad, lambda r: f"{row(r)} seed {r[F.SEED]}")
+        sections.append(Section(_heading(task, model, protocol=pv, fam=fam, suite="corrective", records=recs + bad,
+                                         ranked=ranked), body, notes))
+    return sections
+
+
+def _corrective_tables(recs: list[dict], failed: list[dict], where: str, ranked: bool = True) -> tuple[str, list[str]]:
+    if not recs:
+        return "No successful records.", []
+    final = _final_step(recs, where)
+    fractions = sorted({f for r in recs + failed if (f := known_fraction(r)) is not None})
+    # last[method][fraction][seed] = the final step's metrics
+    last: dict[str, dict[float, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))
+    seeds: dict[str, set[int]] = defaultdict(set)
+    for r in recs:
+        seeds[r[F.METHOD]].add(r[F.SEED])
+        if r[F.STEP] == final:
+            last[r[F.METHOD]][known_fraction(r)][r[F.SEED]] = r[F.METRICS]
+    rows: dict[str, dict[str, Any]] = {}
+    for method, by_seed in seeds.items():
+        at = last[method]
+        cell = {(name, f): Stat.of(m.get(name) for m in at[f].values())
+                for name in ("val_acc", "residual_poison_acc") for f in fractions}
+        # a seed's mean over the fractions, only for a seed with every fraction's val_acc
+        per_seed = [[at[f].get(seed, {}).get("val_acc") for f in fractions] for seed in sorted(by_seed)]
+        mean = Stat.of(math.fsum(v) / len(v) if all(x is not None for x in v) else None for v in per_seed)
+        rows[method] = {"n": len(by_seed), "cell": cell, "mean": mean,
+                        "recovers": recovers_from({f: cell[("val_acc", f)].mean for f in fractions})}
+    methods = [m for m in rows if m != F.ORACLE]
+    if ranked:
+        order = [(rank, m) for rank, m, _ in rank_groups([(m, rows[m]["mean"]) for m in methods])]
+    else:
+        order = [(None, m) for m in sorted(methods, key=lambda m: (METHOD_ORDER.get(m, 99), m))]
+    if F.ORACLE in rows:
+        order.append((None, F.ORACLE))  # the reference: shown, never ranked
+    cols = [f"f={fmt_alpha(f)}" for f in fractions]
+    val_headers = (["rank"] if ranked else []) + ["method"] + [f"val_acc @{c}" for c in cols] + [
+        "mean over f", "95% CI mean over f", "recovers at f ≥", "n"]
+    res_headers = ["method"] + [f"residual_poison_acc @{c}" for c in cols] + ["n"]
+    val_rows, res_rows = [], []
+    for rank, method in order:
+        r, n = rows[method], rows[method]["n"]
+        name = f"`{method}` (reference)" if method == F.ORACLE else f"`{method}`"
+        val_rows.append(([str(rank) if rank else DASH] if ranked else []) + [name]
+                        + [fmt_stat(r["cell"][("val_acc", f)], 3, n) for f in fractions]
+                        + [fmt_stat(r["mean"], 3, n), fmt_ci(r["mean"], bounds=(0.0, 1.0)),
+                           DASH if r["recovers"] is None else fmt_alpha(r["recovers"]), str(n)])
+        res_rows.append([name] + [fmt_stat(r["cell"][("residual_poison_acc", f)], 3, n) for f in fractions] + [str(n)])
+    order_text = ("Ranked by the mean over f of each seed's final val_acc; methods whose 95% interval of the mean "
+                  "(Student t over seeds, clipped to [0, 1]) overlaps the leader's share its rank." if ranked else
+                  "Not ranked: these records do not follow the protocol, so no method is placed above another.")
+    notes = [f"{order_text} val_acc @f: validation accuracy after the last unlearning step ({final}) when a fraction f "
+             "of the flipped samples is identified and forgotten, the rest staying in the retain set with their "
+             f"flipped labels (PROTOCOL 4.8); recovers at f ≥: the smallest f from which on the mean val_acc stays no "
+             f"more than {RECOVER_WITHIN:g} below the row's own value at f = 1 ({DASH} without f = 1); "
+             "residual_poison_acc @f: agreement with the flipped labels on the flipped samples not identified, "
+             f"lower is better ({DASH} at f = 1, where none is left); `{F.ORACLE}`: trained from a fresh "
+             "initialization on that f's retain set with the full recipe, the reference, not ranked."]
+    return _md(val_headers, val_rows) + "\n\n" + _md(res_headers, res_rows), notes
+
+
+@record_check("corrective")
+def check_corrective_steps(records: Sequence[dict], bad: set[str]) -> list[str]:
+    """A successful method unit of the corrective suite records steps 0 and N = config["steps"], an oracle unit N."""
+    return check_unit_steps(records, bad, lambda final, oracle: [final] if oracle else [0, final])
 
 
 # -- ablation: the xxz global phase ---------------------------------------------------------------------
