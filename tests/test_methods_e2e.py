@@ -17,7 +17,7 @@ def test_salun_and_bad_teacher_write_builtin_shaped_records(tmp_path, cache_dir,
     assert main(argv) == 0, capsys.readouterr()
     recs = [json.loads(line) for f in (out / "records").glob("*.jsonl") for line in f.read_text().splitlines()]
     by = {(r["method"], r["step"]): r for r in recs}
-    assert {m for m, _ in by} == {"salun", "bad_teacher", "finetune"} and all(r["status"] == "ok" for r in recs)
+    assert {m for m, _ in by} == {"salun", "bad_teacher", "finetune", "oracle"} and all(r["status"] == "ok" for r in recs)
     for method in ("salun", "bad_teacher"):
         assert sorted(s for m, s in by if m == method) == [0, 1, 2, 3]
         for s in range(4):

@@ -32,8 +32,8 @@ def _planned(suite, scenario):
     return protocol_configs(suite, scenario)
 
 
-def protocol_config(suite, scenario, alpha, seed):
-    return copy.deepcopy(_planned(suite, scenario)[(alpha, seed)])
+def protocol_config(suite, scenario, alpha, seed, known_fraction=None):
+    return copy.deepcopy(_planned(suite, scenario)[(alpha, seed, known_fraction)])
 
 
 def unlearning_unit(method, seed, curve, *, task="xxz-4", model="qnn", forget=None, wall=0.5, steps=None,
@@ -298,7 +298,7 @@ def _quick_configs():
     from qbench.suites import get_suite
 
     suite = get_suite("unlearning")
-    opts = RunOptions(tasks=("xxz-12",), models=("qnn",), quick=True, methods=("retrain", "finetune"))
+    opts = RunOptions(tasks=("xxz-12",), models=("qnn",), quick=True, methods=("retrain", "finetune"), seeds=(0, 1))
     return {(u.config["method"], u.config["seed"]): u.config for u in suite.plan(suite.scenarios(opts), opts)}
 
 
@@ -397,7 +397,7 @@ def test_every_protocol_field_is_checked_and_only_the_methods_own_are_free(suite
 
     config = protocol_config(suite, scenario, alpha, 1)
     rec = {"suite": suite, "task": config["task"], "model": config["model"], "corruption": config["corruption"],
-           "alpha": 0.2 if alpha is None else alpha, "seed": 1, "method": config.get("method"), "protocol_version": "1",
+           "alpha": 0.2 if alpha is None else alpha, "seed": 1, "method": config.get("method"), "protocol_version": config.get("protocol_version", "1"),
            "config": config}
     assert Checker().deviations(rec) == ()
     leaves = _leaves(config)
@@ -575,8 +575,8 @@ def test_failed_units_are_counted_not_averaged():
 
 
 def test_protocol_versions_are_never_mixed():
-    # protocol 2 changed the xxz MLP scenarios (global phase): its protocol-1 records are superseded and
-    # get a table of their own; the xxz QNN's did not change, so its protocol-1 records are current
+    # protocol 2 changed every unlearning scenario (oracle, MIA, gap): protocol-1 records are superseded and
+    # get a table of their own, never mixed with protocol-2 ones
     recs = []
     for seed in (0, 1):
         recs += unlearning_unit("retrain", seed, [0.5, 0.8], model="mlp")
@@ -584,7 +584,7 @@ def test_protocol_versions_are_never_mixed():
         recs += unlearning_unit("retrain", seed, [0.5, 0.9], model="qnn")
     block = L.render_block(recs)
     assert "#### xxz-4 · mlp (protocol 1 (superseded))" in block and "#### xxz-4 · mlp (protocol 2)" in block
-    assert "#### xxz-4 · qnn (protocol 2)" in block
+    assert "#### xxz-4 · qnn (protocol 1 (superseded))" in block
     assert "0.800 ± 0.000" in block and "0.600 ± 0.000" in block and "0.700" not in block
     assert "protocol version(s) 1 (superseded), 2" in block
 

@@ -44,7 +44,7 @@ def test_a_toy_task_and_model_from_outside_run_resilience_and_unlearning(tmp_pat
             assert sorted(x["alpha"] for x in recs) == [0.0, 0.3, 0.6]
             assert recs[0]["config"]["train"]["epochs"] == 2  # the quick tier: a tenth of the model's 20 epochs
         else:
-            assert {x["method"] for x in recs} == {"finetune", "retrain"}
+            assert {x["method"] for x in recs} == {"finetune", "retrain", "oracle"}
             assert {x["config"]["lr"] for x in recs} == {0.05}  # the toy family's unlearning learning rate
             assert max(x["step"] for x in recs) == 10
     # a bad name is one line of bad input

@@ -76,8 +76,8 @@ class Checker:
         from qbench.suites import get_suite
 
         free = get_suite(suite_name).free_config
-        refs = {(_text(a), _text(s)): {p: v for p, v in _flatten(c, "config").items() if not _free(p, free)}
-                for (a, s), c in configs.items()}
+        refs = {(_text(a), _text(s), _text(f)): {p: v for p, v in _flatten(c, "config").items() if not _free(p, free)}
+                for (a, s, f), c in configs.items()}
         return refs, free
 
     def deviations(self, rec: dict) -> tuple[str, ...]:
@@ -103,12 +103,15 @@ class Checker:
         if planned is None:
             return (f"config.scenario: {_text(scenario)} is not a registered scenario of suite {_text(suite)}",)
         refs, free = planned
-        unit = (_text(config.get(F.ALPHA)), _text(config.get(F.SEED)))
+        unit = (_text(config.get(F.ALPHA)), _text(config.get(F.SEED)), _text(config.get(F.KNOWN_FRACTION)))
         if unit not in refs:
-            seeds = sorted({json.loads(s) for _, s in refs}, key=str)
-            if unit[1] not in {s for _, s in refs}:
+            seeds = sorted({json.loads(s) for _, s, _ in refs}, key=str)
+            if unit[1] not in {s for _, s, _ in refs}:
                 return (f"config.seed: {unit[1]} (protocol seeds: {', '.join(map(str, seeds))})",)
-            alphas = sorted({json.loads(a) for a, _ in refs}, key=lambda a: (a is None, a))
+            if unit[0] in {a for a, _, _ in refs}:
+                fractions = sorted({json.loads(f) for _, _, f in refs}, key=lambda f: (f is None, f))
+                return (f"config.known_fraction: {unit[2]} (protocol fractions: {', '.join(map(str, fractions))})",)
+            alphas = sorted({json.loads(a) for a, _, _ in refs}, key=lambda a: (a is None, a))
             return (f"config.alpha: {unit[0]} (protocol alphas: {', '.join(map(str, alphas))})",)
         ref = refs[unit]
         got = {p: v for p, v in _flatten(config, "config").items() if not _free(p, free)}
@@ -125,10 +128,10 @@ class Checker:
 
 
 def protocol_configs(suite_name: str, scenario: str) -> dict[tuple[Any, Any], dict] | None:
-    """{(alpha, seed): config} of the units the registered ``scenario`` plans at protocol defaults,
-    configs as stored (JSON types), one per alpha and seed (the first unit's: units of one alpha and
-    seed differ only in free fields); None if ``suite_name`` has no such scenario. Alpha is None for
-    a unit that covers several (``landscape``)."""
+    """{(alpha, seed, known_fraction): config} of the units the registered ``scenario`` plans at protocol
+    defaults, configs as stored (JSON types), one per alpha, seed and known fraction (the first unit's:
+    such units differ only in free fields); None if ``suite_name`` has no such scenario. Alpha is None for
+    a unit that covers several (``landscape``), the known fraction None outside ``corrective``."""
     from qbench.scenarios import RunOptions
     from qbench.suites import SUITES, list_suites
 
@@ -139,10 +142,10 @@ def protocol_configs(suite_name: str, scenario: str) -> dict[tuple[Any, Any], di
     match = [s for s in suite.scenarios(protocol) if s.name == scenario]
     if not match:
         return None
-    out: dict[tuple[Any, Any], dict] = {}
+    out: dict[tuple[Any, Any, Any], dict] = {}
     for unit in suite.plan(match, protocol):
         config = json.loads(json.dumps(unit.config))  # as stored: tuples become lists
-        out.setdefault((config.get(F.ALPHA), config.get(F.SEED)), config)
+        out.setdefault((config.get(F.ALPHA), config.get(F.SEED), config.get(F.KNOWN_FRACTION)), config)
     return out
 
 
