@@ -18,23 +18,21 @@ as ``--suite all`` and ``leaderboard/results`` lay them out) when it has them.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qbench.corruption.identification import FRACTIONS, check_fraction, identified
-from qbench.errors import QbenchError
-from qbench.experiment import Prepared, RunContext, TrainSpec, task_options_for
-from qbench.methods import get_method, method_source
-from qbench.protocol import unlearning_lr
+from qbench.experiment import Prepared, RunContext, TrainSpec
+from qbench.methods import get_method
 from qbench.records import schema as F
 from qbench.records.build import new_record, unit_key
-from qbench.scenarios import RunOptions, Scenario, Suite, Unit, config_head, effective_train, frozen_options, register_suite
+from qbench.scenarios import RunOptions, Scenario, Suite, Unit, frozen_options, register_suite
 from qbench.seeding import int_seed
-from qbench.suites.unlearning import (CONFIG as UNLEARNING, METHOD_FIELDS, ORACLE, PRIVACY_METRICS,
-                                      PROTOCOL_METHODS, UnlearningSettings, oracle_key, oracle_model, poisoned_model,
+from qbench.suites.unlearning import (METHOD_FIELDS, ORACLE, PRIVACY_METRICS,
+                                      PROTOCOL_METHODS, UnlearningSettings, oracle_key, oracle_model, plan_configs, poisoned_model,
                                       privacy_metrics, register_poisoned_scenarios, run_method, select_poisoned_scenarios)
 
 if TYPE_CHECKING:  # the unlearning loop imports TensorFlow: only when a unit runs
@@ -73,32 +71,9 @@ def fractions(options: RunOptions) -> tuple[float, ...]:
 
 
 def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
-    units = []
-    steps = options.steps or (UNLEARNING.quick_steps if options.quick else UNLEARNING.steps)
-    for s in scenarios:
-        cfg = effective_train(s.train, options, UNLEARNING.quick_epoch_fraction)
-        lr = options.settings_as(UnlearningSettings).lr or UNLEARNING.lr or unlearning_lr(s.task)
-        for alpha in s.alphas:
-            for seed in s.seeds:
-                spec = TrainSpec(s.task, s.model, s.options, s.corruption, float(alpha), int(seed), cfg, s.data_seed,
-                                 task_options=task_options_for(s.task, options.task_options))
-                for f in fractions(options):
-                    def config(name: str, hp: dict, source: str) -> dict:
-                        return {
-                            **config_head(s, options), "poisoned": spec.as_dict(), "known_fraction": f,
-                            "method": name, "method_hyperparameters": hp, "method_source": source,
-                            "steps": steps, "lr": lr, "optimizer": "adam (fresh)",
-                            "step_budget_s": UNLEARNING.step_budget_s, "task": s.task, "model": s.model,
-                            "corruption": s.corruption, "alpha": float(alpha), "seed": int(seed),
-                        }
-
-                    units.append(unit_from_config(config(ORACLE, {}, "builtin")))
-                    for name in run_methods(options):
-                        if name == ORACLE:
-                            raise QbenchError("'oracle' is not a method: its unit is planned in every corrective run")
-                        method = get_method(name, **dict(options.method_overrides.get(name, {})))
-                        units.append(unit_from_config(config(name, method.hyperparameters(), method_source(name))))
-    return units
+    """The unlearning suite's units (oracle and methods per seed), once per known fraction."""
+    return [unit_from_config({**c, "known_fraction": f})
+            for c in plan_configs(scenarios, options, run_methods(options)) for f in fractions(options)]
 
 
 def unit_from_config(config: dict) -> Unit:

@@ -133,12 +133,10 @@ def run_methods(options: RunOptions) -> tuple[str, ...]:
     return tuple(options.methods or (CONFIG.quick_methods if options.quick else PROTOCOL_METHODS))
 
 
-def _method_specs(options: RunOptions) -> list[tuple[str, dict[str, Any]]]:
-    return [(n, dict(options.method_overrides.get(n, {}))) for n in run_methods(options)]
-
-
-def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
-    units = []
+def plan_configs(scenarios: list[Scenario], options: RunOptions, methods: tuple[str, ...]) -> list[dict]:
+    """The unit configs of a poisoned-model run (this suite's, and ``corrective``'s before its fractions):
+    per scenario, alpha and seed, the oracle's and one per method in ``methods`` with its ``--set`` overrides."""
+    configs = []
     steps = options.steps or (CONFIG.quick_steps if options.quick else CONFIG.steps)
     for s in scenarios:
         cfg = effective_train(s.train, options, CONFIG.quick_epoch_fraction)
@@ -157,13 +155,17 @@ def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
                         "task": s.task, "model": s.model, "corruption": s.corruption, "alpha": float(alpha), "seed": int(seed),
                     }
 
-                units.append(unit_from_config(config(ORACLE, {}, "builtin")))
-                for name, hp in _method_specs(options):
+                configs.append(config(ORACLE, {}, "builtin"))
+                for name in methods:
                     if name == ORACLE:
-                        raise QbenchError("'oracle' is not a method: its unit is planned in every unlearning run")
-                    method = get_method(name, **hp)  # validates names and hyperparameters up front
-                    units.append(unit_from_config(config(name, method.hyperparameters(), method_source(name))))
-    return units
+                        raise QbenchError(f"'oracle' is not a method: its unit is planned in every {s.suite} run")
+                    method = get_method(name, **dict(options.method_overrides.get(name, {})))  # validated up front
+                    configs.append(config(name, method.hyperparameters(), method_source(name)))
+    return configs
+
+
+def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
+    return [unit_from_config(c) for c in plan_configs(scenarios, options, run_methods(options))]
 
 
 def unit_from_config(config: dict) -> Unit:
