@@ -108,12 +108,13 @@ def load_results(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> "pd.
 
     from qbench.records.schema import KEY_FIELDS
     from qbench.records.store import load_records
-    from qbench.summary import records_frame
 
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     records = load_records([os.fspath(p) for p in paths], recursive=True)
-    frame = records_frame(records)
+    frame = pd.DataFrame([{**{k: v for k, v in r.items() if k not in ("config", "metrics", "provenance")},
+                           **{k: v for k, v in r["metrics"].items() if not isinstance(v, (list, dict))}}
+                          for r in records])
     if frame.empty:
         return pd.DataFrame(columns=[*KEY_FIELDS, "status", "unit_key", "protocol_version"])
     metrics: list[str] = list(dict.fromkeys(k for r in records for k, v in r["metrics"].items()

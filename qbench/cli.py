@@ -444,28 +444,21 @@ def _execute(suite, units, ctx, out: str, args: argparse.Namespace, executor=Non
 
 
 def _print_run(suite, units, out: str, report, wall: float) -> None:
-    """The table of a suite's run, what its columns mean, where its records are and what to run next."""
+    """The leaderboard's tables of a suite's run, where its records are and what to run next."""
     from qbench.records import RecordStore
-    from qbench.summary import format_table, legend_lines, metric_names, shown_columns
+    from qbench.report.conformance import split_protocol
+    from qbench.report.console import run_summary
 
     store = RecordStore(out)
     keys = {u.key for u in units}
     records = [r for r in store.load() if r["unit_key"] in keys]
-    table = suite.summarize(records)
-    metrics = metric_names(table)
-    print(f"== {suite.name}")
-    print(format_table(table, metrics))
-    if not table.empty:
-        print("\ncolumns:")
-        print("\n".join(legend_lines(shown_columns(table, metrics), suite.legend)))
+    # a quick tier or an override is not the protocol: its tables are unranked, as in the leaderboard
+    off = bool(records) and bool(split_protocol((r["unit_key"], r) for r in records)[1])
+    print(run_summary(records, ranked=not off))
     print(f"\n{len(report.done)} run, {len(report.skipped)} already present, {len(report.failed)} failed "
           f"in {wall:.1f} s")
     print(f"records: {store.records_dir} (JSON Lines, one file per unit)")
-    from qbench.report.conformance import split_protocol
-
     prog, where = _program(), shlex.quote(out)
-    # a quick tier or an override is not the protocol: its table needs the opt-in (and is never ranked)
-    off = bool(records) and bool(split_protocol((r["unit_key"], r) for r in records)[1])
     opt_in = " --allow-nonprotocol" if off else ""
     table_what = "Markdown tables" + (" (not the protocol's settings: shown unranked)" if off else "")
     steps = [(f"{prog} leaderboard --results {where}{opt_in}", f"{table_what}, into {os.path.join(out, 'leaderboard.md')}"),

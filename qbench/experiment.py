@@ -125,12 +125,12 @@ class Trained(Prepared):
     result: TrainResult | None = None
 
     def train_acc(self) -> float:
-        from qbench.training import accuracy
+        from qbench.metrics.accuracy import accuracy
 
         return accuracy(self.model, self.params, self.x_train, self.y_train)
 
     def val_acc(self) -> float:
-        from qbench.training import accuracy
+        from qbench.metrics.accuracy import accuracy
 
         return accuracy(self.model, self.params, self.x_val, self.y_val)
 

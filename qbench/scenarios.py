@@ -6,7 +6,7 @@ built-in ones.
 
 A scenario is one task x model x corruption with its alpha grid, seeds, training settings and
 metrics; a suite knows how to turn scenarios into units of work (one trained model per alpha and
-seed for ``resilience``) and how to summarize their records. Later suites join the same registries.
+seed for ``resilience``) and how to run each unit from its config. Later suites join the same registries.
 """
 
 from __future__ import annotations
@@ -100,9 +100,6 @@ class Suite:
     description: str
     scenarios: Callable[[RunOptions], list[Scenario]]
     plan: Callable[[list[Scenario], RunOptions], list[Unit]]
-    summarize: Callable[[list[dict]], Any]
-    # what each column of ``summarize``'s table means, beyond the key columns of qbench.summary.KEY_LEGEND
-    legend: Mapping[str, str] = field(default_factory=dict)
     tasks_needed: Callable[[list[Scenario]], set[str]] = lambda scs: {s.task for s in scs}
     #: the unit a ``config`` describes (its key, scenario and group), checked: what every plan, worker and
     #: ``qbench verify`` builds units with

@@ -91,11 +91,12 @@ def test_resilience_run_resumes_and_records_carry_provenance(capsys, tmp_path, c
             "--no-progress"]
     code, out, _ = run_cli(capsys, *args)
     assert code == 0 and "4 run, 0 already present" in out
-    # the epilogue: a legend line per column of the table, where the records are, what to run next
-    header = next(line for line in out.splitlines() if line.startswith("| task"))
-    legend = out.split("\ncolumns:\n", 1)[1].split("\n\n", 1)[0].splitlines()
-    assert [line.split()[0] for line in legend] == [c.strip() for c in header.strip("|").split("|")] + ["a", "-"]
-    assert "accuracy on the clean validation set" in next(line for line in legend if line.split()[0] == "val_acc")
+    # the epilogue: the leaderboard's own table of these records (unranked: 5 epochs is not the protocol)
+    table = [line for line in out.splitlines() if line.startswith("|")]
+    assert table[0].startswith("| model ") and "α=0.5" in table[0] and len(table) == 3
+    assert "not ranked" in out
+    code, board, _ = run_cli(capsys, "leaderboard", "--results", str(tmp_path), "--allow-nonprotocol", "--output", "-")
+    assert code == 0 and "\n".join(table) in board
     assert f"records: {tmp_path / 'records'} " in out
     # 5 epochs is not the protocol: the printed table command opts in to non-protocol records
     assert f"qbench leaderboard --results {tmp_path} --allow-nonprotocol " in out
@@ -316,32 +317,24 @@ def test_verbose_is_accepted_before_and_after_the_command():
     assert parser.parse_args(["-v", "run", "--suite", "resilience"]).verbose is True
 
 
-def test_every_summary_column_has_a_legend():
-    from qbench.suites import get_suite
-    from qbench.summary import KEY_LEGEND, legend_lines, metric_names, shown_columns
+def test_console_summary_is_the_leaderboard_section_of_each_suite():
+    from qbench.records.checks import split_failed
+    from qbench.report.console import plain, run_summary
+    from qbench.report.registry import SECTIONS
+    from qbench.report.leaderboard import Section
 
-    base = {"task": "xxz-6", "model": "mlp", "status": "ok"}
-    records = {
-        "resilience": [{**base, "model_size": "64x16", "corruption": "label_flip", "alpha": a, "seed": s,
-                        "metrics": {"train_acc": 0.9, "val_acc": 0.8 + s / 100}} for a in (0.0, 0.5) for s in (0, 1)],
-        "unlearning": [{**base, "method": m, "seed": s, "step": k,
-                        "metrics": {"val_acc": 0.5 + k / 40, "forget_acc": 0.5, "wall_s": 0.1 * k}}
-                       for m in ("retrain", "scrub") for s in (0, 1) for k in range(13)],
-        "landscape": [{**base, "scenario": "landscape/xxz-6/mlp", "alpha": a, "seed": s,
-                       "metrics": {"hessian_trace": 1.0 + a, "lrr": 1.0 + a, "eig_top": [2.0], "eig_bottom": [-0.1],
-                                   "collapsed": False}} for a in (0.0, 0.2) for s in (0, 1)],
-        "sensitivity": [{**base, "method": "scrub", "seed": s, "grid": {"point": {"lambda_fo": f}},
-                         "metrics": {"val_acc": 0.7, "forget_acc": 0.3}} for f in (0.1, 0.2) for s in (0, 1)],
-    }
-    records["capacity"] = records["resilience"]
-    for name, recs in records.items():
-        suite = get_suite(name)
-        table = suite.summarize(recs)
-        columns = shown_columns(table, metric_names(table))
-        assert len(columns) >= 5, name
-        missing = [c for c in columns if c not in suite.legend and c not in KEY_LEGEND]
-        assert missing == [], (name, missing)
-        assert len(legend_lines(columns, suite.legend)) == len(columns) + 2
+    base = {"task": "xxz-6", "model": "mlp", "status": "ok", "model_size": "64x16", "config": {}, "protocol_version": "2",
+            "provenance": {}, "corruption": "label_flip", "scenario": "resilience/xxz-6/mlp/label_flip"}
+    records = [{**base, "suite": "resilience", "alpha": a, "seed": s, "unit_key": f"u{a}{s}",
+                "metrics": {"train_acc": 0.9, "val_acc": 0.8 + s / 100}} for a in (0.0, 0.5) for s in (0, 1)]
+    failed = {**records[0], "unit_key": "bad", "status": "failed", "error": "step over budget: 120 s", "metrics": {}}
+    text = run_summary(records + [failed], ranked=False)
+    ok, bad = split_failed(records + [failed])
+    sections = SECTIONS["resilience"](ok, bad, ranked=False)
+    assert sections and text == "\n\n".join(plain(s, "Resilience (PROTOCOL 4.1)") for s in sections)
+    assert "0.805 ± 0.007" in text and "step over budget" in text and "_" not in text.split("\n")[-1][:1]
+    assert plain(Section("h", "| a |", ["_why_", "- item"])) == "== h\n\n| a |\n\nwhy\n- item"
+    assert run_summary([], ranked=True) == "(no successful records)"
 
 
 def test_default_output_directories_agree_with_help_and_readme(tmp_path, cache_dir):

@@ -48,3 +48,24 @@ def test_no_module_imports_one_that_imports_it_back():
 
 def test_the_cycle_check_can_fail():
     assert cycles({"qbench.a": {"qbench.b"}, "qbench.b": {"qbench.a"}}) == [("qbench.a", "qbench.b")]
+
+
+#: the design card's direction of flow; a module may import its own layer and those before it
+FLOW = ("tasks", "corruption", "models", "training", "methods", "metrics", "records", "report")
+
+
+def upstream_imports(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """(module, import) pairs where a module of one layer of :data:`FLOW` imports a later layer."""
+    def layer(module: str) -> int | None:
+        parts = module.split(".")
+        return FLOW.index(parts[1]) if len(parts) > 1 and parts[1] in FLOW else None
+
+    return sorted((a, b) for a, deps in graph.items() for b in deps
+                  if layer(a) is not None and layer(b) is not None and layer(b) > layer(a))
+
+
+def test_modules_import_only_down_the_flow():
+    graph = import_graph()
+    assert {"qbench.training.unlearn", "qbench.metrics.evaluate", "qbench.report.console"} <= set(graph)
+    assert upstream_imports(graph) == []
+    assert upstream_imports({"qbench.training.x": {"qbench.metrics.y"}}) == [("qbench.training.x", "qbench.metrics.y")]

@@ -5,7 +5,8 @@ import tensorflow as tf
 
 from qbench.models import bce_with_logits, get_model
 from qbench.protocol import TrainConfig
-from qbench.training import accuracy, predict_logits, train
+from qbench.metrics.accuracy import accuracy
+from qbench.training import predict_logits, train
 from qbench.training.trainer import batch_plan
 
 

@@ -171,17 +171,11 @@ def test_figure_per_task_with_a_panel_per_model(tmp_path):
 
 
 @pytest.fixture
-def corrective_suite(monkeypatch):
-    """The corrective suite as the leaderboard sees it, until qbench.suites registers it (then that one)."""
-    from qbench.scenarios import SUITES, Suite
-    import qbench.suites  # noqa: F401  (registers the built-in suites first)
+def corrective_suite():
+    """The corrective suite as the leaderboard sees it."""
+    from qbench.suites import get_suite
 
-    if "corrective" not in SUITES:
-        monkeypatch.setitem(SUITES, "corrective", Suite(
-            name="corrective", description="stand-in", scenarios=lambda options: [], plan=lambda scs, options: [],
-            summarize=lambda records: None, title="Corrective unlearning (PROTOCOL 4.8)", order=5,
-            optional_heading=True))
-    return SUITES["corrective"]
+    return get_suite("corrective")
 
 
 def test_leaderboard_command_shows_the_tables_apart_when_not_protocol(capsys, tmp_path, corrective_suite):

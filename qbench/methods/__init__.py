@@ -7,10 +7,10 @@ import dataclasses
 import importlib
 import importlib.metadata
 import inspect
-import os
 from typing import Any, Callable
 
 from qbench.errors import QbenchError
+from qbench.plugins import entry_points, is_path, load_entry_point, load_path
 from qbench.methods.base import MASK_KEY, UnlearningMethod, bernoulli_kl, mean_bce
 
 ENTRY_POINT_GROUP = "qbench.unlearning_methods"
@@ -47,62 +47,29 @@ def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
     global _ENTRY_POINTS
     if _ENTRY_POINTS is None:
         _load_builtins()
-        found: dict[str, importlib.metadata.EntryPoint] = {}
-        if os.environ.get("QBENCH_DISABLE_PLUGIN_AUTOLOAD") != "1":
-            for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-                if ep.name in _BUILTIN:
-                    raise QbenchError(f"plugin method {ep.name!r} ({_origin(ep)}) clashes with the built-in method "
-                                      f"{ep.name!r}: uninstall the plugin or rename its entry point")
-                other = found.get(ep.name)
-                if other is not None and _origin(other) != _origin(ep):
-                    raise QbenchError(f"two plugins register the method {ep.name!r}: {_origin(other)} and "
-                                      f"{_origin(ep)}; uninstall one or rename its entry point")
-                found[ep.name] = ep
-        _ENTRY_POINTS = found
+        _ENTRY_POINTS = entry_points(ENTRY_POINT_GROUP, _BUILTIN, "method")
     return _ENTRY_POINTS
-
-
-def _origin(ep: importlib.metadata.EntryPoint) -> str:
-    """'distribution==version: module:attribute' of an entry point."""
-    dist = getattr(ep, "dist", None)
-    return f"{dist.name}=={dist.version}: {ep.value}" if dist else ep.value
 
 
 def _plugin(name: str) -> type[UnlearningMethod]:
     if name not in _PLUGINS:
-        _PLUGINS[name] = _load_entry_point(_entry_points()[name])
+        ep = _entry_points()[name]
+        cls = load_entry_point(ep, "method")
+        _check_method_class(cls, f"plugin {ep.name!r} ({ep.value})")
+        cls.name = cls.name or ep.name
+        dist = getattr(ep, "dist", None)
+        _PLUGIN_SOURCE[name] = f"{dist.name}=={dist.version}" if dist else ep.value
+        _PLUGINS[name] = cls
     return _PLUGINS[name]
 
 
-def _load_entry_point(ep: importlib.metadata.EntryPoint) -> type[UnlearningMethod]:
-    try:
-        cls = ep.load()
-    except Exception as exc:  # noqa: BLE001  (a broken plugin is bad input, reported in one line)
-        raise QbenchError(f"plugin method {ep.name!r} ({ep.value}) failed to load: {type(exc).__name__}: {exc}") from None
-    _check_method_class(cls, f"plugin {ep.name!r} ({ep.value})")
-    cls.name = cls.name or ep.name
-    dist = getattr(ep, "dist", None)
-    _PLUGIN_SOURCE[ep.name] = f"{dist.name}=={dist.version}" if dist else ep.value
-    return cls
-
-
 def _load_path(spec: str) -> type[UnlearningMethod]:
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise QbenchError(f"method {spec!r}: expected a registered name or 'module:attribute'")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # noqa: BLE001
-        raise QbenchError(f"method {spec!r}: cannot import module {module_name!r} ({type(exc).__name__}: {exc})") from None
-    obj = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise QbenchError(f"method {spec!r}: module {module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
+    obj = load_path(spec, "method")
     _check_method_class(obj, f"method {spec!r}")
     if not obj.name:
         obj.name = spec
-    _PLUGIN_SOURCE[spec] = f"{module_name}:{attr} ({getattr(module, '__file__', '?')})"
+    module_name = spec.partition(":")[0]
+    _PLUGIN_SOURCE[spec] = f"{spec} ({getattr(importlib.import_module(module_name), '__file__', '?')})"
     return obj
 
 
@@ -117,7 +84,7 @@ def method_class(name: str) -> type[UnlearningMethod]:
     plugins = _entry_points()
     if name in _BUILTIN:
         return _BUILTIN[name]
-    if ":" in name:
+    if is_path(name):
         return _load_path(name)
     if name in plugins:
         return _plugin(name)

@@ -8,7 +8,7 @@ schema and the leaderboard read the metadata without starting either.
 A metric's ``needs`` names its inputs: ``logits:<set>`` (the model's logits on a set), ``labels:<set>``
 (that set's labels as the metric reads them), ``seed``, or another metric's name (a derived metric,
 e.g. ``lrr`` needs ``hessian_trace``). :func:`compute` calls the function with the inputs in that
-order; a caller that knows how to produce inputs (``training.unlearn.evaluate``) hands a mapping
+order; a caller that knows how to produce inputs (``qbench.metrics.evaluate``) hands a mapping
 that makes them on first use.
 """
 

@@ -27,6 +27,7 @@ from qbench.records.checks import (check_complete_steps, check_one_variant, chec
 from qbench.report.conformance import Deviation, split_protocol
 from qbench.report.registry import RECORD_CHECKS, SECTIONS, leaderboard_section, record_check, section_suites
 from qbench.metrics.curves import steps_to_reach
+from qbench.metrics.registry import get_metric
 from qbench.models import model_info, registered_models
 from qbench.report.stats import DASH, Stat, fmt_alpha, fmt_ci, fmt_num, fmt_stat, natural_key, rank_groups
 
@@ -92,6 +93,11 @@ def _metric(r: dict, name: str) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
+def _col(metric: str) -> str:
+    """A metric's column title, from its registration (qbench.metrics.registry)."""
+    return get_metric(metric).column
+
+
 def _sort_tables(keys: Iterable[tuple]) -> list[tuple]:
     return sorted(keys, key=lambda k: tuple((natural_key(str(x)) if x is not None else ()) for x in k))
 
@@ -127,8 +133,6 @@ def _final_step(recs: Sequence[dict], where: str) -> int:
 
 
 def _unlearning_table(recs: list[dict], where: str, ranked: bool = True) -> tuple[str, list[str]]:
-    from qbench.metrics.registry import get_metric
-
     if not recs:
         return "No successful records.", []
     final = _final_step(recs, where)
@@ -169,7 +173,8 @@ def _unlearning_table(recs: list[dict], where: str, ranked: bool = True) -> tupl
     if F.ORACLE in rows:
         ranking.append((None, F.ORACLE, None))  # the target: shown, never ranked
     headers = (["rank"] + ([f"rank by {gap.column}"] if privacy else []) if ranked else []) + ["method"] + [
-        f"val_acc @{s}" for s in steps_shown] + [f"95% CI val_acc @{final}", f"forget_acc @{final}"] + (
+        f"{_col('val_acc')} @{s}" for s in steps_shown] + [f"95% CI {_col('val_acc')} @{final}",
+                                                           f"{_col('forget_acc')} @{final}"] + (
         [f"{mia.column} @{final}", gap.column, f"95% CI {gap.column}"] if privacy else []) + [
         "steps to retrain's val_acc", "s/step", "n"]
     table = []
@@ -303,7 +308,8 @@ def landscape_sections(ok: list[dict], failed: list[dict], ranked: bool = True) 
         for k, rs in cells.items():
             if k[3] == 0.0:
                 clean_mean[k[:3]] = Stat.of(_metric(r, "hessian_trace") for r in rs if not r[F.METRICS].get("collapsed")).mean
-        headers = ["model", "model_size", "α", "hessian_trace", "LRR (same seed)", "LRR (vs mean clean)",
+        headers = ["model", "model_size", "α", _col("hessian_trace"), f"{_col('lrr')} (same seed)",
+                   f"{_col('lrr')} (vs mean clean)",
                    "top eigenvalue", "bottom eigenvalue", "collapsed", "n"]
         rows = []
         for k in sorted(cells, key=lambda k: (k[0], k[1], natural_key(k[2]), k[3])):
@@ -314,7 +320,7 @@ def landscape_sections(ok: list[dict], failed: list[dict], ranked: bool = True) 
             tops = [max(r[F.METRICS]["eig_top"]) if r[F.METRICS].get("eig_top") else None for r in rs]
             bottoms = [min(r[F.METRICS]["eig_bottom"]) if r[F.METRICS].get("eig_bottom") else None for r in rs]
             rows.append([k[1], k[2], fmt_alpha(k[3]),
-                         fmt_stat(Stat.of(_metric(r, "hessian_trace") for r in rs), 4, n),
+                         fmt_stat(Stat.of(_metric(r, "hessian_trace") for r in rs), get_metric("hessian_trace").digits, n),
                          fmt_stat(Stat.of(_metric(r, "lrr") for r in live
                                           if (r[F.MODEL], r[F.MODEL_SIZE], r[F.SEED]) not in bad_clean), 3, n),
                          fmt_stat(Stat.of((_metric(r, "hessian_trace") or math.nan) / cm if cm else math.nan
@@ -358,8 +364,8 @@ def sensitivity_sections(ok: list[dict], failed: list[dict], ranked: bool = True
                          sw.label(best), cell(best), fmt_stat(sw.cells[best]["forget_acc"], 3, n) if best is not None else DASH,
                          sw.label(sw.default) if sw.default is not None else "not on the grid", cell(sw.default),
                          ", ".join(str(s) for s in sorted(x for x in sw.steps if x is not None)) or DASH, str(n)])
-        headers = ["method", "model_size", "swept", "points", "best point", "val_acc (best)", "forget_acc (best)",
-                   "default point", "val_acc (default)", "steps", "n"]
+        headers = ["method", "model_size", "swept", "points", "best point", f"{_col('val_acc')} (best)",
+                   f"{_col('forget_acc')} (best)", "default point", f"{_col('val_acc')} (default)", "steps", "n"]
         body = _md(headers, rows) if rows else "No successful records."
         notes = ["Final val_acc after the last unlearning step at each grid point (PROTOCOL 4.7), mean ± std "
                  "over seeds; the best point is chosen by the same seeds that measure it, so its value is an "
@@ -453,9 +459,9 @@ def _corrective_tables(recs: list[dict], failed: list[dict], where: str, ranked:
     if F.ORACLE in rows:
         order.append((None, F.ORACLE))  # the reference: shown, never ranked
     cols = [f"f={fmt_alpha(f)}" for f in fractions]
-    val_headers = (["rank"] if ranked else []) + ["method"] + [f"val_acc @{c}" for c in cols] + [
+    val_headers = (["rank"] if ranked else []) + ["method"] + [f"{_col('val_acc')} @{c}" for c in cols] + [
         "mean over f", "95% CI mean over f", "recovers at f ≥", "n"]
-    res_headers = ["method"] + [f"residual_poison_acc @{c}" for c in cols] + ["n"]
+    res_headers = ["method"] + [f"{_col('residual_poison_acc')} @{c}" for c in cols] + ["n"]
     val_rows, res_rows = [], []
     for rank, method in order:
         r, n = rows[method], rows[method]["n"]
@@ -513,8 +519,8 @@ def phase_ablation_section(protocol_recs: Sequence[dict], fixed_recs: Sequence[d
         rows.append([fmt_alpha(a)] + [fmt_stat(stats[(name, m)], 3, n[name]) if n[name] else DASH
                                       for m in ("train_acc", "val_acc") for name in ("fixed", "random")]
                     + [f"{n['fixed']} / {n['random']}"])
-    headers = ["α", "train_acc, fixed phase", "train_acc, random phase", "val_acc, fixed phase",
-               "val_acc, random phase", "n (fixed / random)"]
+    headers = ["α"] + [f"{_col(m)}, {name} phase" for m in ("train_acc", "val_acc") for name in ("fixed", "random")] + [
+        "n (fixed / random)"]
     notes = ["Label flipping, MLP "
              f"{', '.join(sorted({str(r[F.MODEL_SIZE]) for r in fixed}))}, full training recipe; fixed phase: every "
              "state in its canonical form (largest amplitude real positive; protocol 1, now an ablation); random "

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from qbench.protocol import protocol_tasks
 from qbench.scenarios import Suite, register_scenario, register_suite
-from qbench.suites.resilience import LEGEND, make_scenario, plan_training_units, run, scenarios_for, unit_from_config
-from qbench.summary import mean_std_table
+from qbench.suites.resilience import make_scenario, plan_training_units, run, scenarios_for, unit_from_config
 
 MLP_WIDTHS = ((64, 16), (32, 8), (16, 4), (8, 2))
 QNN_DEPTHS = (5, 6, 7)
@@ -21,18 +20,12 @@ for _task in protocol_tasks("capacity"):
         register_scenario(make_scenario(_task, "qnn", "label_flip", suite="capacity", depth=_depth))
 
 
-def summarize(records: list[dict]):
-    return mean_std_table(records, by=["task", "model", "model_size", "alpha"], metrics=["train_acc", "val_acc"])
-
-
 register_suite(Suite(
     name="capacity",
     title="Capacity (PROTOCOL 4.4)", order=2, in_all=True, run_order=3,
     description="xxz-12 label-flip sweep across MLP widths and QNN depths (PROTOCOL 4.4)",
     scenarios=lambda options: scenarios_for("capacity", options),
     plan=plan_training_units,
-    summarize=summarize,
-    legend=LEGEND,
     unit_from_config=unit_from_config,
     run=run,
     flags=frozenset({"corruptions"}),

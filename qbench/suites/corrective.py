@@ -186,33 +186,11 @@ def run(config: dict, ctx: RunContext, out_dir: str = ".") -> list[dict]:
     return records
 
 
-def summarize(records: list[dict]):
-    """Final-step val_acc and residual_poison_acc per task, model, method and known fraction (mean, std)."""
-    from qbench.summary import mean_std_table
-
-    rows = []
-    for r in records:
-        if r["status"] == "ok" and r[F.STEP] == r[F.CONFIG]["steps"]:
-            rows.append({"task": r["task"], "model": r["model"], "method": r["method"],
-                         "known_fraction": r["known_fraction"], "seed": r["seed"], "status": "ok",
-                         "metrics": {k: r["metrics"].get(k) for k in ("val_acc", "residual_poison_acc", "gap_to_oracle")}})
-    return mean_std_table(rows, by=["task", "model", "known_fraction", "method"],
-                          metrics=["val_acc", "residual_poison_acc", "gap_to_oracle"])
-
-
 register_suite(Suite(
     name="corrective",
     description="unlearning when only a fraction of the poison is identified (PROTOCOL 4.8)",
     scenarios=_scenarios,
     plan=_plan,
-    summarize=summarize,
-    legend={
-        "known_fraction": "the fraction f of the flipped samples that is identified (the forget set)",
-        "val_acc": "validation accuracy after the last step (the repair)",
-        "residual_poison_acc": "agreement with the flipped labels on the unidentified flipped samples after the "
-                               "last step (lower: less poison still believed; - at f = 1: none is left)",
-        "gap_to_oracle": "mean |method - oracle of f| over forget_acc, retain_acc, val_acc, mia_efficacy",
-    },
     unit_from_config=unit_from_config,
     run=run,
     free_config=METHOD_FIELDS,

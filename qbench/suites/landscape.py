@@ -4,7 +4,7 @@ Landscape Roughening Ratio LRR(alpha) = Tr H_noisy(alpha) / Tr H_clean.
 One unit per (task, model, seed) trains the clean model and one model per alpha (label flipping),
 and evaluates the exact Hessian trace of the mean BCE at each model's final parameters on 100
 samples of that model's training set as trained (corrupted labels included). The per-seed LRR
-divides by the same seed's clean trace; the summary also gives the study's form, divided by the
+divides by the same seed's clean trace; the leaderboard also gives the study's form, divided by the
 mean clean trace over seeds.
 
 Two scenario families (PROTOCOL 4.3): ``landscape`` (the protocol's models trained per 2.3 on the
@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass, replace
 
 import numpy as np
-import pandas as pd
 
 from qbench.artifacts import cached_params
 from qbench.experiment import RunContext, TrainSpec, prepare, train_prepared, task_options_for
@@ -30,23 +29,12 @@ from qbench.errors import QbenchError
 from qbench.scenarios import (config_head, RunOptions, Scenario, Suite, Unit, effective_train, frozen_options, registered_scenarios,
                               register_scenario, register_suite)
 from qbench.seeding import rng
-from qbench.summary import mean_std_table
 
 ALPHAS = (0.2, 0.3, 0.4)
 N_SAMPLES = 100
 K_EIGS = 3
 
 METRICS = ("hessian_trace", "lrr", "eig_top", "eig_bottom")
-#: the columns of :func:`summarize`'s table
-LEGEND = {
-    "family": "landscape (the protocol's configuration, 4.3) or landscape-study (the study's code's)",
-    "hessian_trace": "exact trace of the training loss's Hessian at the trained parameters",
-    "lrr": "landscape roughening ratio: trace at alpha / trace of the clean (alpha 0) model of the same seed",
-    "lrr_vs_mean_clean": "trace at alpha / mean clean trace over seeds (the study's code's form)",
-    "eig_max": "largest Hessian eigenvalue",
-    "eig_min": "smallest Hessian eigenvalue",
-    "n_collapsed": "models whose output collapsed to a constant (left out of both ratios)",
-}
 VARIANTS = ("protocol", "study")
 
 
@@ -183,41 +171,12 @@ def run(config: dict, ctx: RunContext, out_dir: str = ".") -> list[dict]:
     return records
 
 
-def summarize(records: list[dict]) -> pd.DataFrame:
-    """Per family, task, model and alpha: trace and per-seed LRR (mean, std over seeds), the study's
-    LRR against the mean clean trace, the extreme eigenvalues, and how many models collapsed."""
-    ok = [dict(r, family=str(r["scenario"]).split("/", 1)[0]) for r in records if r["status"] == "ok"]
-    by = ["family", "task", "model", "alpha"]
-    table = mean_std_table(ok, by=by, metrics=["hessian_trace", "lrr"])
-    if table.empty:
-        return table
-    live = [r for r in ok if not r["metrics"].get("collapsed")]
-    clean_mean: dict[tuple, float] = {}
-    for r in live:
-        if r["alpha"] == 0.0:
-            clean_mean.setdefault((r["family"], r["task"], r["model"]), []).append(r["metrics"]["hessian_trace"])
-    clean_mean = {k: float(np.mean(v)) for k, v in clean_mean.items()}
-    derived = [{**{k: r[k] for k in by}, "seed": r["seed"], "status": "ok", "metrics": {
-        "lrr_vs_mean_clean": (r["metrics"]["hessian_trace"] / clean_mean[(r["family"], r["task"], r["model"])]
-                              if not r["metrics"].get("collapsed") and (r["family"], r["task"], r["model"]) in clean_mean
-                              else float("nan")),
-        "eig_max": max(r["metrics"]["eig_top"], default=np.nan), "eig_min": min(r["metrics"]["eig_bottom"], default=np.nan),
-        "collapsed": float(bool(r["metrics"].get("collapsed")))}} for r in ok]
-    extra = mean_std_table(derived, by=by, metrics=["lrr_vs_mean_clean", "eig_max", "eig_min"])
-    counts = mean_std_table(derived, by=by, metrics=["collapsed"])
-    counts["n_collapsed"] = (counts["collapsed_mean"] * counts["n_seeds"]).round().astype(int)
-    out = table.merge(extra.drop(columns="n_seeds"), on=by)
-    return out.merge(counts[by + ["n_collapsed"]], on=by)
-
-
 register_suite(Suite(
     name="landscape",
     title="Loss landscape (PROTOCOL 4.3)", order=3, in_all=True, run_order=2,
     description="exact Hessian trace, extreme eigenvalues and LRR vs alpha (PROTOCOL 4.3)",
     scenarios=_scenarios,
     plan=_plan,
-    summarize=summarize,
-    legend=LEGEND,
     unit_from_config=unit_from_config,
     run=run,
     settings=LandscapeSettings,

@@ -5,20 +5,14 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-import pandas as pd
 
 from qbench.experiment import RunContext, TrainSpec, train_corrupted, task_options_for
 from qbench.protocol import QUICK, model_size, protocol_models, protocol_tasks, train_config
 from qbench.records.build import new_record, unit_key
 from qbench.scenarios import config_head, effective_train, frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, covering, select
-from qbench.summary import mean_std_table
 
 CORRUPTIONS = ("label_flip", "feature_randomization")
 METRICS = ("train_acc", "val_acc", "final_loss", "wall_s")
-LEGEND = {
-    "train_acc": "accuracy on the training set as trained (corrupted labels included) after the last epoch",
-    "val_acc": "accuracy on the clean validation set after the last epoch",
-}
 
 
 def _size_tag(key: str, value: Any) -> str:
@@ -105,20 +99,12 @@ def run(config: dict, ctx: RunContext, out_dir: str = ".") -> list[dict]:
     )]
 
 
-def summarize(records: list[dict]) -> pd.DataFrame:
-    return mean_std_table(
-        records, by=["task", "model", "model_size", "corruption", "alpha"], metrics=["train_acc", "val_acc"]
-    )
-
-
 register_suite(Suite(
     name="resilience",
     title="Resilience (PROTOCOL 4.1)", order=1, in_all=True, run_order=0,
     description="train/val accuracy vs corrupted fraction alpha (PROTOCOL 4.1)",
     scenarios=lambda options: scenarios_for("resilience", options, resilience_scenarios),
     plan=plan_training_units,
-    summarize=summarize,
-    legend=LEGEND,
     unit_from_config=unit_from_config,
     run=run,
     flags=frozenset({"corruptions"}),

@@ -29,7 +29,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
 
 from qbench.errors import QbenchError
 from qbench.experiment import RunContext, TrainSpec, task_options_for
@@ -38,7 +37,6 @@ from qbench.methods import get_method, method_class, method_source
 from qbench.protocol import unlearning_lr
 from qbench.records.build import new_record, unit_key
 from qbench.scenarios import config_head, RunOptions, Scenario, Suite, Unit, effective_train, frozen_options, register_suite
-from qbench.summary import mean_std_table
 from qbench.suites.unlearning import (
     ALPHA, METHOD_FIELDS, STEPS, UnlearningSettings, register_poisoned_scenarios, run_method, select_poisoned_scenarios,
 )
@@ -187,33 +185,12 @@ def run(config: dict, ctx: RunContext, out_dir: str = ".") -> list[dict]:
     return [record]
 
 
-def summarize(records: list[dict]) -> pd.DataFrame:
-    """Per task, model, method and grid point: final val_acc and forget_acc, mean and std over seeds."""
-    rows = []
-    for r in records:
-        if r["status"] != "ok":
-            continue
-        point = ",".join(f"{k}={v:g}" for k, v in (r.get("grid") or {}).get("point", {}).items()) or "default"
-        rows.append({"task": r["task"], "model": r["model"], "method": r["method"], "point": point,
-                     "seed": r["seed"], "status": "ok",
-                     "metrics": {"val_acc": r["metrics"]["val_acc"], "forget_acc": r["metrics"]["forget_acc"]}})
-    if not rows:
-        return pd.DataFrame()
-    return mean_std_table(rows, by=["task", "model", "method", "point"], metrics=["val_acc", "forget_acc"])
-
-
 register_suite(Suite(
     name="sensitivity",
     title="Method sensitivity (PROTOCOL 4.7)", order=4, optional_heading=True,
     description="final val/forget accuracy over a grid of a method's hyperparameters (PROTOCOL 4.7)",
     scenarios=_scenarios,
     plan=_plan,
-    summarize=summarize,
-    legend={
-        "point": "grid point: the values of the swept hyperparameters (default: none swept)",
-        "val_acc": "validation accuracy after the last unlearning step",
-        "forget_acc": "accuracy on the forget set's flipped labels after the last step (lower: more forgotten)",
-    },
     unit_from_config=unit_from_config,
     run=run,
     free_config=METHOD_FIELDS + ("method_defaults",),  # the grid point is the method's hyperparameters

@@ -18,22 +18,19 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
-import pandas as pd
 
 from qbench.artifacts import cached_params
 from qbench.errors import QbenchError
 from qbench.experiment import Prepared, RunContext, TrainSpec, prepare, train_corrupted, task_options_for
 from qbench.methods import get_method, method_source
-from qbench.metrics.curves import steps_to_reach
 from qbench.protocol import SEEDS, model_size, protocol_models, protocol_tasks, train_config, unlearning_lr
 from qbench.records import schema as F
 from qbench.records.build import new_record, unit_key
 from qbench.scenarios import config_head, effective_train, frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, covering
 from qbench.seeding import int_seed, rng
-from qbench.summary import mean_std_table
 
 if TYPE_CHECKING:  # the unlearning loop imports TensorFlow: only when a unit runs
     from qbench.training.unlearn import UnlearnSets
@@ -44,16 +41,6 @@ PAPER_METHODS = ("retrain", "finetune", "gradient_ascent", "scrub", "scrub_alter
 PROTOCOL_METHODS = PAPER_METHODS + ("neg_grad_plus", "random_labels", "salun", "l1_sparse", "bad_teacher")
 ALPHA = 0.3
 STEPS = 50
-#: the columns of :func:`summarize`'s table
-LEGEND = {
-    "val_acc_0": "validation accuracy at step 0, before unlearning: the poisoned model (retrain: its fresh initialization)",
-    "val_acc_10": "validation accuracy after 10 unlearning steps",
-    "val_acc_last": "validation accuracy after the last step",
-    "forget_acc_last": "accuracy on the forget set's flipped labels after the last step (lower: more forgotten)",
-    "steps_to_retrain": "first step whose val_acc reaches retrain's final val_acc of the same seed (mean over "
-                        "the seeds that reach it; - when none does or retrain was not run)",
-    "s_per_step": "wall-clock seconds per unlearning step",
-}
 #: config fields that describe the method under test, which a submission chooses (conformance checks the rest)
 METHOD_FIELDS = ("method", "method_hyperparameters", "method_source", "step_budget_s")
 STEP_METRICS = ("val_acc", "forget_acc", "forget_clean_acc", "retain_acc", "wall_s", "loss")
@@ -213,7 +200,7 @@ def oracle_model(spec: TrainSpec, ctx: RunContext, out_dir: str, sets_of: Callab
 
     def compute():
         from qbench.training import train
-        from qbench.training.unlearn import evaluate
+        from qbench.metrics.evaluate import evaluate
 
         sets = sets_of(prepared)
         theta0 = prepared.model.init_params(int_seed(spec.seed, "oracle_init"))
@@ -249,15 +236,16 @@ def run_method(spec: TrainSpec, ctx: RunContext, out_dir: str, name: str, hp: di
     """Unlearn the shared poisoned model of ``spec`` with method ``name``: (prepared, poisoned info, result).
     ``curves``: the metrics evaluated at every step (default all; the last step always gets all); ``sets``:
     the retain and forget sets (default :func:`unlearn_sets`); ``keep_every``: see ``unlearn``."""
+    from qbench.metrics.evaluate import evaluator
     from qbench.training.unlearn import unlearn
 
     prepared, poisoned, info = poisoned_model(spec, ctx, out_dir, also)
     method = get_method(name, **hp)
     fresh = prepared.model.init_params(int_seed(spec.seed, "retrain_init"))
-    res = unlearn(prepared.model, method, poisoned, fresh, sets or unlearn_sets(prepared),
+    sets = sets or unlearn_sets(prepared)
+    res = unlearn(prepared.model, method, poisoned, fresh, sets, evaluate=evaluator(prepared.model, sets),
                   steps=config["steps"], lr=config["lr"], step_budget_s=step_budget(config, ctx),
-                  method_seed=int_seed(spec.seed, "method", name), keep_every=keep_every,
-                  **({} if curves is None else {"curves": curves}))
+                  method_seed=int_seed(spec.seed, "method", name), keep_every=keep_every, curves=curves)
     return prepared, info, res
 
 
@@ -311,7 +299,7 @@ def privacy_metrics(model, sets: UnlearnSets, start: np.ndarray, res, seed: int,
     :data:`PRIVACY_EVERY` steps and the final step of a run that finished; ``oracle()`` gives the oracle's
     info (its ``metrics``). Returns {step: {metric: why it is null}} for those that are."""
     from qbench.metrics.registry import GAP_METRICS, Missing, compute
-    from qbench.training.unlearn import evaluate
+    from qbench.metrics.evaluate import evaluate
 
     params = {0: start, **res.snapshots}
     if res.status == "ok":
@@ -332,43 +320,12 @@ def privacy_metrics(model, sets: UnlearnSets, start: np.ndarray, res, seed: int,
     return {step: why for step, why in notes.items() if why}
 
 
-def summarize(records: list[dict]) -> pd.DataFrame:
-    """Per task, model and method: val_acc at steps 0/10/last, forget_acc at the last step,
-    steps to reach retrain's final val_acc (same seed), seconds per step; mean and std over seeds."""
-    from qbench.summary import records_frame
-
-    df = records_frame([r for r in records if r["status"] == "ok"])
-    if df.empty:
-        return pd.DataFrame()
-    rows = []
-    for (task, model, seed), g in df.groupby(["task", "model", "seed"]):
-        last = int(g["step"].max())
-        retrain = g[g["method"] == "retrain"].set_index("step")["val_acc"]
-        target = float(retrain.loc[retrain.index.max()]) if len(retrain) else float("nan")
-        for method, gm in g.groupby("method"):
-            c = gm.set_index("step").sort_index()
-            n = int(c.index.max())
-            rows.append({
-                "task": task, "model": model, "method": method, "seed": seed, "status": "ok",
-                "metrics": {
-                    "val_acc_0": c["val_acc"].get(0, np.nan), "val_acc_10": c["val_acc"].get(10, np.nan),
-                    "val_acc_last": c["val_acc"].get(n, np.nan), "forget_acc_last": c["forget_acc"].get(n, np.nan),
-                    "steps_to_retrain": steps_to_reach(c["val_acc"].to_dict(), target),
-                    "s_per_step": c["wall_s"].get(n, np.nan) / max(n, 1), "steps": n, "last": last,
-                },
-            })
-    return mean_std_table(rows, by=["task", "model", "method"],
-                          metrics=["val_acc_0", "val_acc_10", "val_acc_last", "forget_acc_last", "steps_to_retrain", "s_per_step"])
-
-
 register_suite(Suite(
     name="unlearning",
     title="Unlearning (PROTOCOL 4.2)", order=0, in_all=True, run_order=1,
     description="val/forget accuracy per unlearning step for each method (PROTOCOL 4.2)",
     scenarios=_scenarios,
     plan=_plan,
-    summarize=summarize,
-    legend=LEGEND,
     unit_from_config=unit_from_config,
     run=run,
     # the step budget only decides when a slow method is stopped, never the numbers of one that finishes

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from qbench.metrics.accuracy import agreement  # noqa: F401  (re-exported: training's evaluation)
 from qbench.models.base import BinaryModel
 from qbench.protocol import TrainConfig
 from qbench.training import compiled
@@ -84,7 +83,3 @@ def predict_logits(model: BinaryModel, theta: np.ndarray, x: np.ndarray) -> np.n
     th = tf.constant(theta, tf.float32)
     out = [fn(th, _as_input(model, xp[i : i + EVAL_CHUNK])).numpy() for i in range(0, n_pad, EVAL_CHUNK)]
     return np.concatenate(out)[:n]
-
-
-def accuracy(model: BinaryModel, theta: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
-    return agreement(predict_logits(model, theta, x), y)

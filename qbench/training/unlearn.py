@@ -18,7 +18,6 @@ import numpy as np
 import tensorflow as tf
 
 from qbench import watchdog
-from qbench.metrics.registry import Missing, compute, get_metric
 from qbench.models.base import BinaryModel
 from qbench.training import compiled
 from qbench.training.adam import adam_update
@@ -122,53 +121,9 @@ def run_setup(model: BinaryModel, method: Objective, theta0: tf.Tensor, data: di
     return state, mask
 
 
-EVAL_METRICS = ("val_acc", "forget_acc", "forget_clean_acc", "retain_acc")
-
-
-class _Inputs(dict):
-    """A metric's inputs (:mod:`qbench.metrics.registry`), made on first use: ``logits:<set>`` predicted
-    once per set at ``theta``, ``labels:<set>`` read from the sets, ``seed``."""
-
-    def __init__(self, model: BinaryModel, theta: np.ndarray, sets: UnlearnSets, seed: int | None) -> None:
-        super().__init__()
-        self.model, self.theta, self.sets = model, theta, sets
-        if seed is not None:
-            self["seed"] = seed
-
-    def __missing__(self, key: str):
-        kind, _, name = key.partition(":")
-        if kind == "logits":
-            value = predict_logits(self.model, self.theta, getattr(self.sets, f"x_{name}"))
-        elif kind == "labels":
-            value = getattr(self.sets, f"y_{name}")
-        else:
-            raise KeyError(key)
-        self[key] = value
-        return value
-
-
-def evaluate(model: BinaryModel, theta: np.ndarray, sets: UnlearnSets,
-             metrics: tuple[str, ...] = EVAL_METRICS, *, seed: int | None = None,
-             notes: dict[str, str] | None = None) -> dict[str, float | None]:
-    """The registered metrics named in ``metrics`` at parameters ``theta`` (those of :data:`EVAL_METRICS`
-    whose sets' logits were made anyway come along: forget_acc brings forget_clean_acc). A metric that
-    cannot be computed is None, its reason in ``notes``. ``seed``: for metrics that need one (the MIA)."""
-    inputs = _Inputs(model, theta, sets, seed)
-    values = {name: compute(name, inputs) for name in metrics}
-    made = {k for k in inputs if k.startswith("logits:")}
-    for name in EVAL_METRICS:
-        if name not in values and {n for n in get_metric(name).needs if n.startswith("logits:")} <= made:
-            values[name] = compute(name, inputs)
-    out: dict[str, float | None] = {}
-    for name in [m for m in EVAL_METRICS if m in values] + [m for m in values if m not in EVAL_METRICS]:
-        v = values[name]
-        if isinstance(v, Missing):
-            out[name] = None
-            if notes is not None:
-                notes[name] = v.reason
-        else:
-            out[name] = v
-    return out
+#: ``evaluate(theta, names)``: metrics at parameters ``theta`` (``names`` None: all the evaluator computes);
+#: the loop takes it from its caller (:func:`qbench.metrics.evaluate.evaluator`): training comes before metrics
+Evaluator = Callable[[np.ndarray, "tuple[str, ...] | None"], "dict[str, float | None]"]
 
 
 def unlearn(
@@ -182,7 +137,8 @@ def unlearn(
     lr: float,
     adam: tuple[float, float, float] = (0.9, 0.999, 1e-7),
     step_budget_s: float | None = None,
-    curves: tuple[str, ...] = EVAL_METRICS,
+    evaluate: Evaluator | None = None,
+    curves: tuple[str, ...] | None = None,
     method_seed: int = 0,
     keep_every: int | None = None,
 ) -> UnlearnResult:
@@ -190,9 +146,9 @@ def unlearn(
 
     ``wall_s`` in the metrics is the cumulative time spent in steps, excluding evaluation, the method's
     ``setup`` (reported as ``setup_s``, with ``method_seed`` its seed) and the one-off compilation of
-    the step (reported as ``compile_s``). Step 0 and the last step get every
-    metric of :data:`EVAL_METRICS`; the steps between only those in ``curves`` (a sweep that keeps
-    only some curves need not pay for evaluating the rest at every step). ``keep_every``: keep the
+    the step (reported as ``compile_s``). ``evaluate`` gives the metrics (none but the loss and the
+    clock without it): step 0 and the last step get all of its metrics, the steps between only those in
+    ``curves`` (default all; a sweep that keeps only some curves need not pay for the rest at every step). ``keep_every``: keep the
     parameters after every ``keep_every``-th step in ``result.snapshots`` (for metrics computed after
     the run at a few steps, such as the membership-inference attack).
     """
@@ -215,7 +171,10 @@ def unlearn(
     m, v, t = tf.zeros_like(theta), tf.zeros_like(theta), tf.constant(0.0)
     lr_t, adam_t = tf.constant(lr, tf.float32), tf.constant(adam, tf.float32)
 
-    metrics = [{**evaluate(model, start, sets), "wall_s": 0.0, "loss": None}]  # no step, no loss
+    def measured(theta: np.ndarray, names: tuple[str, ...] | None) -> dict:
+        return {} if evaluate is None else evaluate(theta, names)
+
+    metrics = [{**measured(start, None), "wall_s": 0.0, "loss": None}]  # no step, no loss
     result = UnlearnResult(metrics, start)
     t0 = time.perf_counter()
     try:
@@ -250,8 +209,7 @@ def unlearn(
         if step_budget_s is not None and s > 0 and dt > step_budget_s:
             return _failed(result, f"step {s}: took {dt:.2f} s, over the step budget of {step_budget_s} s")
         # step 0's time is its compile; charge it the mean of later steps once known (see below)
-        wanted = EVAL_METRICS if s == steps - 1 else curves
-        metrics.append({**evaluate(model, params, sets, wanted), "wall_s": elapsed, "loss": float(loss)})
+        metrics.append({**measured(params, None if s == steps - 1 else curves), "wall_s": elapsed, "loss": float(loss)})
         result.params = params
         if keep_every and (s + 1) % keep_every == 0:
             result.snapshots[s + 1] = params
