@@ -13,6 +13,24 @@ def records(out: Path) -> list[dict]:
     return [json.loads(line) for f in sorted((out / "records").glob("*.jsonl")) for line in f.read_text().splitlines()]
 
 
+def assert_scenario_metrics(recs: list[dict]) -> None:
+    """Each unit's final record holds every metric its registered scenario lists (a value, or null with a reason);
+    these runs use small chains, so the registered scenario is the xxz-12 one of the same family."""
+    from qbench.suites import list_scenarios
+
+    listed = {s.name: set(s.metrics) for s in list_scenarios()}
+    final: dict[str, dict] = {}
+    for r in recs:
+        if r["method"] != "oracle" and (r["step"] or 0) >= (final.get(r["unit_key"], {}).get("step") or -1):
+            final[r["unit_key"]] = r
+    assert final
+    for r in final.values():
+        wanted = listed[r["scenario"].replace(r["task"], "xxz-12")]
+        missing = wanted - set(r["metrics"])
+        nulls = {m for m in wanted & set(r["metrics"]) if r["metrics"][m] is None}
+        assert not missing and nulls <= set(r.get("metric_notes") or {}), (r["unit_key"], missing, nulls)
+
+
 def test_resilience_quick_on_small_sizes(tmp_path, cache_dir, capsys):
     code = main(["run", "--suite", "resilience", "--quick", "--task", "xxz-4", "--out", str(tmp_path),
                  "--cache-dir", cache_dir, "--no-progress"])
@@ -30,6 +48,7 @@ def test_resilience_quick_on_small_sizes(tmp_path, cache_dir, capsys):
     flips = [r for r in recs if r["corruption"] == "label_flip"]
     assert {(r["alpha"], r["metrics"]["n_corrupted"]) for r in flips} == {(0.0, 0), (0.3, 58), (0.6, 118)}
     assert "val_acc" in out and "± " in out
+    assert_scenario_metrics(recs)
 
 
 def test_unlearning_quick_shares_one_poisoned_model_per_seed(tmp_path, cache_dir, capsys):
@@ -48,6 +67,7 @@ def test_unlearning_quick_shares_one_poisoned_model_per_seed(tmp_path, cache_dir
     assert len(recs) == 2 * 5 * 2 * 5 + 2 * 2 and all(r["status"] == "ok" for r in recs)
     # one poisoned model and one oracle per (model, seed)
     assert len(list((tmp_path / "models").glob("*.npz"))) == 2 * 2 * 2
+    assert_scenario_metrics(recs)
     recs = [r for r in recs if r["method"] != "oracle"]
     for (model, seed) in {(r["model"], r["seed"]) for r in recs}:
         step0 = {r["method"]: r["metrics"]["val_acc"] for r in recs if r["model"] == model and r["seed"] == seed and r["step"] == 0}
