@@ -423,10 +423,16 @@ def verify_all(root: str | os.PathLike, *, ledger: str | os.PathLike | None = No
     units = rebuild_units(todo, by_unit)
     want = {key: recorded_threads(by_unit[key], threads) for key in todo}
     checked: list[str] = []
+    from qbench.records.provenance import machine
+
+    here = machine()
 
     def record(key: str, found: list[Disagreement], dev: float) -> None:
         r = by_unit[key][0]
+        made = ((r.get(F.PROVENANCE) or {}).get("machine") or {}).get("cpu_fingerprint")
         _append(ledger_path, {
+            # bit for bit needs the CPU that made the record: the coverage tells the two apart
+            "cpu_model": here["cpu_model"], "cpu_fingerprint": here["cpu_fingerprint"], "made_on_cpu": made,
             "unit": key, "suite": r[F.SUITE], "model": r.get(F.MODEL), "scenario": r[F.SCENARIO],
             "content_sha256": digests[key], "records": len(by_unit[key]), "revision": revision,
             "tf_threads": want[key], "agree": not found, "disagreements": len(found),

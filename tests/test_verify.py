@@ -223,6 +223,14 @@ def test_verify_all_is_resumable_keeps_a_ledger_and_reports_coverage(capsys, tre
     assert entry["unit"].startswith("resilience-xxz-4-mlp-label_flip-a0.3-s0-")
     assert entry["agree"] is True and entry["disagreements"] == 0 and entry["revision"] == git_revision()
     assert entry["max_deviation"] == 0.0 and isinstance(entry["tf_threads"], int) and entry["records"] == 1
+    # the entry names the checking CPU and the one that made the record (here: the same machine)
+    from qbench.records.ledger import cpu_relation
+    from qbench.records.provenance import machine
+
+    assert entry["cpu_fingerprint"] == machine()["cpu_fingerprint"] == entry["made_on_cpu"]
+    assert cpu_relation(entry) == "same_cpu"
+    assert cpu_relation({**entry, "made_on_cpu": "elsewhere"}) == "other_cpu"
+    assert cpu_relation({k: v for k, v in entry.items() if k != "cpu_fingerprint"}) == "cpu_unknown"
 
     code, out, _ = run_cli(capsys, "verify", "--all", root, "--cache-dir", cache_dir)
     assert code == 0 and "2 unit(s) re-run now, 1 already in the ledger, of 3 selected; 0 disagree" in out
@@ -245,6 +253,8 @@ def test_verify_all_is_resumable_keeps_a_ledger_and_reports_coverage(capsys, tre
     cov = ledger_coverage(ledger, root)
     assert {k: cov[k] for k in ("units", "units_checked", "units_agreed", "units_disagreed")} == \
         {"units": 3, "units_checked": 3, "units_agreed": 2, "units_disagreed": 1}
+    # made and re-run on this machine: a real disagreement, not a change of CPU
+    assert (cov["disagreed_same_cpu"], cov["disagreed_other_cpu"], cov["disagreed_cpu_unknown"]) == (1, 0, 0)
     assert cov["records"] == 2 + len(recs) and cov["records_agreed"] == 2
     assert cov["revisions"] == [git_revision()]
     assert cov["by_suite"]["resilience"]["units_agreed"] == 2 and cov["by_suite"]["unlearning"]["units_agreed"] == 0

@@ -65,14 +65,26 @@ def read_ledger(path: str | os.PathLike) -> list[dict]:
     return out
 
 
+def cpu_relation(entry: dict) -> str:
+    """'same_cpu' or 'other_cpu': whether a ledger entry re-ran its unit on the CPU model that made it
+    (XLA compiles for the host's instruction set, so only the same CPU promises equal bits); 'cpu_unknown'
+    when the entry or the record does not say (entries before the ledger named CPUs, records before
+    protocol 2)."""
+    here, made = entry.get("cpu_fingerprint"), entry.get("made_on_cpu")
+    if not here or not made:
+        return "cpu_unknown"
+    return "same_cpu" if here == made else "other_cpu"
+
+
 def ledger_coverage(ledger_path: str | os.PathLike, results_dir: str | os.PathLike) -> dict:
     """How much of ``results_dir`` the ledger shows re-run and agreeing, for the leaderboard.
 
     A unit counts when a ledger entry has its key and its current record content (an edited or
     re-made record file needs a new check); of several entries the last one counts. Returns
     ``units`` and ``records`` (successful ones under ``results_dir``), ``units_checked``,
-    ``units_agreed``, ``records_agreed``, ``units_disagreed``, ``revisions`` (those of the counted
-    entries, most recent last), and the same counts per ``by_model`` and ``by_suite``.
+    ``units_agreed``, ``records_agreed``, ``units_disagreed`` (split by :func:`cpu_relation` into
+    ``disagreed_same_cpu``, ``disagreed_other_cpu`` and ``disagreed_cpu_unknown``), ``revisions`` (those
+    of the counted entries, most recent last), and the same counts per ``by_model`` and ``by_suite``.
     """
     by_unit, digests = read_units([results_dir])
     entries = read_ledger(ledger_path)
@@ -89,6 +101,8 @@ def ledger_coverage(ledger_path: str | os.PathLike, results_dir: str | os.PathLi
             "units_agreed": sum(bool(h and h["agree"]) for h in hits),
             "records_agreed": sum(len(by_unit[k]) for k, h in zip(keys, hits) if h and h["agree"]),
             "units_disagreed": sum(bool(h and not h["agree"]) for h in hits),
+            **{f"disagreed_{rel}": sum(bool(h and not h["agree"] and cpu_relation(h) == rel) for h in hits)
+               for rel in ("same_cpu", "other_cpu", "cpu_unknown")},
         }
 
     out = counts(ok_units)

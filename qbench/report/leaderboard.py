@@ -557,6 +557,15 @@ def _titles() -> dict[str, str]:
     return {s.name: s.title for s in section_suites()}
 
 
+def _disagreement_split(cov: dict) -> str:
+    """' (a on the CPU that made them, b on another CPU, c made on a CPU the record does not name)', or ''."""
+    parts = [(cov.get("disagreed_same_cpu", 0), "re-run on the CPU model that made them"),
+             (cov.get("disagreed_other_cpu", 0), "re-run on another CPU model (XLA compiles per instruction set)"),
+             (cov.get("disagreed_cpu_unknown", 0), "where the record or the check does not name its CPU")]
+    shown = [f"{n:,} {what}" for n, what in parts if n]
+    return f" ({'; '.join(shown)})" if cov.get("units_disagreed") and shown else ""
+
+
 def coverage_line(cov: dict) -> str:
     """One sentence: how many of the tabled units ``qbench verify --all`` re-ran with agreeing numbers."""
     def part(c: dict) -> str:
@@ -567,7 +576,8 @@ def coverage_line(cov: dict) -> str:
     revs = ", ".join(r[:12] for r in cov.get("revisions", [])) or DASH
     return (f"Re-run check (`qbench verify --all leaderboard/results`, ledger `leaderboard/verify-ledger.jsonl`): "
             f"{part(cov)} successful units re-run with every metric agreeing ({cov['records_agreed']:,} of "
-            f"{cov['records']:,} records), {cov['units_disagreed']:,} disagreeing; by model: {models}; by suite: "
+            f"{cov['records']:,} records), {cov['units_disagreed']:,} disagreeing{_disagreement_split(cov)}; "
+            f"by model: {models}; by suite: "
             f"{suites}; at revision(s) {revs}.")
 
 
