@@ -163,7 +163,8 @@ def run(config: dict, ctx: RunContext, out_dir: str = ".") -> list[dict]:
         return [rec]
     hp = dict(config.get("method_hyperparameters") or {})
     also = _beside(out_dir)
-    prepared, info, res = run_method(spec, ctx, out_dir, name, hp, config, curves=("val_acc",), sets=kp.sets,
+    # records at step 0 and the last step only: no metric between them (the last step always gets every one)
+    prepared, info, res = run_method(spec, ctx, out_dir, name, hp, config, curves=(), sets=kp.sets,
                                      keep_every=None, also=also)
     theta0 = (prepared.model.init_params(int_seed(spec.seed, "retrain_init")) if get_method(name, **hp).from_scratch
               else poisoned_model(spec, ctx, out_dir, also)[1])
