@@ -19,7 +19,7 @@ _FLAGS = {"tasks": "--task", "models": "--model", "corruptions": "--corruption",
           "grids": "--grid", "seeds": "--seeds", "alphas": "--alphas", "epochs": "--epochs", "steps": "--steps",
           "out": "--out", "data_dir": "--data-dir", "cache_dir": "--cache-dir", "executor": "--executor",
           "workers": "--workers", "scheduler": "--scheduler", "threads": "--threads", "step_budget": "--step-budget"}
-_SWITCHES = {"quick": "--quick", "force": "--force"}
+_SWITCHES = {"quick": "--quick", "force": "--force", "retry_failed": "--retry-failed"}
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def run(suite: str, *, settings: Mapping[str, Any] | None = None, progress: bool
 
     ``options`` are the command line's, by their long names: ``tasks``, ``models``, ``corruptions``,
     ``methods``, ``grids`` (a string or a list), ``alphas`` (a list of numbers), ``seeds`` (a list, or
-    ``"0-4"``), ``epochs``, ``steps``, ``quick``, ``force``, ``out``, ``data_dir``, ``cache_dir``,
+    ``"0-4"``), ``epochs``, ``steps``, ``quick``, ``force``, ``retry_failed``, ``out``, ``data_dir``, ``cache_dir``,
     ``executor``, ``workers``, ``scheduler``, ``threads``, ``step_budget``. ``settings`` holds the
     ``--set`` overrides, ``{"scrub.lambda_fo": 0.1, "task.phase": "fixed"}``, or nested by target
     (``{"scrub": {"lambda_fo": 0.1}}``). Nothing is printed unless ``progress``.

@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="sensitivity suite: values of a method hyperparameter, a range start:stop:step (both "
                           "ends included) or a list v1,v2,... (repeatable; default: the protocol's grids)")
     run.add_argument("--force", action="store_true", help="re-run units whose records exist")
+    run.add_argument("--retry-failed", action="store_true",
+                     help="re-run units recorded as failed (e.g. a step over budget on a busy machine); "
+                          "their old file is kept beside, as <key>.jsonl.failed-<UTC time>")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--progress", action="store_true",
                      help="progress bar (units done, failed, skipped, ETA) even when stderr is not a terminal")
@@ -440,7 +443,8 @@ def _execute(suite, units, ctx, out: str, args: argparse.Namespace, executor=Non
     from qbench.runner import run_units
 
     show = not args.no_progress and (getattr(args, "progress", False) or sys.stderr.isatty())
-    return run_units(units, RecordStore(out), ctx, force=args.force, progress=show, executor=executor)
+    return run_units(units, RecordStore(out), ctx, force=args.force, progress=show, executor=executor,
+                      retry_failed=getattr(args, "retry_failed", False))
 
 
 def _print_run(suite, units, out: str, report, wall: float) -> None:

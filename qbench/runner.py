@@ -41,6 +41,19 @@ def set_aside_unreadable(units: Sequence[Unit], store: RecordStore) -> list[str]
     return moved
 
 
+def set_aside_failed(units: Sequence[Unit], store: RecordStore) -> list[str]:
+    """Move aside the files of ``units`` that record a failure (kept as ``<key>.jsonl.failed-<UTC time>``), so they run again."""
+    moved = []
+    for u in units:
+        why = store.failure(u.key)
+        if why:
+            dest = store.set_aside(u.key, tag="failed")
+            print(f"qbench: {u.key} failed earlier ({why[:120]}); moved to {dest.name}, the unit runs again",
+                  file=sys.stderr)
+            moved.append(u.key)
+    return moved
+
+
 def order_by_group(units: Sequence[Unit]) -> list[Unit]:
     """Units of one group (same task and model shape) together, in plan order otherwise."""
     order = {g: i for i, g in reversed(list(enumerate(u.group for u in units)))}
@@ -49,13 +62,16 @@ def order_by_group(units: Sequence[Unit]) -> list[Unit]:
 
 def run_units(
     units: Sequence[Unit], store: RecordStore, ctx: RunContext, *, force: bool = False, progress: bool = True,
-    executor: Executor | None = None,
+    executor: Executor | None = None, retry_failed: bool = False,
 ) -> RunReport:
-    """Run every unit whose record is not in ``store`` yet (all of them with ``force``)."""
+    """Run every unit whose record is not in ``store`` yet (all of them with ``force``; with ``retry_failed``
+    also those whose record is a failure)."""
     executor = executor or SerialExecutor()
     store.clean_stale_tmp()
     if not force:
         set_aside_unreadable(units, store)
+        if retry_failed:
+            set_aside_failed(units, store)
     ordered = order_by_group(units)
     todo = [u for u in ordered if force or not store.has(u.key)]
     todo_keys = {u.key for u in todo}

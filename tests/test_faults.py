@@ -155,6 +155,20 @@ def test_a_unit_that_raises_is_recorded_with_its_traceback_and_the_sweep_goes_on
                  "--alphas", "0,0.3,0.6", "--seeds", "0", "--epochs", "2", "--no-progress",
                  "--out", str(tmp_path), "--cache-dir", cache_dir]) == 0
     assert "0 run, 3 already present" in capsys.readouterr().out
+    # --retry-failed re-runs the failed unit only, keeping its failed record beside the new one
+    monkeypatch.setattr(resilience, "train_corrupted", real)
+    ok_files = {p.name: p.read_bytes() for p in (tmp_path / "records").glob("*.jsonl") if "-a0.3-" not in p.name}
+    assert main(["run", "--suite", "resilience", "--task", "xxz-4", "--model", "mlp", "--corruption", "label_flip",
+                 "--alphas", "0,0.3,0.6", "--seeds", "0", "--epochs", "2", "--no-progress", "--retry-failed",
+                 "--out", str(tmp_path), "--cache-dir", cache_dir]) == 0
+    out, err = capsys.readouterr()
+    assert "1 run, 2 already present, 0 failed" in out
+    assert "failed earlier (ValueError: injected failure at alpha 0.3)" in err and len(err.strip().splitlines()) == 1
+    recs = {r["alpha"]: r for r in load_records([tmp_path])}
+    assert all(r["status"] == "ok" for r in recs.values()) and len(recs) == 3
+    (kept,) = (tmp_path / "records").glob("*-a0.3-*.jsonl.failed-*")
+    assert '"status": "failed"' in kept.read_text() and "injected failure at alpha 0.3" in kept.read_text()
+    assert {p.name: p.read_bytes() for p in (tmp_path / "records").glob("*.jsonl") if "-a0.3-" not in p.name} == ok_files
 
 
 @pytest.fixture

@@ -109,15 +109,25 @@ class RecordStore:
             return f"{path}: holds records of unit {keys[0]}, not {unit_key}"
         return None
 
-    def set_aside(self, unit_key: str) -> Path:
-        """Rename the unit's file out of the loaders' way (``<key>.jsonl.bad-<UTC time>``); returns the new path."""
+    def failure(self, unit_key: str) -> str | None:
+        """The error of the unit's existing file if it records a failed unit; None if it succeeded (or is absent)."""
+        path = self.path(unit_key)
+        if not path.exists() or self.unreadable(unit_key):
+            return None
+        for _, r in iter_records([path]):
+            if r.get("status") == "failed":
+                return str(r.get("error") or "failed").splitlines()[0]
+        return None
+
+    def set_aside(self, unit_key: str, tag: str = "bad") -> Path:
+        """Rename the unit's file out of the loaders' way (``<key>.jsonl.<tag>-<UTC time>``); returns the new path."""
         path = self.path(unit_key)
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        dest = path.with_name(f"{path.name}.bad-{stamp}")
+        dest = path.with_name(f"{path.name}.{tag}-{stamp}")
         n = 1
         while dest.exists():
             n += 1
-            dest = path.with_name(f"{path.name}.bad-{stamp}-{n}")
+            dest = path.with_name(f"{path.name}.{tag}-{stamp}-{n}")
         os.replace(path, dest)
         return dest
 
