@@ -125,9 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--progress", action="store_true",
                      help="progress bar (units done, failed, skipped, ETA) even when stderr is not a terminal")
-    run.add_argument("--executor", choices=["serial", "local", "dask"], default="serial",
+    run.add_argument("--executor", choices=["serial", "local", "dask"], default=None,
                      help="serial (default): in this process; local: a pool of --workers processes; "
-                          "dask: a dask.distributed cluster (--scheduler, or a local one of --workers processes)")
+                          "dask: a dask.distributed cluster (--scheduler, or a local one of --workers processes); "
+                          "a --quick run defaults to local, one worker per core up to one per task and model")
     run.add_argument("--workers", type=int, help="worker processes of --executor local/dask (default: the CPU count)")
     run.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
     run.add_argument("--threads", type=int,
@@ -302,7 +303,8 @@ def run_suites(args: argparse.Namespace, after=None) -> list:
 
     enable_xla_cache(args.cache_dir)  # before the first compilation; spawned workers inherit it
 
-    executor = make_executor(getattr(args, "executor", "serial"), workers=getattr(args, "workers", None),
+    name, workers = default_executor(args, [p[1] for p in plans])
+    executor = make_executor(name, workers=workers,
                              scheduler=getattr(args, "scheduler", None), threads=getattr(args, "threads", None),
                              watch=getattr(args, "step_budget", False) is not None)
     for p in plans:
@@ -316,6 +318,22 @@ def run_suites(args: argparse.Namespace, after=None) -> list:
                 after(suite, units, out, report, time.perf_counter() - start)
             runs.append((suite, report, out))
     return runs
+
+
+def default_executor(args: argparse.Namespace, plans: list) -> tuple[str, int | None]:
+    """``--executor`` and ``--workers``, or what a run without them uses: serial, except a ``--quick``
+    run on a multi-core machine, which runs its groups (task x model shape) on one local worker each,
+    up to the core count. The quick tier is a first run, and compile-bound: its QNN groups compile
+    each method's step (measured: 7 min 34 s serial, cold, on 2 cores; README, Performance)."""
+    name = getattr(args, "executor", None)
+    workers = getattr(args, "workers", None)
+    if name is not None or not getattr(args, "quick", False):
+        return name or "serial", workers
+    if workers is not None:
+        return "local", workers
+    groups = max((len({u.group for u in units}) for units in plans), default=0)
+    n = min(os.cpu_count() or 1, groups)
+    return ("local", n) if n > 1 else ("serial", None)
 
 
 def check_flags(suites, args: argparse.Namespace) -> None:

@@ -61,7 +61,9 @@ def test_every_suite_rebuilds_its_units_from_their_configs_with_the_same_key():
 
 
 def test_batches_keep_groups_whole_unless_workers_would_idle(tiny_units):
-    assert [len(b.units) for b in make_batches(tiny_units, 2)] == [2, 2]
+    # the QNN group (weight 2 x 10 of 22) is more than a worker's share: its pieces first, then the MLP group
+    assert [(b.units[0].group[1], len(b.units)) for b in make_batches(tiny_units, 2)] == [("qnn", 1), ("qnn", 1),
+                                                                                          ("mlp", 2)]
     for b in make_batches(tiny_units, 2):
         assert len({u.group for u in b.units}) == 1
     assert [len(b.units) for b in make_batches(tiny_units, 4)] == [1, 1, 1, 1]
@@ -139,3 +141,52 @@ def test_long_groups_are_shared_out_among_workers():
                                                                    (("mlp",), 5)]
     assert [u.key for b in batches for u in b.units] == [u.key for u in long + short]
     assert [len(b.units) for b in make_batches(long, 1)] == [len(long)]  # one worker: nothing to share
+
+
+def test_heaviest_batches_start_first_so_two_qnn_groups_do_not_queue_behind_each_other():
+    """The quick unlearning tier plans its groups QNN, MLP, QNN, MLP: two workers taking batches in
+    that order would start the second QNN group only after the first MLP group."""
+    units = plan("unlearning", quick=True, seeds=(0,))
+    planned = list(dict.fromkeys(u.group[:2] for u in units))
+    batches = make_batches(units, 2)
+    assert [b.units[0].group[:2] for b in batches][:2] == [g for g in planned if g[1] == "qnn"]
+    assert {b.units[0].group[:2] for b in batches[2:]} == {g for g in planned if g[1] == "mlp"}
+    assert sorted(u.key for b in batches for u in b.units) == sorted(u.key for u in units)
+
+
+@pytest.mark.parametrize("argv,cpus,expected", [
+    (["--quick"], 2, ("local", 2)),  # a quick run: one worker per group, up to the cores
+    (["--quick"], 8, ("local", 4)),  # 4 groups: unlearning's 2 tasks x 2 models
+    (["--quick"], 1, ("serial", None)),
+    (["--quick", "--task", "xxz-12", "--model", "qnn"], 2, ("serial", None)),  # one group: nothing to share
+    (["--quick", "--executor", "serial"], 2, ("serial", None)),
+    (["--quick", "--workers", "3"], 2, ("local", 3)),
+    ([], 2, ("serial", None)),  # the protocol run stays serial unless asked
+    (["--workers", "2"], 2, ("serial", 2)),  # refused by make_executor: --workers needs --executor
+])
+def test_a_quick_run_defaults_to_one_local_worker_per_group(monkeypatch, argv, cpus, expected):
+    import argparse
+
+    from qbench.cli import build_parser, default_executor
+
+    monkeypatch.setattr("os.cpu_count", lambda: cpus)
+    args = build_parser().parse_args(["run", "--suite", "unlearning", *argv])
+    opts = {"quick": "--quick" in argv, "seeds": (0,)}
+    if "--task" in argv:
+        opts.update(tasks=("xxz-12",), models=("qnn",))
+    assert isinstance(args, argparse.Namespace)
+    assert default_executor(args, [plan("unlearning", **opts)]) == expected
+
+
+def test_a_group_heavier_than_a_workers_share_is_cut():
+    """The quick landscape tier: two QNN units (minutes each) in one group, two MLP units (seconds)."""
+    from qbench.scenarios import Unit
+
+    def units(group, n):
+        return [Unit(f"{group}-{i}", "s", "sc", {}, group=(group,)) for i in range(n)]
+
+    qnn, mlp = units("qnn", 2), units("mlp", 2)
+    assert [[u.key for u in b.units] for b in make_batches(mlp + qnn, 2)] == [["qnn-0"], ["qnn-1"], ["mlp-0", "mlp-1"]]
+    # two QNN groups of equal weight are each a worker's share: kept whole, as before
+    two = units("qnn", 3) + [Unit(f"q2-{i}", "s", "sc", {}, group=("qnn", 2)) for i in range(3)]
+    assert [len(b.units) for b in make_batches(two + mlp, 2)] == [3, 3, 2]

@@ -358,3 +358,37 @@ def test_unlearn_keeps_the_parameters_of_every_kth_step(unlearn_case):
     for k in (2, 4):
         short = unlearn(model, get_method("finetune"), poisoned, fresh, sets, steps=k, lr=0.01)
         assert np.array_equal(full.snapshots[k], short.params)
+
+
+def test_retrain_shares_finetunes_compiled_step_with_the_same_numbers():
+    """One XLA compilation serves both (the same objective function, so the same graph); a step
+    compiled for retrain alone gives bit-identical parameters; a subclass with its own objective
+    gets its own step."""
+    from qbench.methods.retrain import Retrain
+    from qbench.training.unlearn import step_fn_for, step_owner
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((24, 16)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    y = (x[:, 0] > 0).astype(np.int64)
+    sets = UnlearnSets(x[8:], y[8:], x[:8], 1 - y[:8], y[:8], x[:12], y[:12])
+    model = get_model("qnn", depth=2).build(16)
+    assert model.xla
+    finetune, retrain = get_method("finetune"), get_method("retrain")
+    assert step_owner(retrain) is type(finetune) and step_fn_for(model, retrain) is step_fn_for(model, finetune)
+
+    class OwnStep(Retrain):
+        same_step_as = None
+
+    class OwnObjective(Retrain):
+        def objective(self, logits_fn, theta, data, hp, step):
+            return 2.0 * super().objective(logits_fn, theta, data, hp, step)
+
+    assert step_owner(OwnObjective()) is OwnObjective and step_owner(OwnStep()) is OwnStep
+    assert step_fn_for(model, OwnStep()) is not step_fn_for(model, retrain)
+    poisoned, fresh = model.init_params(0) + 0.5, model.init_params(1)
+    shared = unlearn(model, retrain, poisoned, fresh, sets, steps=4, lr=0.05)
+    own = unlearn(model, OwnStep(), poisoned, fresh, sets, steps=4, lr=0.05)
+    assert shared.status == own.status == "ok"
+    np.testing.assert_array_equal(shared.params, own.params)
+    assert not np.array_equal(shared.params, fresh)

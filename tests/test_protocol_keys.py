@@ -79,3 +79,18 @@ def test_steps_to_reach_is_the_first_step_at_the_target():
     assert math.isnan(steps_to_reach(curve, 0.99)) and math.isnan(steps_to_reach(curve, float("nan")))
     assert math.isnan(steps_to_reach(curve, None)) and steps_to_reach({0: None, 2: float("nan"), 3: 1.0}, 0.5) == 3.0
     assert steps_to_reach(pd.Series([0.1, 0.8, 0.2], index=[0, 5, 10]).to_dict(), 0.8) == 5.0
+
+
+def test_landscape_quick_tier_is_seed_0_and_25_hessian_samples_the_protocol_100():
+    suite = get_suite("landscape")
+
+    def samples(**kw):
+        opts = RunOptions(tasks=("xxz-4",), **kw)
+        units = suite.plan(suite.scenarios(opts), opts)
+        return {u.config["hessian"]["samples"] for u in units}, {u.config["seed"] for u in units}
+
+    assert samples() == ({100}, {0, 1, 2, 3, 4})
+    assert samples(quick=True) == ({25}, {0})
+    from qbench.suites.landscape import LandscapeSettings
+
+    assert samples(quick=True, seeds=(0, 1), settings=LandscapeSettings(hessian_samples=50)) == ({50}, {0, 1})

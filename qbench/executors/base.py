@@ -64,30 +64,48 @@ class Batch:
 #: units per worker from which a group is shared out among all workers
 LONG_GROUP = 8
 
+#: relative cost of a QNN unit against any other: each compiles XLA circuits (tens of seconds) and
+#: steps through a state vector, where an MLP unit takes seconds (README, Performance)
+QNN_WEIGHT = 10.0
+
+
+def unit_weight(unit: Unit) -> float:
+    """A rough cost of ``unit``, to start the longest batches first: QNN units outweigh the rest."""
+    return QNN_WEIGHT if "qnn" in unit.group else 1.0
+
 
 def make_batches(units: Sequence[Unit], workers: int) -> list[Batch]:
-    """Batches of one group each (same task and model shape: a worker compiles each shape once), in order.
+    """Batches of one group each (same task and model shape: a worker compiles each shape once), the
+    heaviest first (by :func:`unit_weight`; equal ones in planned order).
 
     With fewer groups than workers, each group is cut into contiguous pieces so that every worker
     has work. A long group (at least ``LONG_GROUP`` units per worker) is cut into one piece per
     worker as well: one worker alone on the longest group would otherwise finish the sweep long after
     the others went idle (measured: the 110 XXZ-QNN resilience units, 40 s each, on one of two
-    workers), and a piece costs only one more compilation of its shape.
+    workers), and a piece costs only one more compilation of its shape. Heaviest first, because
+    workers take batches in order: the quick unlearning tier plans its groups QNN, MLP, QNN, MLP, so
+    on two workers the second QNN group (minutes) started only after the first MLP group (seconds to
+    a minute) had ended, and the run ended that much later. A group heavier than a worker's fair share
+    of the whole run (total weight / workers) is cut into as many pieces as it has shares: the quick
+    landscape tier is one QNN group of two units of minutes each and one MLP group of seconds, and
+    on two workers the MLP worker went idle while the other ran both QNN units.
     """
     groups: dict[tuple, list[Unit]] = {}
     for u in units:
         groups.setdefault(u.group, []).append(u)
     pieces = max(1, math.ceil(workers / max(1, len(groups))))
+    share = sum(unit_weight(u) for u in units) / max(1, workers)
     out = []
     for members in groups.values():
-        k = min(max(pieces, workers if len(members) >= LONG_GROUP * workers else 1), len(members))
+        heavy = min(workers, math.ceil(sum(unit_weight(u) for u in members) / share - 1e-9)) if share else 1
+        k = min(max(pieces, heavy, workers if len(members) >= LONG_GROUP * workers else 1), len(members))
         size, extra = divmod(len(members), k)
         start = 0
         for i in range(k):
             end = start + size + (1 if i < extra else 0)
             out.append(Batch(list(members[start:end])))
             start = end
-    return out
+    return sorted(out, key=lambda b: -sum(unit_weight(u) for u in b.units))  # stable: ties keep their order
 
 
 def _signature(path: os.PathLike) -> tuple | None:

@@ -1,12 +1,14 @@
 """``retrain``: a fresh random initialization trained on the retain set (the exact-unlearning reference)."""
 
 from qbench.methods import register_method
-from qbench.methods.base import UnlearningMethod, mean_bce
+from qbench.methods.finetune import Finetune
 
 
 @register_method("retrain")
-class Retrain(UnlearningMethod):
-    from_scratch = True
+class Retrain(Finetune):
+    """``finetune``'s objective (mean BCE on the retain set) from a fresh initialization."""
 
-    def objective(self, logits_fn, theta, data, hp, step):
-        return mean_bce(logits_fn(theta, data["x_retain"]), data["y_retain"])
+    from_scratch = True
+    #: the same objective function as finetune: one compiled step serves both (the same graph, so
+    #: the same XLA executable and the same numbers; one QNN compilation fewer per model shape)
+    same_step_as = Finetune

@@ -23,7 +23,7 @@ import numpy as np
 
 from qbench.artifacts import cached_params
 from qbench.experiment import RunContext, TrainSpec, prepare, train_prepared, task_options_for
-from qbench.protocol import QUICK, SEEDS, TrainConfig, model_size, protocol_models, protocol_tasks, train_config
+from qbench.protocol import SEEDS, TrainConfig, model_size, protocol_models, protocol_tasks, train_config
 from qbench.records.build import new_record, unit_key
 from qbench.errors import QbenchError
 from qbench.scenarios import (config_head, RunOptions, Scenario, Suite, Unit, effective_train, frozen_options, registered_scenarios,
@@ -32,6 +32,11 @@ from qbench.seeding import rng
 
 ALPHAS = (0.2, 0.3, 0.4)
 N_SAMPLES = 100
+#: the quick tier's Hessian samples and seeds: on 2 cores of an Intel Xeon the QNN's exact trace took
+#: 30-36 s at 100 samples, 8-12 s at 25, and each QNN unit compiles its training step and Hessian
+#: functions for about 2 minutes; seeds 0 and 1 at 100 samples took 8 min 30 s, at 25 samples 6 min
+QUICK_SAMPLES = 25
+QUICK_SEEDS = (0,)
 K_EIGS = 3
 
 METRICS = ("hessian_trace", "lrr", "eig_top", "eig_bottom")
@@ -44,13 +49,13 @@ class LandscapeSettings:
 
     #: protocol, study or both scenario families; None: both (the quick tier: protocol)
     variant: str | None = None
-    #: training samples the Hessian is evaluated on
-    hessian_samples: int = N_SAMPLES
+    #: training samples the Hessian is evaluated on; None: the protocol's 100 (the quick tier: 25)
+    hessian_samples: int | None = None
 
     def __post_init__(self) -> None:
         if self.variant is not None and self.variant not in (*VARIANTS, "both"):
             raise QbenchError(f"landscape.variant must be one of protocol, study, both; got {self.variant!r}")
-        if self.hessian_samples < 1:
+        if self.hessian_samples is not None and self.hessian_samples < 1:
             raise QbenchError(f"landscape.hessian_samples must be >= 1, got {self.hessian_samples}")
 
 #: the study's own landscape configuration (PROTOCOL 4.3, ``landscape-study``)
@@ -91,7 +96,7 @@ def _scenarios(options: RunOptions) -> list[Scenario]:
                for t in options.tasks for s in scs]
     if options.models:
         scs = [s for s in scs if s.model in options.models]
-    seeds = options.seeds or (QUICK.seeds if options.quick else None)
+    seeds = options.seeds or (QUICK_SEEDS if options.quick else None)
     alphas = tuple(a for a in (options.alphas or ()) if a > 0) or None
     return [s.with_overrides(seeds=seeds, alphas=alphas) for s in scs]
 
@@ -100,7 +105,8 @@ def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
     units = []
     for s in scenarios:
         cfg = effective_train(s.train, options)
-        n_samples = options.settings_as(LandscapeSettings).hessian_samples
+        n_samples = (options.settings_as(LandscapeSettings).hessian_samples
+                     or (QUICK_SAMPLES if options.quick else N_SAMPLES))
         split = STUDY_SPLIT if is_study(s) else None
         subset = ("random from the held-out 30% of the seed's split (clean labels)" if split else
                   "random from the training set as trained (corrupted labels)")

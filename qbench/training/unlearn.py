@@ -95,10 +95,23 @@ def _step_factory(model: BinaryModel, method: Objective, masked: bool = False) -
     return step_fn
 
 
+def step_owner(method: Objective) -> type:
+    """The class whose compiled step ``method`` uses: its own, or the one it names in its own
+    ``same_step_as`` while its ``objective`` is still that class's function (a subclass that
+    overrides ``objective`` gets its own step again)."""
+    cls = type(method)
+    other = cls.__dict__.get("same_step_as")
+    if other is not None and getattr(cls, "objective", None) is getattr(other, "objective", None):
+        return other
+    return cls
+
+
 def step_fn_for(model: BinaryModel, method: Objective, masked: bool = False) -> Callable:
     structure = json.dumps(method.structural_hyperparameters(), sort_keys=True, default=str)
-    # keyed by the method class too: two methods never share a trace; a mask changes the graph
-    name = f"unlearn:{type(method).__module__}.{type(method).__qualname__}:{structure}" + (":masked" if masked else "")
+    # keyed by the method class too: two methods share a trace only where one says so (same_step_as)
+    # with the very same objective function; a mask changes the graph
+    owner = step_owner(method)
+    name = f"unlearn:{owner.__module__}.{owner.__qualname__}:{structure}" + (":masked" if masked else "")
     return compiled.cached(model, name, lambda m: _step_factory(m, method, masked))
 
 
