@@ -295,3 +295,15 @@ def test_records_name_their_cpu_and_verify_says_when_a_record_was_made_on_anothe
     legacy = [{"provenance": {"machine": {"platform": "Linux"}}}]
     assert other_cpu(same) is None and other_cpu(legacy) is None
     assert other_cpu(other) == "AMD EPYC 9004"
+
+
+def test_one_seed_per_scenario_keeps_the_lowest_seed_of_each_method_alpha_and_known_fraction():
+    from qbench.verify import one_seed_per_scenario
+
+    def rec(seed, method="finetune", alpha=0.3, f=None):
+        r = {"suite": "corrective", "scenario": "corrective/xxz-12/qnn", "method": method, "alpha": alpha, "seed": seed}
+        return r if f is None else {**r, "known_fraction": f}
+
+    by_unit = {"a": [rec(1, f=0.1)], "b": [rec(0, f=0.1)], "c": [rec(2, f=0.5)], "d": [rec(0, "scrub", f=0.5)],
+               "e": [rec(3, alpha=0.6)], "g": [rec(4, alpha=0.6)]}
+    assert one_seed_per_scenario(list(by_unit), by_unit) == ["b", "c", "d", "e"]
