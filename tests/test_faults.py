@@ -339,3 +339,37 @@ def test_empty_or_unparsable_unit_files_are_moved_aside_and_run_again(tmp_path, 
     assert (tmp_path / "records" / aside[0]).stat().st_size == 0  # kept as it was, for a look
     assert len(load_records([tmp_path])) == 3  # loaders do not read the set-aside files
     assert good.exists()
+
+
+PARENT = """
+import os, sys, time
+from concurrent.futures import ProcessPoolExecutor
+import multiprocessing
+from qbench.executors.worker import configure_worker
+
+if __name__ == "__main__":
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=configure_worker,
+                             initargs=(None, sys.argv[1])) as pool:
+        print(pool.submit(os.getpid).result(), flush=True)
+        time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("kind", ["local", "verify"])
+def test_a_worker_ends_when_its_parent_is_killed(tmp_path, kind):
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT)
+    proc = subprocess.Popen([sys.executable, str(script), kind], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    worker = int(proc.stdout.readline())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(worker, signal.SIGKILL)
+    pytest.fail(f"the {kind} worker outlived its killed parent")

@@ -33,7 +33,7 @@ def configure_worker(threads: int | None, kind: str | None = None) -> None:
     _CONFIGURED = (threads, kind)
     if kind:
         os.environ[WORKER_ENV] = kind
-    if kind in ("local", "serial"):
+    if kind in ("local", "serial", "verify"):  # verify: a killed `qbench verify` left its worker re-running units
         _exit_with_parent()
     if threads:
         from qbench.threads import configure_threads
