@@ -174,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     vf.add_argument("records", nargs="*", metavar="RECORDS", help="record files or directories (searched recursively)")
     vf.add_argument("--all", metavar="DIR", dest="all_dir",
                     help="check every successful unit under DIR, resumably: each checked unit is appended to a "
-                         "ledger, and units the ledger holds for this revision and record content are skipped")
+                         "ledger, and units the ledger holds for this revision (or one with the same qbench/ source) "
+                         "and record content are skipped")
     vf.add_argument("--ledger", metavar="FILE",
                     help="--all: the ledger (JSON lines; default: verify-ledger.jsonl beside DIR)")
     vf.add_argument("--model", action="append", dest="models", metavar="MODEL", help="--all: only this model (repeatable)")

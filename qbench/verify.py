@@ -365,6 +365,14 @@ def one_seed_per_scenario(keys: Sequence[str], by_unit: dict[str, list[dict]]) -
     return sorted(k for _, k in best.values())
 
 
+def same_code_revisions(revision: str, others: set[str], *, repo: str | os.PathLike | None = None) -> set[str]:
+    """``revision`` and those of ``others`` whose ``qbench/`` package is the same git tree."""
+    from qbench.records.provenance import package_tree
+
+    tree = package_tree(revision, repo=repo)
+    return {revision} | ({r for r in others if package_tree(r, repo=repo) == tree} if tree else set())
+
+
 @dataclass
 class VerifyAllReport:
     selected: list[str]
@@ -385,8 +393,8 @@ def verify_all(root: str | os.PathLike, *, ledger: str | os.PathLike | None = No
                data_dir: str | None = None, cache_dir: str | None = None, threads: int | None = None,
                log: Callable[[str], None] = print) -> VerifyAllReport:
     """Re-run every successful unit under ``root`` (filtered by ``models``, ``suites``, or one seed per
-    suite x scenario x method x alpha) that the ledger does not hold yet for this qbench revision and
-    the unit's current record content; append one ledger entry per unit as it is checked."""
+    suite x scenario x method x alpha) that the ledger does not hold yet for this qbench revision (or
+    one with the same ``qbench/`` source) and the unit's current record content; append one ledger entry per unit as it is checked."""
     from qbench.experiment import RunContext
     from qbench.records.provenance import git_revision
 
@@ -415,7 +423,8 @@ def verify_all(root: str | os.PathLike, *, ledger: str | os.PathLike | None = No
     if not keys:
         raise QbenchError(f"no successful unit under {root} matches the selection")
     revision = git_revision()
-    done = {(e["unit"], e["content_sha256"]) for e in entries if e["revision"] == revision}
+    same = same_code_revisions(revision, {e["revision"] for e in entries})
+    done = {(e["unit"], e["content_sha256"]) for e in entries if e["revision"] in same}
     todo = [k for k in keys if (k, digests[k]) not in done]
     already = [k for k in keys if (k, digests[k]) in done]
     log(f"verify --all: {len(keys)} unit(s) selected under {root}; {len(already)} already in {ledger_path} "
@@ -445,7 +454,7 @@ def verify_all(root: str | os.PathLike, *, ledger: str | os.PathLike | None = No
                 rtol=rtol, atol=atol, log=log, on_unit=record)
     latest = {}
     for e in read_ledger(ledger_path):
-        if e["revision"] == revision:
+        if e["revision"] in same or e["revision"] == revision:
             latest[(e["unit"], e["content_sha256"])] = e
     disagree = sorted(k for k in keys if not latest.get((k, digests[k]), {}).get("agree", True))
     return VerifyAllReport(keys, checked, already, disagree, ledger_path, revision)

@@ -307,3 +307,35 @@ def test_one_seed_per_scenario_keeps_the_lowest_seed_of_each_method_alpha_and_kn
     by_unit = {"a": [rec(1, f=0.1)], "b": [rec(0, f=0.1)], "c": [rec(2, f=0.5)], "d": [rec(0, "scrub", f=0.5)],
                "e": [rec(3, alpha=0.6)], "g": [rec(4, alpha=0.6)]}
     assert one_seed_per_scenario(list(by_unit), by_unit) == ["b", "c", "d", "e"]
+
+
+def test_a_ledger_entry_holds_for_every_revision_with_the_same_package_source(tmp_path):
+    import subprocess
+
+    from qbench.records.provenance import package_tree
+    from qbench.verify import same_code_revisions
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True, text=True,
+                              env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                                   "GIT_COMMITTER_EMAIL": "t@t", "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+                              ).stdout.strip()
+
+    def commit(path: str, text: str) -> str:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+        git("add", path)
+        git("commit", "-q", "-m", path)
+        return git("rev-parse", "HEAD")
+
+    git("init", "-q")
+    a = commit("qbench/model.py", "x = 1\n")
+    b = commit("leaderboard/verify-ledger.jsonl", "{}\n")  # records, docs, tests: same package
+    c = commit("qbench/model.py", "x = 2\n")  # the code changed
+    assert package_tree(a, repo=tmp_path) == package_tree(b, repo=tmp_path) != package_tree(c, repo=tmp_path)
+    assert package_tree(a, repo=tmp_path) == git("rev-parse", f"{a}:qbench")
+    for bad in (c + "+dirty", "unknown", "0" * 40, ""):
+        assert package_tree(bad, repo=tmp_path) is None
+    assert same_code_revisions(b, {a, c, "0" * 40}, repo=tmp_path) == {a, b}
+    assert same_code_revisions(c, {a, b}, repo=tmp_path) == {c}
+    assert same_code_revisions(c + "+dirty", {c}, repo=tmp_path) == {c + "+dirty"}

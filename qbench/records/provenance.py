@@ -45,6 +45,22 @@ def git_revision() -> str:
         return "unknown"
 
 
+def package_tree(revision: str, *, repo: str | os.PathLike | None = None) -> str | None:
+    """The git tree of the ``qbench/`` package at ``revision`` (None for a dirty or unknown revision).
+
+    Two revisions with the same tree run the same code: a re-run checked at one holds for the other
+    (commits that touch only records, docs or tests do not make ``verify --all`` start over)."""
+    if not revision or revision == "unknown" or revision.endswith("+dirty"):
+        return None
+    cwd = Path(repo) if repo is not None else Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}:qbench"],
+                             cwd=cwd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
+
+
 def cpu_model() -> str:
     """The CPU's model name (Linux), else the platform's processor string."""
     try:
