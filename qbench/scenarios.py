@@ -52,6 +52,8 @@ class Unit:
     scenario: str
     config: dict
     group: tuple = ()  # units sharing a group reuse compiled functions: run them together
+    #: rough relative cost (the model's ``ModelInfo.relative_cost``): the executors' scheduling order
+    cost: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,15 @@ def effective_train(train: TrainConfig, options: RunOptions, quick_fraction: flo
 def frozen_options(options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     """Model options as a hashable, sorted tuple (lists become tuples), as a Scenario stores them."""
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items()))
+
+
+def model_unit(key: str, suite: str, config: dict, task: str, model: str, options: dict[str, Any]) -> Unit:
+    """A unit of ``model`` on ``task``: grouped by model shape (a worker compiles each shape once) and
+    weighted by the model's registered cost."""
+    from qbench.models import model_info
+
+    return Unit(key, suite, config["scenario"], config, group=(task, model, frozen_options(options)),
+                cost=model_info(model).relative_cost)
 
 
 SCENARIOS: dict[str, Scenario] = {}

@@ -61,6 +61,8 @@ def test_every_suite_rebuilds_its_units_from_their_configs_with_the_same_key():
 
 
 def test_batches_keep_groups_whole_unless_workers_would_idle(tiny_units):
+    # a unit weighs what its model registered (ModelInfo.relative_cost), whatever the model is named
+    assert {u.group[1]: u.cost for u in tiny_units} == {"qnn": 10.0, "mlp": 1.0}
     # the QNN group (weight 2 x 10 of 22) is more than a worker's share: its pieces first, then the MLP group
     assert [(b.units[0].group[1], len(b.units)) for b in make_batches(tiny_units, 2)] == [("qnn", 1), ("qnn", 1),
                                                                                           ("mlp", 2)]
@@ -183,10 +185,11 @@ def test_a_group_heavier_than_a_workers_share_is_cut():
     from qbench.scenarios import Unit
 
     def units(group, n):
-        return [Unit(f"{group}-{i}", "s", "sc", {}, group=(group,)) for i in range(n)]
+        return [Unit(f"{group}-{i}", "s", "sc", {}, group=(group,), cost=10.0 if group == "qnn" else 1.0)
+                for i in range(n)]
 
     qnn, mlp = units("qnn", 2), units("mlp", 2)
     assert [[u.key for u in b.units] for b in make_batches(mlp + qnn, 2)] == [["qnn-0"], ["qnn-1"], ["mlp-0", "mlp-1"]]
     # two QNN groups of equal weight are each a worker's share: kept whole, as before
-    two = units("qnn", 3) + [Unit(f"q2-{i}", "s", "sc", {}, group=("qnn", 2)) for i in range(3)]
+    two = units("qnn", 3) + [Unit(f"q2-{i}", "s", "sc", {}, group=("qnn", 2), cost=10.0) for i in range(3)]
     assert [len(b.units) for b in make_batches(two + mlp, 2)] == [3, 3, 2]

@@ -64,19 +64,11 @@ class Batch:
 #: units per worker from which a group is shared out among all workers
 LONG_GROUP = 8
 
-#: relative cost of a QNN unit against any other: each compiles XLA circuits (tens of seconds) and
-#: steps through a state vector, where an MLP unit takes seconds (README, Performance)
-QNN_WEIGHT = 10.0
-
-
-def unit_weight(unit: Unit) -> float:
-    """A rough cost of ``unit``, to start the longest batches first: QNN units outweigh the rest."""
-    return QNN_WEIGHT if "qnn" in unit.group else 1.0
-
 
 def make_batches(units: Sequence[Unit], workers: int) -> list[Batch]:
     """Batches of one group each (same task and model shape: a worker compiles each shape once), the
-    heaviest first (by :func:`unit_weight`; equal ones in planned order).
+    heaviest first (by ``Unit.cost``, the model's registered ``relative_cost``; equal ones in planned
+    order).
 
     With fewer groups than workers, each group is cut into contiguous pieces so that every worker
     has work. A long group (at least ``LONG_GROUP`` units per worker) is cut into one piece per
@@ -94,10 +86,10 @@ def make_batches(units: Sequence[Unit], workers: int) -> list[Batch]:
     for u in units:
         groups.setdefault(u.group, []).append(u)
     pieces = max(1, math.ceil(workers / max(1, len(groups))))
-    share = sum(unit_weight(u) for u in units) / max(1, workers)
+    share = sum(u.cost for u in units) / max(1, workers)
     out = []
     for members in groups.values():
-        heavy = min(workers, math.ceil(sum(unit_weight(u) for u in members) / share - 1e-9)) if share else 1
+        heavy = min(workers, math.ceil(sum(u.cost for u in members) / share - 1e-9)) if share else 1
         k = min(max(pieces, heavy, workers if len(members) >= LONG_GROUP * workers else 1), len(members))
         size, extra = divmod(len(members), k)
         start = 0
@@ -105,7 +97,7 @@ def make_batches(units: Sequence[Unit], workers: int) -> list[Batch]:
             end = start + size + (1 if i < extra else 0)
             out.append(Batch(list(members[start:end])))
             start = end
-    return sorted(out, key=lambda b: -sum(unit_weight(u) for u in b.units))  # stable: ties keep their order
+    return sorted(out, key=lambda b: -sum(u.cost for u in b.units))  # stable: ties keep their order
 
 
 def _signature(path: os.PathLike) -> tuple | None:

@@ -40,6 +40,9 @@ class ModelInfo:
     train: Mapping[str, TrainConfig] = field(default_factory=dict)
     #: constructor options per task family (its size), likewise
     model_size: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: rough cost of one of its units against an MLP unit; executors start the costliest batches
+    #: first (scheduling only, never a number in a record)
+    relative_cost: float = 1.0
 
 
 _MODELS: dict[str, ModelInfo] = {}
@@ -55,7 +58,9 @@ def register_model(info: ModelInfo) -> ModelInfo:
     return info
 
 
-register_model(ModelInfo("qnn", "qbench.models.qnn:QNN", title="QNN", order=1))
+# a QNN unit compiles XLA circuits (tens of seconds) and steps a state vector, where an MLP unit takes
+# seconds (README, Performance)
+register_model(ModelInfo("qnn", "qbench.models.qnn:QNN", title="QNN", order=1, relative_cost=10.0))
 register_model(ModelInfo("mlp", "qbench.models.mlp:MLP", title="MLP", order=0))
 
 _LAZY = {"BinaryModel": ("qbench.models.base", "BinaryModel"), "bce_with_logits": ("qbench.models.base", "bce_with_logits"),

@@ -29,7 +29,7 @@ from qbench.experiment import Prepared, RunContext, TrainSpec
 from qbench.methods import get_method
 from qbench.records import schema as F
 from qbench.records.build import new_record, unit_key
-from qbench.scenarios import RunOptions, Scenario, Suite, Unit, frozen_options, register_suite
+from qbench.scenarios import model_unit, RunOptions, Scenario, Suite, Unit, register_suite
 from qbench.seeding import int_seed
 from qbench.suites.unlearning import (METHOD_FIELDS, ORACLE, PRIVACY_METRICS,
                                       PROTOCOL_METHODS, UnlearningSettings, oracle_key, oracle_model, plan_configs, poisoned_model,
@@ -88,8 +88,7 @@ def unit_from_config(config: dict) -> Unit:
     else:
         get_method(name, **dict(config.get("method_hyperparameters") or {}))
         key = unit_key(f"corrective-{where}-{name}", config)
-    return Unit(key, "corrective", config["scenario"], config,
-                group=(spec.task, spec.model, frozen_options(config["poisoned"]["model_options"])))
+    return model_unit(key, "corrective", config, spec.task, spec.model, config["poisoned"]["model_options"])
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from qbench.experiment import RunContext, TrainSpec, prepare, train_prepared, ta
 from qbench.protocol import SEEDS, TrainConfig, model_size, protocol_models, protocol_tasks, train_config
 from qbench.records.build import new_record, unit_key
 from qbench.errors import QbenchError
-from qbench.scenarios import (config_head, RunOptions, Scenario, Suite, Unit, effective_train, frozen_options, registered_scenarios,
+from qbench.scenarios import (config_head, model_unit, RunOptions, Scenario, Suite, Unit, effective_train, frozen_options, registered_scenarios,
                               register_scenario, register_suite)
 from qbench.seeding import rng
 
@@ -128,8 +128,7 @@ def unit_from_config(config: dict) -> Unit:
     first = TrainSpec.from_dict(config["train"][0])
     fam = "landscape-study" if str(config["scenario"]).startswith("landscape-study/") else "landscape"
     key = unit_key(f"{fam}-{first.task}-{first.model}-s{config['seed']}", config)
-    return Unit(key, "landscape", config["scenario"], config,
-                group=(first.task, first.model, frozen_options(config["train"][0]["model_options"])))
+    return model_unit(key, "landscape", config, first.task, first.model, config["train"][0]["model_options"])
 
 
 def run(config: dict, ctx: RunContext, out_dir: str = ".") -> list[dict]:

@@ -9,7 +9,7 @@ from typing import Any, Callable
 from qbench.experiment import RunContext, TrainSpec, train_corrupted, task_options_for
 from qbench.protocol import QUICK, model_size, protocol_models, protocol_tasks, train_config
 from qbench.records.build import new_record, unit_key
-from qbench.scenarios import config_head, effective_train, frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, covering, select
+from qbench.scenarios import model_unit, config_head, effective_train, frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, covering, select
 
 CORRUPTIONS = ("label_flip", "feature_randomization")
 METRICS = ("train_acc", "val_acc", "final_loss", "wall_s")
@@ -74,8 +74,7 @@ def unit_from_config(config: dict) -> Unit:
     """The unit of a resilience or capacity config (a plan's, a worker's or a stored record's)."""
     spec = TrainSpec.from_dict(config)
     key = unit_key(f"{config['suite']}-{spec.task}-{spec.model}-{spec.corruption}-a{spec.alpha:g}-s{spec.seed}", config)
-    return Unit(key, config["suite"], config["scenario"], config,
-                group=(spec.task, spec.model, frozen_options(config["model_options"])))
+    return model_unit(key, config["suite"], config, spec.task, spec.model, config["model_options"])
 
 
 def run(config: dict, ctx: RunContext, out_dir: str = ".") -> list[dict]:

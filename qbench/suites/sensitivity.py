@@ -36,7 +36,7 @@ from qbench.grids import DEFAULT_GRIDS, QUICK_GRIDS, check_grid, grid_points, pa
 from qbench.methods import get_method, method_class, method_source
 from qbench.protocol import unlearning_lr
 from qbench.records.build import new_record, unit_key
-from qbench.scenarios import config_head, RunOptions, Scenario, Suite, Unit, effective_train, frozen_options, register_suite
+from qbench.scenarios import model_unit, config_head, RunOptions, Scenario, Suite, Unit, effective_train, register_suite
 from qbench.suites.unlearning import (
     ALPHA, METHOD_FIELDS, STEPS, UnlearningSettings, register_poisoned_scenarios, run_method, select_poisoned_scenarios,
 )
@@ -153,8 +153,7 @@ def unit_from_config(config: dict) -> Unit:
     short = "-".join(f"{k}{v:g}" for k, v in sorted(hp.items())
                      if isinstance(v, (int, float)) and not isinstance(v, bool)) or "default"
     key = unit_key(f"sensitivity-{spec.task}-{spec.model}-s{spec.seed}-{config['method']}-{short}", config)
-    return Unit(key, "sensitivity", config["scenario"], config,
-                group=(spec.task, spec.model, frozen_options(config["poisoned"]["model_options"])))
+    return model_unit(key, "sensitivity", config, spec.task, spec.model, config["poisoned"]["model_options"])
 
 
 def swept_params(config: dict) -> tuple[str, ...]:

@@ -29,7 +29,7 @@ from qbench.methods import get_method, method_source
 from qbench.protocol import SEEDS, model_size, protocol_models, protocol_tasks, train_config, unlearning_lr
 from qbench.records import schema as F
 from qbench.records.build import new_record, unit_key
-from qbench.scenarios import config_head, effective_train, frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, covering
+from qbench.scenarios import model_unit, config_head, effective_train, frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, covering
 from qbench.seeding import int_seed, rng
 
 if TYPE_CHECKING:  # the unlearning loop imports TensorFlow: only when a unit runs
@@ -165,8 +165,7 @@ def unit_from_config(config: dict) -> Unit:
     else:
         get_method(name, **hp)  # imports a module:attr method and checks the hyperparameters up front
         key = unit_key(f"unlearning-{spec.task}-{spec.model}-a{spec.alpha:g}-s{spec.seed}-{name}", config)
-    return Unit(key, "unlearning", config["scenario"], config,
-                group=(spec.task, spec.model, frozen_options(config["poisoned"]["model_options"])))
+    return model_unit(key, "unlearning", config, spec.task, spec.model, config["poisoned"]["model_options"])
 
 
 def poisoned_model(spec: TrainSpec, ctx: RunContext, out_dir: str,
