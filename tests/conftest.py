@@ -25,3 +25,9 @@ def mnist_dir() -> str:
 def cache_dir(tmp_path_factory) -> str:
     """One XXZ cache for the whole test session, never the user's own cache."""
     return str(tmp_path_factory.mktemp("qbench-cache"))
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto`` (pyproject's addopts): one test process per core, at most four (each starts
+    TensorFlow and compiles circuits: more only costs memory on a big machine)."""
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))

@@ -86,21 +86,32 @@ def test_capacity_quick_runs_every_size(tmp_path, cache_dir, capsys):
                      ("qnn", "n4-d5"), ("qnn", "n4-d6"), ("qnn", "n4-d7")}
 
 
-def test_landscape_runs_both_families(tmp_path, cache_dir, capsys):
+def test_landscape_runs_both_families_by_default():
+    from qbench.scenarios import RunOptions
+    from qbench.suites import get_suite
+
+    suite, opts = get_suite("landscape"), RunOptions(tasks=("xxz-4",), seeds=(0,))
+    units = suite.plan(suite.scenarios(opts), opts)
+    assert Counter(u.scenario.split("/")[0] for u in units) == {"landscape": 2, "landscape-study": 2}
+
+
+@pytest.mark.parametrize("family", ["landscape", "landscape-study"])
+def test_landscape_family_end_to_end(family, tmp_path, cache_dir, capsys):
+    """One family per test (each is minutes of XLA compilation: split, they run on two test workers)."""
+    variant = "study" if family == "landscape-study" else "protocol"
     code = main(["run", "--suite", "landscape", "--task", "xxz-4", "--seeds", "0", "--epochs", "3",
-                 "--out", str(tmp_path), "--cache-dir", cache_dir, "--no-progress"])
+                 "--set", f"landscape.variant={variant}", "--out", str(tmp_path), "--cache-dir", cache_dir,
+                 "--no-progress"])
     out = capsys.readouterr().out
     assert code == 0
     recs = records(tmp_path)
-    # 2 families x 2 models x 1 seed x (clean + 3 alphas)
-    assert len(recs) == 16 and all(r["status"] == "ok" for r in recs)
-    fams = Counter(r["scenario"].split("/")[0] for r in recs)
-    assert fams == {"landscape": 8, "landscape-study": 8}
-    sizes = {(r["scenario"].split("/")[0], r["model_size"]) for r in recs}
-    assert sizes == {("landscape", "n4-d4"), ("landscape", "64x16"),
-                     ("landscape-study", "n4-d5-rxry-cnot"), ("landscape-study", "8x2")}
+    # 2 models x 1 seed x (clean + 3 alphas)
+    assert len(recs) == 8 and all(r["status"] == "ok" for r in recs)
+    assert {r["scenario"].split("/")[0] for r in recs} == {family}
+    sizes = {r["model_size"] for r in recs}
+    assert sizes == {"landscape": {"n4-d4", "64x16"}, "landscape-study": {"n4-d5-rxry-cnot", "8x2"}}[family]
+    study = family == "landscape-study"
     for r in recs:
-        study = r["scenario"].startswith("landscape-study/")
         assert all(("train_split" in t) == study for t in r["config"]["train"])
         assert ("held-out" in r["config"]["hessian"]["subset"]) == study
         assert max(r["metrics"]["eig_top"]) >= min(r["metrics"]["eig_bottom"])
@@ -109,12 +120,13 @@ def test_landscape_runs_both_families(tmp_path, cache_dir, capsys):
         if r["metrics"]["lrr"] is not None:
             clean = next(c for c in recs if c["unit_key"] == r["unit_key"] and c["alpha"] == 0.0)
             assert r["metrics"]["lrr"] == pytest.approx(r["metrics"]["hessian_trace"] / clean["metrics"]["hessian_trace"])
-    study_cfg = next(r for r in recs if r["scenario"] == "landscape-study/xxz-4/qnn")["config"]["train"][0]
-    assert study_cfg["train_split"] == 0.7 and study_cfg["model_options"] == {"depth": 5, "ansatz": "rxry-cnot"}
-    assert study_cfg["train"]["epochs"] == 3 and study_cfg["train"]["batch_size"] == 32
-    # the console prints the leaderboard's sections: one per family, each with its collapsed-model count
-    assert out.count("== Loss landscape") == 2 and "(landscape-study, protocol 2" in out
-    assert out.count("| collapsed") == 2
+    if study:
+        cfg = next(r for r in recs if r["scenario"] == "landscape-study/xxz-4/qnn")["config"]["train"][0]
+        assert cfg["train_split"] == 0.7 and cfg["model_options"] == {"depth": 5, "ansatz": "rxry-cnot"}
+        assert cfg["train"]["epochs"] == 3 and cfg["train"]["batch_size"] == 32
+    # the console prints the leaderboard's section, with its collapsed-model count
+    assert out.count("== Loss landscape") == 1 and out.count("| collapsed") == 1
+    assert ("(landscape-study, protocol 2" in out) == study
 
 
 def test_landscape_variant_option(tmp_path, cache_dir, capsys):
