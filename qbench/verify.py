@@ -394,7 +394,8 @@ def verify_all(root: str | os.PathLike, *, ledger: str | os.PathLike | None = No
                log: Callable[[str], None] = print) -> VerifyAllReport:
     """Re-run every successful unit under ``root`` (filtered by ``models``, ``suites``, or one seed per
     suite x scenario x method x alpha) that the ledger does not hold yet for this qbench revision (or
-    one with the same ``qbench/`` source) and the unit's current record content; append one ledger entry per unit as it is checked."""
+    one with the same ``qbench/`` source) and the unit's current record content; append one ledger
+    entry per unit as it is checked."""
     from qbench.experiment import RunContext
     from qbench.records.provenance import git_revision
 
@@ -428,7 +429,7 @@ def verify_all(root: str | os.PathLike, *, ledger: str | os.PathLike | None = No
     todo = [k for k in keys if (k, digests[k]) not in done]
     already = [k for k in keys if (k, digests[k]) in done]
     log(f"verify --all: {len(keys)} unit(s) selected under {root}; {len(already)} already in {ledger_path} "
-        f"at revision {revision[:12]}, {len(todo)} to re-run")
+        f"at revision {revision[:12]} or one with the same qbench/ source, {len(todo)} to re-run")
     units = rebuild_units(todo, by_unit)
     want = {key: recorded_threads(by_unit[key], threads) for key in todo}
     checked: list[str] = []
