@@ -7,6 +7,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("QBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
 # tests never write the user's XLA compilation cache; tests/test_xla_cache.py turns it on in a temp dir
 os.environ.setdefault("QBENCH_XLA_CACHE", "0")
+# ...but the test session shares one of its own: every test process (pytest-xdist workers, the CLI runs
+# tests start) compiles the same small circuits, and a loaded executable is the compiled one (tested in
+# test_xla_cache.py), so it only saves compile time. The controller makes it; workers inherit it.
+_XLA_FLAG = "--tf_xla_persistent_cache_directory"
+_OWN_XLA_CACHE = None
+if "PYTEST_XDIST_WORKER" not in os.environ and _XLA_FLAG not in os.environ.get("TF_XLA_FLAGS", ""):
+    import tempfile
+
+    _OWN_XLA_CACHE = tempfile.mkdtemp(prefix="qbench-tests-xla-")
+    os.environ["TF_XLA_FLAGS"] = (os.environ.get("TF_XLA_FLAGS", "") + f" {_XLA_FLAG}={_OWN_XLA_CACHE}").strip()
+
+
+def pytest_unconfigure(config) -> None:
+    if _OWN_XLA_CACHE is not None:
+        import shutil
+
+        shutil.rmtree(_OWN_XLA_CACHE, ignore_errors=True)
 
 MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 # tests never download: MNIST comes from ../shared/data/mnist unless QBENCH_DATA_DIR says otherwise

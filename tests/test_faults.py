@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TIMING = ("wall_s", "train_wall_s", "unit_wall_s", "first_step_s", "setup_s")
 
 SWEEP = ["run", "--suite", "resilience", "--task", "xxz-4", "--model", "mlp", "--corruption", "label_flip",
-         "--alphas", "0,0.2,0.4,0.6", "--seeds", "0,1", "--epochs", "300", "--no-progress"]
+         "--alphas", "0,0.2,0.4,0.6", "--seeds", "0,1", "--epochs", "60", "--no-progress"]
 
 PLUGIN = textwrap.dedent('''
     import os
