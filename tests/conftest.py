@@ -10,7 +10,8 @@ os.environ.setdefault("QBENCH_XLA_CACHE", "0")
 # ...but the test session shares one of its own: every test process (pytest-xdist workers, the CLI runs
 # tests start) compiles the same small circuits, and a loaded executable is the compiled one (tested in
 # test_xla_cache.py), so it only saves compile time. The controller makes it; workers inherit it.
-_XLA_FLAG = "--tf_xla_persistent_cache_directory"
+from qbench.xla_cache import FLAG as _XLA_FLAG  # noqa: E402 (imports no TensorFlow)
+
 _OWN_XLA_CACHE = None
 if "PYTEST_XDIST_WORKER" not in os.environ and _XLA_FLAG not in os.environ.get("TF_XLA_FLAGS", ""):
     import tempfile
