@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     vf.add_argument("--model", action="append", dest="models", metavar="MODEL", help="--all: only this model (repeatable)")
     vf.add_argument("--suite", action="append", dest="suites", metavar="SUITE", help="--all: only this suite (repeatable)")
     vf.add_argument("--one-seed-per-scenario", action="store_true",
-                    help="--all: only the lowest seed of each suite x scenario x method x alpha")
+                    help="--all: only the lowest seed of each suite x scenario x method x alpha (x grid point)")
     vf.add_argument("--sample", type=int, metavar="N", help="re-run a random sample of N units (default: all)")
     vf.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
     vf.add_argument("--rtol", type=float, default=None,

@@ -354,11 +354,14 @@ def _append(path: Path, entry: dict) -> None:
 
 
 def one_seed_per_scenario(keys: Sequence[str], by_unit: dict[str, list[dict]]) -> list[str]:
-    """The lowest-seed unit of each suite x scenario x method x alpha (x known fraction, for corrective)."""
+    """The lowest-seed unit of each suite x scenario x method x alpha (x known fraction, for corrective;
+    x grid point, for sensitivity: each point is its own configuration of the method)."""
     best: dict[tuple, tuple[int, str]] = {}
     for key in keys:
         r = by_unit[key][0]
-        group = (r[F.SUITE], r[F.SCENARIO], str(r.get(F.METHOD)), str(r.get(F.ALPHA)), str(r.get("known_fraction")))
+        point = json.dumps((r.get("grid") or {}).get("point") or {}, sort_keys=True)
+        group = (r[F.SUITE], r[F.SCENARIO], str(r.get(F.METHOD)), str(r.get(F.ALPHA)), str(r.get("known_fraction")),
+                 point)
         cand = (int(r[F.SEED]), key)
         if group not in best or cand < best[group]:
             best[group] = cand

@@ -309,6 +309,19 @@ def test_one_seed_per_scenario_keeps_the_lowest_seed_of_each_method_alpha_and_kn
     assert one_seed_per_scenario(list(by_unit), by_unit) == ["b", "c", "d", "e"]
 
 
+def test_one_seed_per_scenario_keeps_the_lowest_seed_of_each_sensitivity_grid_point():
+    from qbench.verify import one_seed_per_scenario
+
+    def rec(seed, fo, kl=0.0):
+        return {"suite": "sensitivity", "scenario": "sensitivity/xxz-12/qnn", "method": "scrub", "alpha": 0.3,
+                "seed": seed, "grid": {"params": ["lambda_fo", "lambda_kl"], "point": {"lambda_kl": kl, "lambda_fo": fo}}}
+
+    by_unit = {"a": [rec(1, 0.1)], "b": [rec(0, 0.1)], "c": [rec(3, 0.2)], "d": [rec(2, 0.2)], "e": [rec(4, 0.2, 0.5)],
+               "f": [{**rec(0, 0.1), "grid": {"params": ["lambda_kl", "lambda_fo"], "point": {"lambda_fo": 0.1, "lambda_kl": 0.0}}}]}
+    # "f" is "b"'s point written in another key order: the same point, so one of the two is kept
+    assert one_seed_per_scenario(list(by_unit), by_unit) == ["b", "d", "e"]
+
+
 def test_a_ledger_entry_holds_for_every_revision_with_the_same_package_source(tmp_path):
     import subprocess
 
