@@ -1,4 +1,4 @@
-"""A task and a model from outside qbench (README "Adding a task", "Adding a model"):
+"""A task and a model from outside qbench (docs/plugins.md):
 ``qbench run --suite resilience --task toy_task_model:ToyTask --model toy_task_model:ToyModel --quick``."""
 
 import numpy as np

@@ -36,7 +36,7 @@ def run_cli(capsys, *argv):
         (["run", "--suite", "unlearning", "--method", "nope"], "unknown unlearning method 'nope'"),
         (["run", "--suite", "unlearning", "--set", "scrub.bogus=1"], "unknown hyperparameter(s) bogus"),
         (["run", "--suite", "unlearning", "--set", "scrub"], "--set expects METHOD.PARAM=VALUE"),
-        # issue 17: every --set and every flag reaches something of the run, or the run is refused
+        # every --set and every flag reaches something of the run, or the run is refused
         (["run", "--suite", "unlearning", "--set", "scrub.lamda_fo=0.5"], "scrub: unknown hyperparameter(s) lamda_fo"),
         (["run", "--suite", "unlearning", "--set", "nosuch.x=1"], "'nosuch' is neither a method of this run"),
         (["run", "--suite", "resilience", "--set", "nosuch.x=1"], "'nosuch' is neither a suite of this run nor 'task'"),
@@ -125,7 +125,7 @@ Version: 0.1
 
 
 def test_plugin_method_by_path_and_by_entry_point_gives_builtin_like_records(tmp_path, cache_dir):
-    """The README's worked example, run from outside the package, both ways, in a fresh process."""
+    """The worked example of docs/methods.md, run from outside the package, both ways, in a fresh process."""
     plugdir = tmp_path / "plugins"
     plugdir.mkdir()
     shutil.copy(ROOT / "examples" / "magnitude_finetune.py", plugdir / "magnitude_finetune.py")

@@ -220,7 +220,7 @@ def test_scrub_alternating_closed_form_kl_gradient_matches_autodiff():
     assert np.max(np.abs(g)) > 1e-3
 
 
-# -- the literature's baselines (issue 19) and the setup/mask API ---------------------------------
+# -- the literature's baselines and the setup/mask API --------------------------------------------
 def _setup(model, method, theta, data, seed=7, steps=10):
     from qbench.training.unlearn import SetupContext, run_setup
 

@@ -10,7 +10,7 @@ from qbench.suites import get_suite, list_suites
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "leaderboard" / "results"
-#: units being re-run while this test was written (issue 17): they may be missing, or not yet planned
+#: units being re-run while this test was written: they may be missing, or not yet planned
 IN_FLUX = ("resilience-xxz-12-mlp-",)
 
 

@@ -290,7 +290,7 @@ def test_check_detects_a_stale_file(capsys, tmp_path, results):
     assert run_cli(capsys, "leaderboard", "--results", results, "--output", out, "--check")[0] == 0
 
 
-# -- protocol conformance (issue 15) and where the leaderboard goes (issue 21) -------------------------
+# -- protocol conformance and where the leaderboard goes -------------------------------------------------
 @functools.lru_cache(maxsize=None)
 def _quick_configs():
     """The configs `qbench run --suite unlearning --quick --task xxz-12 --model qnn` writes."""

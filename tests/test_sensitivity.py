@@ -123,7 +123,7 @@ def test_two_by_two_grid_trains_one_poisoned_model_and_traces_one_step(tmp_path,
     for r in recs:
         hp = r["config"]["method_hyperparameters"]
         # the swept values that leave the method's defaults (lambda_kl 0, lambda_fo 0.2), by name: derived from
-        # the config alone, so a serial run, a worker and `qbench verify` record the same (issue 17)
+        # the config alone, so a serial run, a worker and `qbench verify` record the same
         moved = [k for k in ("lambda_fo", "lambda_kl") if hp[k] != {"lambda_kl": 0.0, "lambda_fo": 0.2}[k]]
         assert r["grid"]["params"] == moved and "lambda_fo" in moved
         assert r["grid"]["point"] == {k: hp[k] for k in moved}

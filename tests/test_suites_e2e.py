@@ -59,7 +59,7 @@ def test_unlearning_quick_shares_one_poisoned_model_per_seed(tmp_path, cache_dir
     recs = records(tmp_path)
     from qbench.suites.unlearning import PAPER_METHODS, PROTOCOL_METHODS
 
-    # the quick tier runs the paper's five; the protocol adds the literature's five (issue 19)
+    # the quick tier runs the paper's five; the protocol adds the literature's five (docs/methods.md)
     assert len(PROTOCOL_METHODS) == 10 and set(PAPER_METHODS) < set(PROTOCOL_METHODS)
     methods = set(PAPER_METHODS)
     assert {r["method"] for r in recs} == methods | {"oracle"}

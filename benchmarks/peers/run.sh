@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The peer comparison of issue 6, in one run: qbench's QNN step against PennyLane on the same circuit,
+# The peer comparison (benchmarks/README.md), in one run: qbench's QNN step against PennyLane on the same circuit,
 # the same batch and the same parameters, one engine per process, one after another.
 #   usage: benchmarks/peers/run.sh QBENCH_PYTHON PENNYLANE_PYTHON [ENGINES] [SHAPES]
 #   ENGINES: any of qbench lightning default-jax (default: all); SHAPES: mnist xxz (default: both)
