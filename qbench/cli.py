@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a suite into an output directory (resumes what is there)")
     run.add_argument("--suite", required=True, help="suite name (see `qbench list suites`), or 'all'")
     run.add_argument("--task", action="append", dest="tasks", help="task name, repeatable (e.g. mnist-1v9, xxz-12, xxz-6)")
-    run.add_argument("--model", action="append", dest="models", help="qnn or mlp, repeatable")
+    run.add_argument("--model", action="append", dest="models",
+                     help="qnn or mlp, or a control: qnn-product, linear, mlp-matched (PROTOCOL 2.4); repeatable")
     run.add_argument("--corruption", action="append", dest="corruptions", help="label_flip or feature_randomization, repeatable")
     run.add_argument("--alphas", type=_float_list, help="comma-separated corrupted fractions in [0, 1]")
     run.add_argument("--alpha", type=float, action="append", dest="alpha_list", help="one alpha, repeatable")

@@ -98,6 +98,14 @@ def protocol_models() -> tuple[str, ...]:
     return registered_models(controls=False)
 
 
+def control_models() -> tuple[str, ...]:
+    """The control models of PROTOCOL 2.4, in registration order: registered scenarios of their own, planned
+    only where a run names them."""
+    from qbench.models import registered_models
+
+    return tuple(m for m in registered_models() if m not in protocol_models())
+
+
 @dataclass(frozen=True)
 class QuickTier:
     """The ``--quick`` tier: same code path, fewer epochs, seeds and alphas."""

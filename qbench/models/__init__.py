@@ -81,7 +81,8 @@ register_model(ModelInfo(
 register_model(ModelInfo(
     "mlp-matched", "qbench.models.mlp_matched:MatchedMLP", title="Matched MLP", order=3, relative_cost=0.5,
     control=True, recipe_of="mlp", count=param_counts.mlp_matched,
-    model_size={"mnist": {"features": 10, "hidden": (16, 4)}, "xxz": {"features": 12, "hidden": (12, 3)}}))
+    model_size={"mnist": {"features": 10, "hidden": (16, 4), "projection_seed": 0},
+                "xxz": {"features": 12, "hidden": (12, 3), "projection_seed": 0}}))
 register_model(ModelInfo(
     "linear", "qbench.models.linear:Linear", title="Linear", order=4, relative_cost=0.5, control=True,
     recipe_of="mlp", count=param_counts.linear, model_size={"mnist": {}, "xxz": {}}))
