@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a suite into an output directory (resumes what is there)")
     run.add_argument("--suite", required=True, help="suite name (see `qbench list suites`), or 'all'")
     run.add_argument("--task", action="append", dest="tasks", help="task name, repeatable (e.g. mnist-1v9, xxz-12, xxz-6)")
-    run.add_argument("--model", action="append", dest="models", help="qnn or mlp, repeatable")
+    run.add_argument("--model", action="append", dest="models",
+                     help="qnn or mlp, or a control: qnn-product, linear, mlp-matched (PROTOCOL 2.4); repeatable")
     run.add_argument("--corruption", action="append", dest="corruptions", help="label_flip or feature_randomization, repeatable")
     run.add_argument("--alphas", type=_float_list, help="comma-separated corrupted fractions in [0, 1]")
     run.add_argument("--alpha", type=float, action="append", dest="alpha_list", help="one alpha, repeatable")
@@ -227,7 +228,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from qbench.corruption import list_corruptions
-    from qbench.models import list_models
     from qbench.suites import SUITES, list_scenarios, list_suites
     from qbench.tasks import list_tasks, task_option_values
 
@@ -244,7 +244,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         "suites": lambda: [f"{n:<12} {SUITES[n].description}" for n in list_suites()],
         "scenarios": lambda: [f"{s.name:<48} alphas={len(s.alphas)} seeds={list(s.seeds)}" for s in list_scenarios()],
         "tasks": task_lines,
-        "models": list_models,
+        "models": _model_lines,
         "corruptions": list_corruptions,
         "methods": _method_lines,
     }
@@ -258,6 +258,35 @@ def cmd_list(args: argparse.Namespace) -> int:
 
         print(f"protocol: version {PROTOCOL_VERSION}, docs/protocol.md in the qbench repository")
     return 0
+
+
+def _model_lines() -> list[str]:
+    """One line per model, built-in then plugins: name, title, and its size and trainable parameter count
+    on each protocol task (without building it); the controls (PROTOCOL 2.4) say that a run names them."""
+    from qbench.models import list_models, model_info
+    from qbench.protocol import model_size
+    from qbench.tasks import task_families
+
+    lines = []
+    for name in list_models():
+        try:
+            info = model_info(name)
+        except QbenchError as exc:  # one broken plugin should not hide the others
+            lines.append(f"{name:<12} {exc}")
+            continue
+        per_task = []
+        for family in task_families():
+            for task, (n_amplitudes, complex_input) in family.input_shapes.items():
+                try:
+                    size = model_size(task, name)
+                except QbenchError:
+                    continue
+                shown = ", ".join(f"{k}={list(v) if isinstance(v, tuple) else v}" for k, v in size.items())
+                count = f"{info.count(size, n_amplitudes, complex_input):,} parameters" if info.count else "size"
+                per_task.append(f"{task} {count}{f' ({shown})' if shown else ''}")
+        control = ["control (PROTOCOL 2.4): runs only where named, --model " + name] if info.control else []
+        lines.append(f"{name:<12} {info.title or name:<12} {'; '.join(control + per_task)}")
+    return lines
 
 
 def _method_lines() -> list[str]:

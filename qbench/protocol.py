@@ -34,6 +34,10 @@ CHANGED_IN: dict[tuple[str, str, str], str] = {
     ("*", "xxz", "mlp"): "2",
     ("unlearning", "*", "*"): "2",
     ("corrective", "*", "*"): "2",
+    # protocol 3 added the control models (2.4)
+    ("*", "*", "qnn-product"): "3",
+    ("*", "*", "mlp-matched"): "3",
+    ("*", "*", "linear"): "3",
 }
 
 
@@ -61,8 +65,10 @@ def _model_fact(task: str, model: str, fact: str) -> Any:
     from qbench.models import model_info
     from qbench.tasks import task_info
 
-    family = task_info(task)
-    value = getattr(family, fact).get(model, getattr(model_info(model), fact).get(family.name))
+    family, info = task_info(task), model_info(model)
+    value = getattr(family, fact).get(model, getattr(info, fact).get(family.name))
+    if value is None and fact == "train" and info.recipe_of:
+        return _model_fact(task, info.recipe_of, fact)
     if value is None:
         what = {"train": "training recipe", "model_size": "model size"}[fact]
         raise QbenchError(f"no {what} for model {model!r} on task {task!r}: neither task family "
@@ -85,10 +91,19 @@ def protocol_tasks(suite: str) -> tuple[str, ...]:
 
 
 def protocol_models() -> tuple[str, ...]:
-    """The built-in models, in registration order (the order suites plan them)."""
+    """The built-in models suites plan by default, in registration order: not the controls (PROTOCOL 2.4),
+    which a run names (``--model linear``)."""
     from qbench.models import registered_models
 
-    return registered_models()
+    return registered_models(controls=False)
+
+
+def control_models() -> tuple[str, ...]:
+    """The control models of PROTOCOL 2.4, in registration order: registered scenarios of their own, planned
+    only where a run names them."""
+    from qbench.models import registered_models
+
+    return tuple(m for m in registered_models() if m not in protocol_models())
 
 
 @dataclass(frozen=True)

@@ -206,16 +206,19 @@ def select(scenarios: Iterable[Scenario], options: RunOptions) -> list[Scenario]
 
 def covering(scenarios: Sequence[Scenario], options: RunOptions,
              make: Callable[[str, str], list[Scenario]] | None = None) -> list[Scenario]:
-    """The scenarios on the run's tasks and models (``--task``, ``--model``; by default the registered ones):
+    """The scenarios on the run's tasks and models (``--task``, ``--model``; by default the registered ones but
+    the control models'):
     per task and model, the registered scenarios of the task's family and that model, retargeted to the task
     (e.g. xxz-6 for xxz-12 in tests), or ``make(task, model)``'s where none is registered (a task or model
     from outside the package)."""
-    from qbench.protocol import task_family
+    from qbench.protocol import control_models, task_family
 
+    # a control model's scenarios (PROTOCOL 2.4) run only where --model names it
+    default = [s for s in scenarios if s.model not in control_models()]
     if not options.tasks and not options.models:
-        return list(scenarios)
+        return default
     tasks = options.tasks or tuple(dict.fromkeys(s.task for s in scenarios))
-    known = tuple(dict.fromkeys(s.model for s in scenarios))
+    known = tuple(dict.fromkeys(s.model for s in default))
     models = [m for m in known if not options.models or m in options.models]
     models += [m for m in options.models or () if m not in known]
     out = []

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from qbench.errors import QbenchError
+from qbench.models import param_counts
 from qbench.plugins import entry_points, is_path, load_entry_point, load_path
 from qbench.recipe import TrainConfig
 
@@ -43,6 +44,13 @@ class ModelInfo:
     #: rough cost of one of its units against an MLP unit; executors start the costliest batches
     #: first (scheduling only, never a number in a record)
     relative_cost: float = 1.0
+    #: a control (PROTOCOL 2.4): suites plan it only where it is named (``--model``), never by default
+    control: bool = False
+    #: train with the recipe (PROTOCOL 2.3) the task registers for this model (a control's reference)
+    recipe_of: str = ""
+    #: ``count(size, n_amplitudes, complex_input)``: its trainable parameter count on a task's input,
+    #: without building it (``qbench list models``); None: not known without building
+    count: Callable[[Mapping[str, Any], int, bool], int] | None = None
 
 
 _MODELS: dict[str, ModelInfo] = {}
@@ -60,11 +68,28 @@ def register_model(info: ModelInfo) -> ModelInfo:
 
 # a QNN unit compiles XLA circuits (tens of seconds) and steps a state vector, where an MLP unit takes
 # seconds (README, Performance)
-register_model(ModelInfo("qnn", "qbench.models.qnn:QNN", title="QNN", order=1, relative_cost=10.0))
-register_model(ModelInfo("mlp", "qbench.models.mlp:MLP", title="MLP", order=0))
+register_model(ModelInfo("qnn", "qbench.models.qnn:QNN", title="QNN", order=1, relative_cost=10.0, count=param_counts.qnn))
+register_model(ModelInfo("mlp", "qbench.models.mlp:MLP", title="MLP", order=0, count=param_counts.mlp))
+# The controls (PROTOCOL 2.4). qnn-product runs the QNN's engine without its entangling step, at the
+# task's QNN depth. mlp-matched: the input projected to N features (the QNN's qubit count), then the
+# protocol MLP's shape (two ReLU layers, widths 4:1) at the width whose count is nearest the QNN's:
+# (16, 4) on 10 features = 249 parameters against the MNIST QNN's 240, (12, 3) on 12 = 199 against 192.
+register_model(ModelInfo(
+    "qnn-product", "qbench.models.qnn:QNN", title="Product QNN", order=2, relative_cost=10.0, control=True,
+    recipe_of="qnn", count=param_counts.qnn,
+    model_size={"mnist": {"depth": 6, "entangler": "none"}, "xxz": {"depth": 4, "entangler": "none"}}))
+register_model(ModelInfo(
+    "mlp-matched", "qbench.models.mlp_matched:MatchedMLP", title="Matched MLP", order=3, relative_cost=0.5,
+    control=True, recipe_of="mlp", count=param_counts.mlp_matched,
+    model_size={"mnist": {"features": 10, "hidden": (16, 4), "projection_seed": 0},
+                "xxz": {"features": 12, "hidden": (12, 3), "projection_seed": 0}}))
+register_model(ModelInfo(
+    "linear", "qbench.models.linear:Linear", title="Linear", order=4, relative_cost=0.5, control=True,
+    recipe_of="mlp", count=param_counts.linear, model_size={"mnist": {}, "xxz": {}}))
 
 _LAZY = {"BinaryModel": ("qbench.models.base", "BinaryModel"), "bce_with_logits": ("qbench.models.base", "bce_with_logits"),
-         "QNN": ("qbench.models.qnn", "QNN"), "MLP": ("qbench.models.mlp", "MLP")}
+         "QNN": ("qbench.models.qnn", "QNN"), "MLP": ("qbench.models.mlp", "MLP"),
+         "Linear": ("qbench.models.linear", "Linear"), "MatchedMLP": ("qbench.models.mlp_matched", "MatchedMLP")}
 
 
 def list_models() -> list[str]:
@@ -72,9 +97,9 @@ def list_models() -> list[str]:
     return sorted(_MODELS) + sorted(_entry_points())
 
 
-def registered_models() -> tuple[str, ...]:
-    """The built-in models, in registration order."""
-    return tuple(_MODELS)
+def registered_models(controls: bool = True) -> tuple[str, ...]:
+    """The built-in models, in registration order (without the controls of PROTOCOL 2.4 if not ``controls``)."""
+    return tuple(n for n, info in _MODELS.items() if controls or not info.control)
 
 
 def _entry_points() -> dict:
@@ -131,5 +156,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'qbench.models' has no attribute {name!r}")
 
 
-__all__ = ["BinaryModel", "ENTRY_POINT_GROUP", "MLP", "ModelInfo", "QNN", "bce_with_logits", "check_model_name",
+__all__ = ["BinaryModel", "ENTRY_POINT_GROUP", "Linear", "MLP", "MatchedMLP", "ModelInfo", "QNN", "bce_with_logits", "check_model_name",
            "get_model", "list_models", "model_class", "model_info", "register_model", "registered_models"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import keras
 import numpy as np
@@ -34,12 +34,11 @@ class MLP(BinaryModel):
 
     def build(self, input_dim: int, complex_input: bool = False) -> "MLP":
         if complex_input:
-            raise ValueError("the MLP reads real features; encode complex data as [Re, Im] first")
-        hidden = tuple(int(h) for h in self.hidden)
-        if not hidden or any(h < 1 for h in hidden):
-            raise ValueError(f"hidden must be positive widths, got {self.hidden!r}")
+            raise ValueError(f"the {self.kind} model reads real features; encode complex data as [Re, Im] first")
+        hidden = self._widths()
         self.input_dim_, self.complex_input_ = int(input_dim), False
-        layers = [keras.Input((self.input_dim_,))]
+        n_features, features = self._features(self.input_dim_)
+        layers = [keras.Input((n_features,))]
         layers += [keras.layers.Dense(h, activation="relu") for h in hidden]
         layers += [keras.layers.Dense(1)]  # sigmoid lives in the loss / predict_proba
         self.keras_model_ = keras.Sequential(layers)
@@ -50,11 +49,22 @@ class MLP(BinaryModel):
         def logits_fn(theta: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
             parts = tf.split(theta, sizes)
             weights = [tf.reshape(p, s) for p, s in zip(parts, shapes)]
-            out, _ = km.stateless_call(weights, [], x, training=False)
+            out, _ = km.stateless_call(weights, [], features(x), training=False)
             return tf.reshape(out, [-1])
 
         self._logits_fn = logits_fn
         return self
+
+    def _widths(self) -> tuple[int, ...]:
+        """The hidden widths, checked."""
+        hidden = tuple(int(h) for h in self.hidden)
+        if not hidden or any(h < 1 for h in hidden):
+            raise ValueError(f"hidden must be positive widths, got {self.hidden!r}")
+        return hidden
+
+    def _features(self, input_dim: int) -> tuple[int, Callable[[tf.Tensor], tf.Tensor]]:
+        """What the first Dense layer reads: its width and the fixed map from the input (here the input)."""
+        return input_dim, lambda x: x
 
     @property
     def n_params(self) -> int:

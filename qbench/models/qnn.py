@@ -9,7 +9,9 @@ import numpy as np
 from qbench.models.base import BinaryModel, LogitsFn
 from qbench.models import qnn_circuit, qnn_cnot_circuit
 
-ENTANGLERS = ("ring", "chain")
+#: "none" is the product control (PROTOCOL 2.4): no RZZ angles in the parameter vector; the rotation
+#: angles come first in its layout, so they are the same draws of the same seed stream as the ring's
+ENTANGLERS = ("ring", "chain", "none")
 #: "rxryrx-rzz": the protocol's QNN (PROTOCOL 2.1); "rxry-cnot": the study's landscape QNN (PROTOCOL 4.3)
 ANSATZE = ("rxryrx-rzz", "rxry-cnot")
 

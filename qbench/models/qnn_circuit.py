@@ -10,7 +10,8 @@ in TensorCircuit's convention (qubit 0 is the most significant bit). Each of the
 
 * ``entangler="ring"`` (default, the study's code): pairs ``(j, (j+1) % N)``, ``N`` gates
   (for ``N == 2`` this is the pair (0, 1) twice; for ``N == 1`` there is no pair);
-* ``entangler="chain"`` (the paper's text): pairs ``(j, j+1)`` for ``j = 0 .. N-2``.
+* ``entangler="chain"`` (the paper's text): pairs ``(j, j+1)`` for ``j = 0 .. N-2``;
+* ``entangler="none"`` (the product control, PROTOCOL 2.4): no pair, so no RZZ angle in ``theta``.
 
 The output logit is ``scale * <Z_{N-1}>`` (``scale`` defaults to 5.0); ``sigmoid(logit)`` is the
 probability of the positive class.
@@ -60,7 +61,7 @@ __all__ = [
     "make_logits_fn_batched",
 ]
 
-_ENTANGLERS = ("ring", "chain")
+_ENTANGLERS = ("ring", "chain", "none")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -79,6 +80,8 @@ def entangler_pairs(n_qubits: int, entangler: str = "ring") -> list[tuple[int, i
         return [(j, (j + 1) % n) for j in range(n)]
     if entangler == "chain":
         return [(j, j + 1) for j in range(n - 1)]
+    if entangler == "none":
+        return []
     raise ValueError(f"entangler must be one of {_ENTANGLERS}, got {entangler!r}")
 
 

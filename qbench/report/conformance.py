@@ -137,8 +137,13 @@ def protocol_configs(suite_name: str, scenario: str) -> dict[tuple[Any, Any], di
 
     if suite_name not in list_suites():
         return None
+    from qbench.protocol import control_models
+    from qbench.scenarios import registered_scenarios
+
     suite = SUITES[suite_name]
-    protocol = RunOptions()
+    # a control model's scenario (PROTOCOL 2.4) is planned where the run names its model, at protocol defaults
+    named = {s.model for s in registered_scenarios(suite_name) if s.name == scenario} & set(control_models())
+    protocol = RunOptions(models=tuple(named)) if named else RunOptions()
     match = [s for s in suite.scenarios(protocol) if s.name == scenario]
     if not match:
         return None

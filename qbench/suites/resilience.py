@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 
 from qbench.experiment import RunContext, TrainSpec, train_corrupted, task_options_for
-from qbench.protocol import QUICK, model_size, protocol_models, protocol_tasks, train_config
+from qbench.protocol import QUICK, control_models, model_size, protocol_models, protocol_tasks, train_config
 from qbench.records.build import new_record, unit_key
 from qbench.scenarios import model_unit, config_head, effective_train, frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, covering, select
 
@@ -43,6 +43,9 @@ for _task in protocol_tasks("resilience"):
     for _model in protocol_models():
         for _s in resilience_scenarios(_task, _model):
             register_scenario(_s)
+    # the controls run the label-flip sweep only (PROTOCOL 2.4), and only where --model names them
+    for _model in control_models():
+        register_scenario(make_scenario(_task, _model, "label_flip"))
 
 
 def scenarios_for(suite: str, options: RunOptions,

@@ -26,7 +26,7 @@ from qbench.artifacts import cached_params
 from qbench.errors import QbenchError
 from qbench.experiment import Prepared, RunContext, TrainSpec, prepare, train_corrupted, task_options_for
 from qbench.methods import get_method, method_source
-from qbench.protocol import SEEDS, model_size, protocol_models, protocol_tasks, train_config, unlearning_lr
+from qbench.protocol import SEEDS, control_models, model_size, protocol_models, protocol_tasks, train_config, unlearning_lr
 from qbench.records import schema as F
 from qbench.records.build import new_record, unit_key
 from qbench.scenarios import model_unit, config_head, effective_train, frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, covering
@@ -81,11 +81,12 @@ class UnlearningSettings:
 _POISONED: dict[str, tuple[tuple[str, ...], str]] = {}  # suite -> (metrics, what) of its scenarios
 
 
-def register_poisoned_scenarios(suite: str, metrics: tuple[str, ...], what: str) -> None:
-    """One scenario per protocol task and model: label flipping at alpha 0.3, the poisoned model of 2.3."""
+def register_poisoned_scenarios(suite: str, metrics: tuple[str, ...], what: str, controls: bool = False) -> None:
+    """One scenario per protocol task and model: label flipping at alpha 0.3, the poisoned model of 2.3; with
+    ``controls``, the control models' too (PROTOCOL 2.4: planned only where --model names them)."""
     _POISONED[suite] = (metrics, what)
     for task in protocol_tasks(suite):
-        for model in protocol_models():
+        for model in protocol_models() + (control_models() if controls else ()):
             register_scenario(poisoned_scenario(suite, task, model, metrics, what))
 
 
@@ -108,7 +109,7 @@ def select_poisoned_scenarios(suite: str, options: RunOptions, quick_seeds: tupl
     return [replace(s, seeds=seeds or s.seeds, alphas=options.alphas or s.alphas) for s in scs]
 
 
-register_poisoned_scenarios("unlearning", STEP_METRICS + PRIVACY_METRICS, "unlearning label-flip poison")
+register_poisoned_scenarios("unlearning", STEP_METRICS + PRIVACY_METRICS, "unlearning label-flip poison", controls=True)
 
 
 def _scenarios(options: RunOptions) -> list[Scenario]:

@@ -98,6 +98,9 @@ class TaskFamily:
     train: Mapping[str, TrainConfig] = field(default_factory=dict)
     #: the model's constructor options per model name (its protocol size)
     model_size: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: per protocol task, (amplitudes per sample, whether complex): the input ``qbench list models`` counts
+    #: each model's parameters on, without loading the data
+    input_shapes: Mapping[str, tuple[int, bool]] = field(default_factory=dict)
     #: the unlearning suites' learning rate (PROTOCOL 4.2)
     unlearning_lr: float = 0.01
     #: the suites whose protocol scenarios use the family's tasks

@@ -209,6 +209,7 @@ register_family(TaskFamily(
     name="mnist", tasks=("mnist-1v9",),
     train={"mlp": TrainConfig(epochs=100, batch_size=128, lr=0.01), "qnn": TrainConfig(epochs=100, batch_size=256, lr=0.005)},
     model_size={"mlp": {"hidden": (16, 4)}, "qnn": {"depth": 6}},
+    input_shapes={"mnist-1v9": (2**N_QUBITS, False)},
     unlearning_lr=0.001,
     suites=("resilience", "unlearning", "corrective", "landscape", "sensitivity"),
     description="MNIST digits 1 vs 9 as unit-norm 1024-amplitude (10-qubit) vectors",

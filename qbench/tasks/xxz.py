@@ -57,6 +57,7 @@ register_family(TaskFamily(
     name="xxz", tasks=("xxz-12",),
     train={"mlp": TrainConfig(epochs=400, batch_size=32, lr=0.01), "qnn": TrainConfig(epochs=200, batch_size=32, lr=0.03)},
     model_size={"mlp": {"hidden": (64, 16)}, "qnn": {"depth": 4}},
+    input_shapes={"xxz-12": (2**12, True)},
     unlearning_lr=0.01,
     suites=("resilience", "unlearning", "corrective", "capacity", "sensitivity"),
     description="ground states of the periodic XXZ chain, gapless (Delta <= 1) vs gapped",
