@@ -13,6 +13,7 @@ from qbench.cli import main
 from qbench.records.build import new_record, unit_key
 from qbench.report import leaderboard as L
 from qbench.report.stats import Stat, fmt_ci, rank_groups
+from qbench.report.suites.resilience import max_alpha_within
 
 
 def run_cli(capsys, *argv):
@@ -454,10 +455,14 @@ def test_seeds_alphas_scenarios_and_echoed_fields_are_checked():
 def test_a_plugin_method_with_its_own_hyperparameters_is_a_protocol_record():
     from qbench.report.conformance import Checker
 
-    recs = unlearning_unit("my_plugin:Method", 0, [0.5, 0.7], task="xxz-12", conform=True, hp={"gamma": 3.0})
+    recs = unlearning_unit("my_plugin", 0, [0.5, 0.7], task="xxz-12", conform=True, hp={"gamma": 3.0})
     for r in recs:
         r["config"]["method_source"] = "my-plugin 0.1"
     assert {Checker().deviations(r) for r in recs} == {()}
+    # a method named as module:attribute is not an installed plugin: not the protocol's, and never imported
+    recs = unlearning_unit("my_plugin:Method", 0, [0.5, 0.7], task="xxz-12", conform=True, hp={"gamma": 3.0})
+    assert {Checker().deviations(r) for r in recs} == {(
+        'method: "my_plugin:Method" names a module, neither built in nor installed (never imported by a report)',)}
 
 
 def test_leaderboard_of_another_run_leaves_the_committed_one_byte_identical(capsys, tmp_path, results, monkeypatch):
@@ -545,10 +550,10 @@ def test_unlearning_table_ranks_and_steps_to_retrain(capsys, tmp_path):
 
 def test_five_point_rule_on_a_hand_made_table():
     means = {0.0: 0.95, 0.1: 0.93, 0.2: 0.90, 0.3: 0.89, 0.4: 0.93}
-    assert L.max_alpha_within(means) == 0.2  # 0.3 drops 0.06; the recovery at 0.4 does not count
-    assert L.max_alpha_within({0.0: 0.95, 0.1: 0.90, 0.2: 0.70}) == 0.1  # exactly 5 points is within
-    assert L.max_alpha_within({0.0: 0.95, 0.1: 0.80}) == 0.0
-    assert L.max_alpha_within({0.1: 0.9}) is None  # no clean value
+    assert max_alpha_within(means) == 0.2  # 0.3 drops 0.06; the recovery at 0.4 does not count
+    assert max_alpha_within({0.0: 0.95, 0.1: 0.90, 0.2: 0.70}) == 0.1  # exactly 5 points is within
+    assert max_alpha_within({0.0: 0.95, 0.1: 0.80}) == 0.0
+    assert max_alpha_within({0.1: 0.9}) is None  # no clean value
     recs = [sweep_record("resilience", "mlp", "label_flip", a, s, v + 0.001 * s)
             for s in (0, 1) for a, v in means.items()]
     row = next(l for l in L.render_block(recs).splitlines() if l.startswith("| mlp"))
