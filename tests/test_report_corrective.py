@@ -13,7 +13,7 @@ from qbench.report import figures as FIG
 from qbench.report import leaderboard as L
 from qbench.report.registry import RECORD_CHECKS
 from qbench.report.suites import corrective as C
-from tests.test_report import write_records
+from tests.report_records import write_records
 
 STEPS = 3
 

@@ -19,8 +19,6 @@ from qbench.report.sweeps import sweeps
 @leaderboard_section("sensitivity")
 def sensitivity_sections(ok: list[dict], failed: list[dict], ranked: bool = True) -> list[Section]:
     """Per task and model: each method's best grid point (highest mean final val_acc) beside its default's."""
-    from qbench.report.sweeps import sweeps
-
     def tkey(r: dict) -> tuple:
         return (table_protocol(r), r[F.TASK], model_order(r[F.MODEL]), r[F.MODEL])
 
@@ -55,8 +53,6 @@ def sensitivity_sections(ok: list[dict], failed: list[dict], ranked: bool = True
 
 @figures_for("sensitivity")
 def sensitivity_figures(ok: list[dict], out_dir: str) -> list[str]:
-    from qbench.report.sweeps import sweeps
-
     plt = pyplot()
     written: list[str] = []
     all_sweeps = sweeps(ok)
