@@ -19,6 +19,7 @@ name that depends only on what is plotted:
 
 Records of another protocol version than the newest of a figure's records get their own file,
 suffixed ``_protocol-<v>``; a ``landscape-study`` family likewise gets ``landscape-study_<task>_lrr.png``.
+Each suite's figures are drawn in its report module (:mod:`qbench.report.suites`), beside its tables.
 """
 
 from __future__ import annotations
