@@ -43,9 +43,14 @@ CHANGED_IN: dict[tuple[str, str, str], str] = {
 
 def scenario_version(suite: str, task: str, model: str) -> str:
     """The protocol version that last changed the definition of (suite, task, model): what its records carry."""
+    return family_version(suite, task_family(task), model)
+
+
+def family_version(suite: str, family: str | None, model: str) -> str:
+    """:func:`scenario_version` for a task of ``family`` (None: a family the protocol does not name)."""
     version = "1"
     for (s, fam, m), v in CHANGED_IN.items():
-        if s in ("*", suite) and fam in ("*", task_family(task)) and m in ("*", model):
+        if s in ("*", suite) and fam in ("*", family) and m in ("*", model):
             version = max(version, v, key=int)
     return version
 

@@ -112,3 +112,13 @@ def test_check_method_on_the_command_line(tmp_path, monkeypatch, capsys):
         assert "usage: qbench check method NAME_OR_MODULE:ATTR" in capsys.readouterr()[1]
     assert main(["check", "method", "nope"]) == 2
     assert "unknown unlearning method 'nope'" in capsys.readouterr()[1]
+
+
+def test_a_methods_place_in_tables_comes_from_its_registration():
+    from qbench.methods import LAST, method_order
+
+    builtin = ["retrain", "finetune", "gradient_ascent", "scrub", "scrub_alternating", "neg_grad_plus",
+               "random_labels", "salun", "l1_sparse", "bad_teacher"]
+    assert [method_order(m) for m in builtin] == list(range(10))
+    # a plugin's name, or one a record gives as module:attribute, comes after them and is never imported
+    assert method_order("my_plugin") == method_order("some_module:Method") == LAST > 9

@@ -79,10 +79,10 @@ def test_leaderboard_shows_the_oracle_row_and_the_privacy_columns(run_dir, tmp_p
 
 
 def test_ranked_table_has_both_rankings_and_their_rationale(run_dir):
-    from qbench.report.leaderboard import _unlearning_table
+    from qbench.report.suites.unlearning import unlearning_table
 
     recs = [r for r in records(run_dir) if r["status"] == "ok"]
-    body, notes = _unlearning_table(recs, "test", ranked=True)
+    body, notes = unlearning_table(recs, "test", ranked=True)
     header = body.splitlines()[0]
     assert "| rank " in header and "rank by gap_to_oracle" in header
     assert any("by gap_to_oracle (lower is better, same rank groups)" in n for n in notes)
@@ -91,24 +91,24 @@ def test_ranked_table_has_both_rankings_and_their_rationale(run_dir):
 
 
 def test_protocol_1_records_render_without_the_new_columns(run_dir):
-    from qbench.report.leaderboard import _unlearning_table
+    from qbench.report.suites.unlearning import unlearning_table
 
     old = []
     for r in records(run_dir):
         if r["method"] != "oracle":
             r = {**r, "metrics": {k: v for k, v in r["metrics"].items() if k not in ("mia_efficacy", "gap_to_oracle")}}
             old.append(r)
-    body, _ = _unlearning_table(old, "test", ranked=True)
+    body, _ = unlearning_table(old, "test", ranked=True)
     assert "gap_to_oracle" not in body and "mia_efficacy" not in body
 
 
 def test_a_missing_mia_cell_shows_the_dash_and_count(run_dir):
-    from qbench.report.leaderboard import _unlearning_table
+    from qbench.report.suites.unlearning import unlearning_table
 
     recs = [r for r in records(run_dir) if r["status"] == "ok"]
     two = recs + [{**r, "seed": 1, "metrics": {**r["metrics"], "mia_efficacy": None, "gap_to_oracle": None}}
                   for r in recs]
-    body, _ = _unlearning_table(two, "test", ranked=False)
+    body, _ = unlearning_table(two, "test", ranked=False)
     finetune = next(line for line in body.splitlines() if "`finetune`" in line)
     assert "(n=1)" in finetune
 

@@ -12,7 +12,8 @@ from qbench.records.checks import check_publication
 from qbench.report import figures as FIG
 from qbench.report import leaderboard as L
 from qbench.report.registry import RECORD_CHECKS
-from tests.test_report import write_records
+from qbench.report.suites import corrective as C
+from tests.report_records import write_records
 
 STEPS = 3
 
@@ -73,15 +74,15 @@ def rows_of(body):
 
 
 def test_recovers_from_needs_every_larger_fraction_within_reach():
-    assert L.recovers_from({0.1: 0.82, 0.5: 0.90, 1.0: 0.91}) == 0.5
-    assert L.recovers_from({0.1: 0.96, 0.5: 0.70, 1.0: 0.95}) == 1.0  # the lucky 0.1 beyond a shortfall does not count
-    assert L.recovers_from({0.1: 0.89, 0.5: 0.95, 1.0: 0.91}) == 0.1  # exactly 0.02 below is within; above is fine
-    assert L.recovers_from({0.1: 0.9, 0.5: math.nan, 1.0: 0.9}) == 1.0  # a fraction without a mean ends the run
-    assert L.recovers_from({0.1: 0.9, 0.5: 0.9}) is None  # no f = 1 value
+    assert C.recovers_from({0.1: 0.82, 0.5: 0.90, 1.0: 0.91}) == 0.5
+    assert C.recovers_from({0.1: 0.96, 0.5: 0.70, 1.0: 0.95}) == 1.0  # the lucky 0.1 beyond a shortfall does not count
+    assert C.recovers_from({0.1: 0.89, 0.5: 0.95, 1.0: 0.91}) == 0.1  # exactly 0.02 below is within; above is fine
+    assert C.recovers_from({0.1: 0.9, 0.5: math.nan, 1.0: 0.9}) == 1.0  # a fraction without a mean ends the run
+    assert C.recovers_from({0.1: 0.9, 0.5: 0.9}) is None  # no f = 1 value
 
 
 def test_corrective_tables_on_hand_computed_numbers():
-    (section,) = L.corrective_sections(table_records(), [])
+    (section,) = C.corrective_sections(table_records(), [])
     assert section.heading == "xxz-12 · mlp (protocol 2)"
     val, res = rows_of(section.body)
     header = section.body.splitlines()[0]
@@ -104,7 +105,7 @@ def test_corrective_tables_on_hand_computed_numbers():
 
 
 def test_tables_per_model_and_unranked_rows_in_method_order():
-    sections = L.corrective_sections(table_records("qnn") + table_records("mlp"), [], ranked=False)
+    sections = C.corrective_sections(table_records("qnn") + table_records("mlp"), [], ranked=False)
     assert [s.heading for s in sections] == [
         "xxz-12 · mlp (protocol 2; NOT the protocol settings, not ranked)",
         "xxz-12 · qnn (protocol 2; NOT the protocol settings, not ranked)"]
@@ -120,7 +121,7 @@ def test_a_failed_unit_is_noted_and_its_cell_counts_fewer_seeds():
     from qbench.records.checks import split_failed
 
     ok, failed = split_failed(recs)
-    (section,) = L.corrective_sections(ok, failed)
+    (section,) = C.corrective_sections(ok, failed)
     val, _ = rows_of(section.body)
     assert val["`retrain`"][3] == "0.700 ± 0.000 (n=2)"
     assert val["`retrain`"][5].endswith("(n=2)")  # seed 2 has no mean over every fraction
@@ -130,21 +131,21 @@ def test_a_failed_unit_is_noted_and_its_cell_counts_fewer_seeds():
 def test_rows_with_different_seeds_or_settings_are_refused():
     recs = [r for r in table_records() if not (r["method"] == "retrain" and r["seed"] == 2 and r["known_fraction"] == 0.1)]
     with pytest.raises(QbenchError, match="rows cover different seeds"):
-        L.corrective_sections(recs, [])
+        C.corrective_sections(recs, [])
     recs = table_records() + corrective_unit("finetune", 3, 0.1, 0.8, steps=STEPS + 1)
     with pytest.raises(QbenchError, match="2 different configurations"):
-        L.corrective_sections(recs, [])
+        C.corrective_sections(recs, [])
 
 
 def test_record_check_wants_steps_0_and_n_and_the_oracle_at_n():
     recs = table_records()
-    assert RECORD_CHECKS["corrective"] is L.check_corrective_steps
-    assert L.check_corrective_steps(recs, set()) == []
+    assert RECORD_CHECKS["corrective"] is C.check_corrective_steps
+    assert C.check_corrective_steps(recs, set()) == []
     check_publication(recs, RECORD_CHECKS)  # the same method and seed at two fractions are not duplicates
     broken = corrective_unit("finetune", 0, 0.25, 0.8, only_steps=[0])
     broken += corrective_unit("oracle", 0, 0.25, 0.9, only_steps=[0, STEPS])
     broken += corrective_unit("retrain", 0, 0.25, 0.9, only_steps=[0, 1, STEPS])
-    problems = L.check_corrective_steps(recs + broken, set())
+    problems = C.check_corrective_steps(recs + broken, set())
     assert len(problems) == 3
     keys = {r["unit_key"]: r["method"] for r in broken}
     by_method = {keys[p.split()[1].rstrip(":")]: p for p in problems}
@@ -152,7 +153,7 @@ def test_record_check_wants_steps_0_and_n_and_the_oracle_at_n():
     assert by_method["oracle"].endswith(f"steps 0,{STEPS}, expected {STEPS}")
     assert by_method["retrain"].endswith(f"steps 0-1,{STEPS}, expected 0,{STEPS}")
     # a failed unit is reported as failed, not as incomplete
-    left = L.check_corrective_steps(broken, {broken[0]["unit_key"]})
+    left = C.check_corrective_steps(broken, {broken[0]["unit_key"]})
     assert len(left) == 2 and not any(broken[0]["unit_key"] in p for p in left)
     with pytest.raises(QbenchError, match="expected 0,3"):
         check_publication(recs + broken[:1], RECORD_CHECKS)
@@ -162,7 +163,7 @@ def test_figure_per_task_with_a_panel_per_model(tmp_path):
     import matplotlib.image as mpimg
 
     recs = table_records("mlp") + table_records("qnn")
-    written = FIG.corrective_figures(recs, str(tmp_path))
+    written = C.corrective_figures(recs, str(tmp_path))
     assert [p.rsplit("/", 1)[1] for p in written] == ["corrective_xxz-12_val_acc.png"]
     img = mpimg.imread(written[0])
     assert img.ndim == 3 and img.shape[1] > img.shape[0] > 200  # two panels side by side

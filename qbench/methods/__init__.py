@@ -15,13 +15,17 @@ from qbench.methods.base import MASK_KEY, UnlearningMethod, bernoulli_kl, mean_b
 
 ENTRY_POINT_GROUP = "qbench.unlearning_methods"
 _BUILTIN: dict[str, type[UnlearningMethod]] = {}
+_ORDER: dict[str, int] = {}
+#: the place in tables and figures of a method without a registered order (a plugin's): after the built-ins
+LAST = 99
 _ENTRY_POINTS: dict[str, importlib.metadata.EntryPoint] | None = None
 _PLUGINS: dict[str, type[UnlearningMethod]] = {}
 _PLUGIN_SOURCE: dict[str, str] = {}
 
 
-def register_method(name: str) -> Callable[[type[UnlearningMethod]], type[UnlearningMethod]]:
-    """Class decorator: register a built-in method under an explicit, stable name."""
+def register_method(name: str, *, order: int = LAST) -> Callable[[type[UnlearningMethod]], type[UnlearningMethod]]:
+    """Class decorator: register a built-in method under an explicit, stable name; ``order``: its place in
+    tables and figures (smaller first; unranked rows and figure legends follow it)."""
 
     def deco(cls: type[UnlearningMethod]) -> type[UnlearningMethod]:
         _check_method_class(cls, name)
@@ -29,6 +33,7 @@ def register_method(name: str) -> Callable[[type[UnlearningMethod]], type[Unlear
             raise ValueError(f"unlearning method {name!r} registered twice")
         cls.name = name
         _BUILTIN[name] = cls
+        _ORDER[name] = order
         return cls
 
     return deco
@@ -91,6 +96,13 @@ def method_class(name: str) -> type[UnlearningMethod]:
     raise QbenchError(f"unknown unlearning method {name!r}; known: {', '.join(list_methods())} (or module:attribute)")
 
 
+def method_order(name: str) -> int:
+    """A method's place in tables and figures: its registration's ``order``; :data:`LAST` for any other name
+    (a plugin's, or one a record names), which is never imported to find out."""
+    _load_builtins()
+    return _ORDER.get(name, LAST)
+
+
 def method_source(name: str) -> str:
     """'builtin', or where a plugin came from (distribution and version, or module path)."""
     return "builtin" if name in _BUILTIN else _PLUGIN_SOURCE.get(name, "unknown")
@@ -126,5 +138,5 @@ def _load_builtins() -> None:
 
 __all__ = [
     "UnlearningMethod", "register_method", "get_method", "method_class", "list_methods",
-    "method_source", "method_defaults", "bernoulli_kl", "mean_bce", "ENTRY_POINT_GROUP", "MASK_KEY",
+    "method_source", "method_defaults", "method_order", "bernoulli_kl", "mean_bce", "ENTRY_POINT_GROUP", "MASK_KEY",
 ]

@@ -32,7 +32,7 @@ class BadTeacherHyperparameters:
     temperature: float = 1.0  # both KLs compare sigmoid(logit / temperature)
 
 
-@register_method("bad_teacher")
+@register_method("bad_teacher", order=9)
 class BadTeacher(UnlearningMethod):
     Hyperparameters = BadTeacherHyperparameters
 

@@ -11,7 +11,7 @@ class GradientAscentHyperparameters:
     beta: float = 0.2
 
 
-@register_method("gradient_ascent")
+@register_method("gradient_ascent", order=2)
 class GradientAscent(UnlearningMethod):
     Hyperparameters = GradientAscentHyperparameters
 

@@ -28,7 +28,7 @@ class L1SparseHyperparameters:
     gamma: float = 5e-4  # the L1 weight at the first step; it decays linearly over the run
 
 
-@register_method("l1_sparse")
+@register_method("l1_sparse", order=8)
 class L1Sparse(UnlearningMethod):
     Hyperparameters = L1SparseHyperparameters
 

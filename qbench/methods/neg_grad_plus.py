@@ -20,7 +20,7 @@ class NegGradPlusHyperparameters:
     beta: float = 0.999  # weight of the retain term; 1 - beta weights the ascent on the forget set
 
 
-@register_method("neg_grad_plus")
+@register_method("neg_grad_plus", order=5)
 class NegGradPlus(UnlearningMethod):
     Hyperparameters = NegGradPlusHyperparameters
 

@@ -29,7 +29,7 @@ def draw_random_labels(seed: int, n: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 2, n).astype(np.float32)
 
 
-@register_method("random_labels")
+@register_method("random_labels", order=6)
 class RandomLabels(UnlearningMethod):
     def setup(self, logits_fn, theta0, data, hp, context):
         return {RANDOM_LABELS: draw_random_labels(context.seed, int(data["x_forget"].shape[0]))}

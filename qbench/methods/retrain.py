@@ -4,7 +4,7 @@ from qbench.methods import register_method
 from qbench.methods.finetune import Finetune
 
 
-@register_method("retrain")
+@register_method("retrain", order=0)
 class Retrain(Finetune):
     """``finetune``'s objective (mean BCE on the retain set) from a fresh initialization."""
 

@@ -40,7 +40,7 @@ def saliency_mask(grad: np.ndarray, ratio: float) -> np.ndarray:
     return mask
 
 
-@register_method("salun")
+@register_method("salun", order=7)
 class Salun(RandomLabels):
     Hyperparameters = SalunHyperparameters
 

@@ -19,7 +19,7 @@ class ScrubHyperparameters:
     kl: str = "bernoulli"
 
 
-@register_method("scrub")
+@register_method("scrub", order=3)
 class Scrub(UnlearningMethod):
     Hyperparameters = ScrubHyperparameters
 

@@ -41,7 +41,7 @@ def _distill_kl(teacher_logits, student_logits, temperature):
     return (tf.stop_gradient(bernoulli_kl(t, s)) + (surrogate - tf.stop_gradient(surrogate))) * temperature**2
 
 
-@register_method("scrub_alternating")
+@register_method("scrub_alternating", order=4)
 class ScrubAlternating(UnlearningMethod):
     Hyperparameters = ScrubAlternatingHyperparameters
 

@@ -28,6 +28,12 @@ def default_ledger(root: str | os.PathLike) -> Path:
 
 def read_units(paths: Sequence[str | os.PathLike]) -> tuple[dict[str, list[dict]], dict[str, str]]:
     """Records by unit key, and each unit's content hash (sha256 of its record file(s), in order)."""
+    by_unit, files = _unit_files(paths)
+    return by_unit, {key: _digest(fs) for key, fs in files.items()}
+
+
+def _unit_files(paths: Sequence[str | os.PathLike]) -> tuple[dict[str, list[dict]], dict[str, list[str]]]:
+    """Records by unit key, and each unit's record files in reading order."""
     by_unit: dict[str, list[dict]] = defaultdict(list)
     files: dict[str, list[str]] = defaultdict(list)
     for where, rec in iter_records(paths, recursive=True):
@@ -36,13 +42,14 @@ def read_units(paths: Sequence[str | os.PathLike]) -> tuple[dict[str, list[dict]
         f = where.rsplit(":", 1)[0]
         if f not in files[key]:
             files[key].append(f)
-    digests = {}
-    for key, fs in files.items():
-        h = hashlib.sha256()
-        for f in fs:
-            h.update(Path(f).read_bytes())
-        digests[key] = h.hexdigest()
-    return dict(by_unit), digests
+    return dict(by_unit), dict(files)
+
+
+def _digest(files: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    for f in files:
+        h.update(Path(f).read_bytes())
+    return h.hexdigest()
 
 
 def read_ledger(path: str | os.PathLike) -> list[dict]:
@@ -76,6 +83,58 @@ def cpu_relation(entry: dict) -> str:
     return "same_cpu" if here == made else "other_cpu"
 
 
+class LedgerView:
+    """A results tree beside the ledger of its re-runs, read once: coverage counts and changed files."""
+
+    def __init__(self, ledger_path: str | os.PathLike, results_dir: str | os.PathLike) -> None:
+        self.ledger = str(ledger_path)
+        self.by_unit, self.files = _unit_files([results_dir])
+        self.digests = {key: _digest(fs) for key, fs in self.files.items()}
+        entries = read_ledger(ledger_path)
+        #: (unit, content sha256) -> its last entry: what a unit of that content counts as
+        self.last = {(e["unit"], e["content_sha256"]): e for e in entries}
+        #: unit -> (line number, entry) of its last entry, whatever content it verified
+        self.latest = {e["unit"]: (i, e) for i, e in enumerate(entries, 1)}
+        self.ok_units = sorted(k for k, rs in self.by_unit.items() if not any(r[F.STATUS] == "failed" for r in rs))
+
+    def counts(self, keys: Sequence[str]) -> dict:
+        """Units and records of ``keys``, and how many the ledger shows re-run, agreeing and disagreeing."""
+        hits = [self.last.get((k, self.digests[k])) for k in keys]
+        return {
+            "units": len(keys), "records": sum(len(self.by_unit[k]) for k in keys),
+            "units_checked": sum(h is not None for h in hits),
+            "units_agreed": sum(bool(h and h["agree"]) for h in hits),
+            "records_agreed": sum(len(self.by_unit[k]) for k, h in zip(keys, hits) if h and h["agree"]),
+            "units_disagreed": sum(bool(h and not h["agree"]) for h in hits),
+            **{f"disagreed_{rel}": sum(bool(h and not h["agree"] and cpu_relation(h) == rel) for h in hits)
+               for rel in ("same_cpu", "other_cpu", "cpu_unknown")},
+        }
+
+    def by(self, *fields: str) -> dict[tuple[str, ...], dict]:
+        """:meth:`counts` of the successful units per value of the record ``fields`` (e.g. suite, model)."""
+        groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
+        for k in self.ok_units:
+            groups[tuple(str(self.by_unit[k][0].get(f)) for f in fields)].append(k)
+        return {g: self.counts(ks) for g, ks in sorted(groups.items())}
+
+    def revisions(self) -> list[str]:
+        """The revisions of the counted entries, most recent last."""
+        used = [self.last[(k, self.digests[k])] for k in self.ok_units if (k, self.digests[k]) in self.last]
+        return sorted({e["revision"] for e in used},
+                      key=lambda r: max(e.get("checked_at", "") for e in used if e["revision"] == r))
+
+    def changed(self) -> list[str]:
+        """One line per unit whose record file(s) no longer have the sha256 its last ledger entry verified:
+        a record edited or re-made since ``qbench verify`` checked it."""
+        out = []
+        for key in sorted(self.files):
+            if key in self.latest and self.latest[key][1]["content_sha256"] != self.digests[key]:
+                line, entry = self.latest[key]
+                out.append(f"{', '.join(self.files[key])}: changed since `qbench verify` checked it ({self.ledger} "
+                           f"line {line}: sha256 {entry['content_sha256'][:12]}, now {self.digests[key][:12]})")
+        return out
+
+
 def ledger_coverage(ledger_path: str | os.PathLike, results_dir: str | os.PathLike) -> dict:
     """How much of ``results_dir`` the ledger shows re-run and agreeing, for the leaderboard.
 
@@ -86,32 +145,9 @@ def ledger_coverage(ledger_path: str | os.PathLike, results_dir: str | os.PathLi
     ``disagreed_same_cpu``, ``disagreed_other_cpu`` and ``disagreed_cpu_unknown``), ``revisions`` (those
     of the counted entries, most recent last), and the same counts per ``by_model`` and ``by_suite``.
     """
-    by_unit, digests = read_units([results_dir])
-    entries = read_ledger(ledger_path)
-    last: dict[tuple[str, str], dict] = {}
-    for e in entries:
-        last[(e["unit"], e["content_sha256"])] = e
-    ok_units = sorted(k for k, rs in by_unit.items() if not any(r[F.STATUS] == "failed" for r in rs))
-
-    def counts(keys: list[str]) -> dict:
-        hits = [last.get((k, digests[k])) for k in keys]
-        return {
-            "units": len(keys), "records": sum(len(by_unit[k]) for k in keys),
-            "units_checked": sum(h is not None for h in hits),
-            "units_agreed": sum(bool(h and h["agree"]) for h in hits),
-            "records_agreed": sum(len(by_unit[k]) for k, h in zip(keys, hits) if h and h["agree"]),
-            "units_disagreed": sum(bool(h and not h["agree"]) for h in hits),
-            **{f"disagreed_{rel}": sum(bool(h and not h["agree"] and cpu_relation(h) == rel) for h in hits)
-               for rel in ("same_cpu", "other_cpu", "cpu_unknown")},
-        }
-
-    out = counts(ok_units)
-    used = [last[(k, digests[k])] for k in ok_units if (k, digests[k]) in last]
-    out["revisions"] = sorted({e["revision"] for e in used}, key=lambda r: max(e.get("checked_at", "") for e in used
-                                                                               if e["revision"] == r))
+    view = LedgerView(ledger_path, results_dir)
+    out = view.counts(view.ok_units)
+    out["revisions"] = view.revisions()
     for field, name in ((F.MODEL, "by_model"), (F.SUITE, "by_suite")):
-        groups: dict[str, list[str]] = defaultdict(list)
-        for k in ok_units:
-            groups[str(by_unit[k][0].get(field))].append(k)
-        out[name] = {g: counts(ks) for g, ks in sorted(groups.items())}
+        out[name] = {g: c for (g,), c in view.by(field).items()}
     return out

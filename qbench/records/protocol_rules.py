@@ -12,16 +12,19 @@ from collections import defaultdict
 from typing import Iterable
 
 from qbench.errors import QbenchError
-from qbench.protocol import PROTOCOL_VERSION, scenario_version
+from qbench.protocol import PROTOCOL_VERSION, family_version
 from qbench.records import schema as F
+from qbench.tasks import named_task
 
 
 def table_protocol(rec: dict) -> str:
     """The protocol whose tables ``rec`` belongs in: the current one if its scenario has not changed since
-    the record's version; else its own version, marked, so that it never shares a table with current ones."""
+    the record's version; else its own version, marked, so that it never shares a table with current ones.
+    The task's family comes from :func:`qbench.tasks.named_task`: no module a record names is imported."""
     own = str(rec["protocol_version"])
+    task = named_task(str(rec.get(F.TASK)))
     try:
-        current = scenario_version(rec[F.SUITE], str(rec[F.TASK]), str(rec[F.MODEL]))
+        current = family_version(rec[F.SUITE], task.family if task else None, str(rec[F.MODEL]))
     except (KeyError, TypeError, ValueError):
         return own
     if own == current:
@@ -39,13 +42,12 @@ def _train_specs(config: dict) -> list[dict]:
 
 def record_task_options(rec: dict) -> dict | None:
     """The task options a record's data had (xxz: its phase rule); a config without ``task_options`` was
-    written before tasks had options and means the task's protocol-1 options. None: an unknown task."""
-    from qbench.tasks import legacy_task_options
-
-    try:
-        legacy = legacy_task_options(str(rec.get(F.TASK) or ""))
-    except QbenchError:
+    written before tasks had options and means the task's protocol-1 options. None: a task neither built
+    in nor installed (never imported to find out)."""
+    task = named_task(str(rec.get(F.TASK) or ""))
+    if task is None:
         return None
+    legacy = task.legacy_options
     seen = {json.dumps(spec["task_options"] if "task_options" in spec else legacy, sort_keys=True)
             for spec in _train_specs(rec.get(F.CONFIG) or {})}
     return json.loads(seen.pop()) if len(seen) == 1 else {"mixed": sorted(seen)}

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from qbench.plugins import is_path
 from qbench.records import schema as F
 from qbench.records.provenance import config_hash
 
@@ -50,6 +51,13 @@ def _flatten(value: Any, prefix: str) -> dict[str, Any]:
     return {prefix: value}
 
 
+def named_modules(rec: dict) -> tuple[str, ...]:
+    """How ``rec`` names code by a 'module:attribute' name (task, model, method): such a name is neither
+    built in nor an installed plugin's entry point, and a report never imports it to find out."""
+    return tuple(f"{f}: {_text(rec.get(f))} names a module, neither built in nor installed (never imported "
+                 "by a report)" for f in (F.TASK, F.MODEL, F.METHOD) if is_path(rec.get(f)))
+
+
 def _free(path: str, free: tuple[str, ...]) -> bool:
     top = path.split(".", 2)[1].split("[", 1)[0]
     return top in free
@@ -83,7 +91,7 @@ class Checker:
     def deviations(self, rec: dict) -> tuple[str, ...]:
         """How ``rec`` differs from the protocol (empty: it is a protocol record)."""
         config = rec[F.CONFIG]
-        out = [f"{f}: {_text(rec.get(f))} (its config: {_text(config[f])})"
+        out = list(named_modules(rec)) + [f"{f}: {_text(rec.get(f))} (its config: {_text(config[f])})"
                for f in _ECHOED if f in config and rec.get(f) != config[f]]
         # a landscape unit covers several alphas; its failure record (qbench.runner) has none
         if "alphas" in config and rec[F.ALPHA] is not None and rec[F.ALPHA] not in config["alphas"]:

@@ -10,7 +10,8 @@ from typing import Sequence
 from qbench.errors import QbenchError
 from qbench.records import schema as F
 from qbench.records.checks import split_failed
-from qbench.report.leaderboard import Section
+from qbench.report import suites as _suites  # noqa: F401  (registers every suite's sections)
+from qbench.report.common import Section
 from qbench.report.registry import SECTIONS, section_suites
 
 

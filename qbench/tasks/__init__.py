@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import os
+from dataclasses import dataclass
 
 from qbench.errors import QbenchError
 from qbench.plugins import entry_points, is_path, load_entry_point, load_path
@@ -18,8 +19,8 @@ from qbench.tasks.base import _FAMILIES, _TASKS, ENCODINGS, TaskData, TaskFamily
 from qbench.tasks import mnist, xxz  # noqa: E402,F401  (registration)
 
 __all__ = ["ENCODINGS", "ENTRY_POINT_GROUP", "TaskData", "TaskFamily", "check_task_name", "check_task_options",
-           "default_task_options", "family_name", "get_task", "legacy_task_options", "list_tasks", "register_family",
-           "register_task", "task_families", "task_info", "task_option_values"]
+           "default_task_options", "family_name", "get_task", "legacy_task_options", "list_tasks", "NamedTask",
+           "named_task", "register_family", "register_task", "task_families", "task_info", "task_option_values"]
 
 ENTRY_POINT_GROUP = "qbench.tasks"
 _ENTRY_POINTS: dict | None = None
@@ -80,7 +81,8 @@ def family_name(task: str) -> str:
     return plugin.name if plugin is not None else task.split("-", 1)[0]
 
 
-def _resolve(name: str):
+def _builtin(name: str):
+    """(loader, fixed options) of a built-in task, else None; a bad xxz chain length is a QbenchError."""
     match = xxz.TASK_NAME_RE.match(name) if isinstance(name, str) else None
     if match:
         n = int(match.group(1))
@@ -88,8 +90,13 @@ def _resolve(name: str):
             raise QbenchError(f"task {name!r}: xxz-<L> needs an even chain length 4 <= L <= {xxz.MAX_QUBITS} "
                               f"(every state is held as 2**L amplitudes)")
         return xxz.load_xxz, {"n_qubits": n}
-    if name in _TASKS:
-        return _TASKS[name], {}
+    return (_TASKS[name], {}) if isinstance(name, str) and name in _TASKS else None
+
+
+def _resolve(name: str):
+    builtin = _builtin(name)
+    if builtin is not None:
+        return builtin
     plugin = _plugin(name)
     if plugin is not None:
         return plugin.loader, {}
@@ -100,7 +107,38 @@ def _resolve(name: str):
 def _options_of(name: str) -> tuple[dict[str, tuple], dict]:
     """(option -> allowed values, the protocol's default first; the options a protocol-1 config meant)."""
     loader, _ = _resolve(name)
+    return _loader_options(loader)
+
+
+def _loader_options(loader) -> tuple[dict[str, tuple], dict]:
     return (dict(xxz.OPTIONS), dict(xxz.LEGACY_OPTIONS)) if loader is xxz.load_xxz else ({}, {})
+
+
+@dataclass(frozen=True)
+class NamedTask:
+    """What the name of a task in a record says, known without importing anything the name points at."""
+
+    #: 'builtin', or 'installed' (an entry point of ``qbench.tasks``, known from its metadata)
+    source: str
+    #: the built-in family ('xxz' for xxz-6); None for a plugin's, which is never a built-in one
+    family: str | None
+    #: what a config without ``task_options`` meant (protocol 1): xxz -> phase=fixed; a plugin has no options
+    legacy_options: dict
+
+
+def named_task(name: str) -> NamedTask | None:
+    """The facts the report side reads about task ``name`` of a record: a built-in task's, or an installed
+    plugin's from its entry point's metadata (the plugin is not loaded); None for anything else, every
+    'module:attribute' name included. Reading records never runs code: nothing is imported here."""
+    try:
+        builtin = _builtin(name)
+    except QbenchError:
+        return None
+    if builtin is not None:
+        return NamedTask("builtin", name.split("-", 1)[0], _loader_options(builtin[0])[1])
+    if isinstance(name, str) and not is_path(name) and name in _entry_points():
+        return NamedTask("installed", None, {})
+    return None
 
 
 def task_option_values(name: str) -> dict[str, tuple]:

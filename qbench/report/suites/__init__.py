@@ -1,0 +1,6 @@
+"""Each suite's report in one module, its leaderboard tables and its figures side by side: importing this
+package registers them (:mod:`qbench.report.registry`), in the order ``qbench plot`` draws them."""
+
+from qbench.report.suites import (  # noqa: F401  (registers them)
+    resilience, unlearning, landscape, capacity, corrective, sensitivity,
+)

@@ -1,0 +1,168 @@
+"""The unlearning suite's report (PROTOCOL 4.2): a table per task and model ranking the methods by
+val_acc at the final step (and, from protocol 2, by gap_to_oracle), and figures of val_acc, forget_acc
+and gap_to_oracle per step, a panel per model."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+from qbench.metrics.curves import steps_to_reach
+from qbench.metrics.registry import get_metric
+from qbench.records import schema as F
+from qbench.records.checks import check_complete_steps, check_one_variant, check_same_seeds, seeds_by_row
+from qbench.records.protocol_rules import table_protocol
+from qbench.report.common import (Section, column, failed_note, family, final_step, group, heading, md_table,
+                                  method_key, model_key, model_order, sort_tables)
+from qbench.report.plotting import MODEL_TITLES, acc, band, figure_tables, file_name, legend_below, pyplot, save
+from qbench.report.registry import figures_for, leaderboard_section, record_check
+from qbench.report.stats import DASH, Stat, fmt_ci, fmt_num, fmt_stat, rank_groups
+
+
+@leaderboard_section("unlearning")
+def unlearning_sections(ok: list[dict], failed: list[dict], ranked: bool = True) -> list[Section]:
+    def tkey(r: dict) -> tuple:
+        return (table_protocol(r), family(r), r[F.TASK], model_order(r[F.MODEL]), r[F.MODEL])
+
+    tables, fails = group(ok, tkey), group(failed, tkey)
+    sections = []
+    for key in sort_tables(set(tables) | set(fails)):
+        pv, fam, task, _, model = key
+        recs = tables.get(key, [])
+        where = f"unlearning {task}/{model} (protocol {pv})"
+        by_method = group(recs, lambda r: (r[F.METHOD],))
+        check_one_variant({m[0]: rs for m, rs in by_method.items()}, where)
+        check_same_seeds(seeds_by_row(recs, fails.get(key, []), lambda r: r[F.METHOD]), where)
+        body, notes = unlearning_table(recs, where, ranked)
+        notes += failed_note(fails.get(key, []), lambda r: f"{r[F.METHOD]} seed {r[F.SEED]}")
+        sections.append(Section(heading(task, model, protocol=pv, fam=fam, suite="unlearning",
+                                         records=recs + fails.get(key, []), ranked=ranked), body, notes))
+    return sections
+
+
+def unlearning_table(recs: list[dict], where: str, ranked: bool = True) -> tuple[str, list[str]]:
+    if not recs:
+        return "No successful records.", []
+    final = final_step(recs, where)
+    # curves[method][seed][step] = metrics
+    curves: dict[str, dict[int, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))
+    for r in recs:
+        curves[r[F.METHOD]][r[F.SEED]][r[F.STEP]] = r[F.METRICS]
+    # protocol 2 (the oracle, membership inference): its columns and ranking only where its metrics are
+    privacy = F.ORACLE in curves or any("mia_efficacy" in r[F.METRICS] for r in recs)
+    mia, gap = get_metric("mia_efficacy"), get_metric("gap_to_oracle")
+    retrain = curves.get("retrain", {})
+    target = {seed: (c.get(final) or {}).get("val_acc") for seed, c in retrain.items()}
+    steps_shown = [s for s in (0, 10) if s < final] + [final]
+    rows: dict[str, dict[str, Any]] = {}
+    for method, by_seed in curves.items():
+        seeds = sorted(by_seed)
+        row: dict[str, Any] = {"n": len(seeds)}
+        for s in steps_shown:
+            row[f"val@{s}"] = Stat.of(by_seed[seed].get(s, {}).get("val_acc") for seed in seeds)
+        row["forget"] = Stat.of(by_seed[seed].get(final, {}).get("forget_acc") for seed in seeds)
+        for m in (mia, gap):
+            row[m.name] = Stat.of(by_seed[seed].get(final, {}).get(m.name) for seed in seeds)
+        reach = [steps_to_reach({st: m.get("val_acc") for st, m in by_seed[seed].items()}, target.get(seed, math.nan))
+                 for seed in seeds]
+        row["reach"] = Stat.of(reach)
+        row["reach_k"] = sum(1 for v in reach if math.isfinite(v))
+        row["sps"] = Stat.of((by_seed[seed].get(final, {}).get("wall_s") or math.nan) / max(final, 1) for seed in seeds)
+        rows[method] = row
+    methods = [m for m in rows if m != F.ORACLE]
+    if ranked:
+        ranking = rank_groups([(m, rows[m][f"val@{final}"]) for m in methods])
+        # lower is better: rank the negated gaps (the interval is symmetric, so the groups are the same)
+        by_gap = {m: r for r, m, _ in rank_groups([(m, Stat(-rows[m][gap.name].mean, rows[m][gap.name].std,
+                                                             rows[m][gap.name].n)) for m in methods])}
+    else:
+        ranking = [(None, m, None) for m in sorted(methods, key=method_key)]
+        by_gap = {}
+    if F.ORACLE in rows:
+        ranking.append((None, F.ORACLE, None))  # the target: shown, never ranked
+    headers = (["rank"] + ([f"rank by {gap.column}"] if privacy else []) if ranked else []) + ["method"] + [
+        f"{column('val_acc')} @{s}" for s in steps_shown] + [f"95% CI {column('val_acc')} @{final}",
+                                                           f"{column('forget_acc')} @{final}"] + (
+        [f"{mia.column} @{final}", gap.column, f"95% CI {gap.column}"] if privacy else []) + [
+        "steps to retrain's val_acc", "s/step", "n"]
+    table = []
+    for rank, method, _ in ranking:
+        row = rows[method]
+        n = row["n"]
+        reach = row["reach"]
+        oracle = method == F.ORACLE
+        reach_cell = (DASH if not retrain or oracle else
+                      f"{fmt_num(reach.mean, 1)} ± {fmt_num(reach.std, 1) if reach.n > 1 else DASH} ({row['reach_k']}/{n})"
+                      if reach.n else f"never (0/{n})")
+        gap_rank = by_gap.get(method)
+        table.append(([str(rank) if rank else DASH] + ([str(gap_rank) if gap_rank else DASH] if privacy else [])
+                      if ranked else []) + [f"`{method}`"]
+                     + [fmt_stat(row[f"val@{s}"], 3, n) for s in steps_shown]
+                     + [fmt_ci(row[f"val@{final}"], bounds=(0.0, 1.0)), fmt_stat(row["forget"], 3, n)]
+                     + ([fmt_stat(row[mia.name], mia.digits, n), fmt_stat(row[gap.name], gap.digits, n),
+                         fmt_ci(row[gap.name], gap.digits, bounds=(0.0, 1.0))] if privacy else [])
+                     + [reach_cell, fmt_stat(row["sps"], 4, n), str(n)])
+    order = (f"Ranked by val_acc at the final step ({final}); methods whose 95% interval of the mean "
+             "(Student t over seeds, clipped to [0, 1]) overlaps the leader's share its rank." if ranked else
+             "Not ranked: these records do not follow the protocol, so no method is placed above another; "
+             "95% interval of the mean: Student t over seeds, clipped to [0, 1].")
+    notes = [order + " forget_acc: agreement with the "
+             "flipped labels on the forget set (lower is better). Steps to retrain's val_acc: first step at "
+             "which a seed reaches the final val_acc of the same seed's `retrain` run, mean over the seeds "
+             "that reach it (reached/seeds)."]
+    if privacy:
+        notes.append(("The two rankings: by val_acc rewards recovering accuracy on clean data, whatever the model "
+                      "still remembers of the forget set; by gap_to_oracle (lower is better, same rank groups) "
+                      "rewards ending where a model that never saw the forget set ends, on accuracy and privacy alike. "
+                      if ranked else "") +
+                     f"`{F.ORACLE}`: the model trained from a fresh initialization on the retain set with the full "
+                     "recipe (PROTOCOL 4.2), the target, not ranked. "
+                     f"{mia.column}: {mia.description}. {gap.column}: {gap.description}. "
+                     "A cell with (n=k) has a value for k seeds only (the others' could not be computed).")
+    if not retrain:
+        notes.append("No `retrain` records in this table: steps to retrain's val_acc cannot be computed.")
+    return md_table(headers, table), notes
+
+
+record_check("unlearning")(check_complete_steps)
+
+
+@figures_for("unlearning")
+def unlearning_figures(ok: list[dict], out_dir: str) -> list[str]:
+    plt = pyplot()
+    written: list[str] = []
+    tables, newest = figure_tables(ok, "unlearning")
+    for (fam, task, pv), recs in tables.items():
+        labels = {"val_acc": "validation accuracy", "forget_acc": "forgetting accuracy (polluted labels)"}
+        if any(r[F.METRICS].get("gap_to_oracle") is not None for r in recs):  # protocol 2: every 10 steps
+            labels["gap_to_oracle"] = "gap to the oracle (lower: better)"
+        models = sorted({r[F.MODEL] for r in recs}, key=model_key)
+        methods = sorted({r[F.METHOD] for r in recs} - {F.ORACLE}, key=method_key)
+        colors = {m: f"C{i % 10}" for i, m in enumerate(methods)}
+        for metric, ylabel in labels.items():
+            fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.4), squeeze=False, sharey=True,
+                                     layout="constrained")
+            for j, model in enumerate(models):
+                ax = axes[0][j]
+                for method in methods:
+                    rs = [r for r in recs if r[F.MODEL] == model and r[F.METHOD] == method]
+                    if not rs:
+                        continue
+                    by_step = group([r for r in rs if r[F.METRICS].get(metric) is not None], lambda r: (int(r[F.STEP]),))
+                    steps = sorted(s for (s,) in by_step)
+                    band(ax, steps, [Stat.of(acc(r, metric) for r in by_step[(s,)]) for s in steps],
+                          color=colors[method], label=method, linewidth=1.4)
+                target = Stat.of(acc(r, metric) for r in recs if r[F.MODEL] == model and r[F.METHOD] == F.ORACLE)
+                if target.n:  # the oracle is one model, not a curve: its mean as a reference line
+                    ax.axhline(target.mean, color="0.3", linestyle="--", linewidth=1.0, label=F.ORACLE)
+                ax.set_title(f"{task}, {MODEL_TITLES.get(model, model)}")
+                ax.set_xlabel("unlearning step")
+                if j == 0:
+                    ax.set_ylabel(ylabel)
+                ax.set_ylim(-0.02, 1.02)
+                ax.grid(alpha=0.3)
+            legend_below(fig, axes[0], methods + [F.ORACLE])
+            fig.suptitle(f"Unlearning on {task}: {ylabel} vs step (mean ± 1 std over seeds)")
+            save(fig, out_dir, file_name(fam, task, f"_{metric}", pv, newest[(fam, task)]), written)
+    return written
