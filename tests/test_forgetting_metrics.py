@@ -131,8 +131,23 @@ def test_leave_one_out_fit_by_hand():
     u, o = np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([[10.0], [11.0], [12.0], [13.0]])
     right_u, right_o = ulira_correct(u, o)
     assert np.all(right_u == 1.0) and np.all(right_o == 1.0)
-    # oracles equal to the unlearned: the unlearned target at 0 is judged by the others' fit, mean 2, variance
-    # 2/3, against all four oracles', mean 1.5, variance 5/4: log N(0; 2, 2/3) = -3 - log 0.816 = -2.80 is
-    # below log N(0; 1.5, 5/4) = -0.9 - log 1.118 = -1.01: called retrained, wrong
+    # the unlearned target at 0 (seed 0) is judged by the other unlearned models' fit, [1, 2, 3]: mean 2,
+    # variance 2/3, against the oracles' without seed 0, [0, 1, 2]: mean 1, the same variance; the log ratio
+    # -(0 - 2)^2 / (4/3) + (0 - 1)^2 / (4/3) = -2.25 < 0: called retrained, wrong
+    right_u, _ = ulira_correct(u, np.array([[5.0], [0.0], [1.0], [2.0]]))
+    assert right_u[0, 0] == 0.0
+    # both fits rest on K - 1 models: a population against a copy of itself is a tie everywhere
     right_u, right_o = ulira_correct(u, u.copy())
-    assert right_u[0, 0] == 0.0 and right_o[0, 0] == 0.0  # the oracle target at 0 by the mirror argument
+    assert np.all(right_u == 0.5) and np.all(right_o == 0.5)
+
+
+def test_ulira_is_calibrated_on_small_identical_populations():
+    """Both fits leave one model out, so two samples of one population are told apart half the time, even
+    with 4 models each (the null reference of K = 8); over 200 draws the mean is within 3 standard errors."""
+    g = np.random.default_rng(1)
+    accs = []
+    for _ in range(200):
+        u, r = populations(0.0, k=4, n=30, seed=int(g.integers(1 << 30)))
+        right_u, right_o = ulira_correct(u, r)
+        accs.append(0.5 * (right_u.mean() + right_o.mean()))
+    assert abs(np.mean(accs) - 0.5) < 3 * np.std(accs) / np.sqrt(len(accs))

@@ -8,13 +8,22 @@ challenge's logit-scaled confidence log p_y - log(1 - p_y).
 as PROTOCOL 4.9 and issue 32 state it; the authors' code is not in the reference index):
 - per forget sample, one Gaussian is fitted to phi over the unlearned models and one over the oracles
   (maximum-likelihood mean and standard deviation, as ``scipy.stats.norm.fit``), leaving out the model
-  under attack;
+  under attack and, from the other population, the model of the same seed **(qbench choice)**: both fits
+  then rest on K - 1 models, so that two samples of one population are told apart with probability 1/2
+  exactly (leaving out only the target, a fit on K - 1 models against one on K, gave 0.46 at K = 4 and
+  0.495 at K = 8 on identical Gaussian populations: the smaller sample's narrower fit loses);
 - the model is called unlearned when its log likelihood ratio log N(phi; unlearned) - log N(phi; oracles)
   is > 0 and retrained when it is < 0; a ratio of exactly 0 counts half right **(qbench choice)**;
 - ``ulira_acc`` is the balanced accuracy over all (model, sample) pairs: the mean of the unlearned
   targets' accuracy and the oracle targets' accuracy;
-- its 95% interval: a percentile bootstrap over models (each population's targets resampled on their
-  own, :data:`BOOTSTRAP` draws, seeded); the fitted Gaussians are not refitted per draw.
+- its 95% interval: a percentile bootstrap over models, :data:`BOOTSTRAP` draws, seeded: each draw
+  resamples each population's models with replacement and repeats the whole attack on the draw (a model
+  drawn m times counts m times in the fits and as a target; leaving a target out leaves out all its
+  copies). Refitting matters: the models' spread is shared by every sample's fit, so a bootstrap of the
+  targets alone (fits fixed) gave intervals that excluded 0.5 on the null reference of a real run. The
+  interval is the basic (reflected) one, 2 x estimate - the draws' 97.5% and 2.5% quantiles, clipped to
+  [0, 1]: a draw holds about 63% of the models, so its attack is weaker than the estimate's and the plain
+  percentile interval would lean toward 0.5 (measured: 0.52-0.555 around 0.5475, K = 32).
 - A standard deviation below :data:`SD_FLOOR` x max(1, |mean|) is raised to it (a population with one
   value everywhere still gives a finite ratio, and two equal constants a ratio of 0).
 
@@ -56,6 +65,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence, TypeVar
 
 import numpy as np
 
@@ -70,6 +80,8 @@ BUFFER = 2.0
 #: below this ratio of the smaller range to the larger, a sample's epsilon is the cap (``metric.py``)
 PEAKY_RATIO = 0.01
 BOOTSTRAP = 1000
+BOOTSTRAP_CHUNK = 50
+T = TypeVar("T")
 SD_FLOOR = 1e-6
 #: fewest models in a population (leave-one-out then fits on at least 3)
 MIN_MODELS = 4
@@ -224,16 +236,19 @@ class Interval:
     high: float
 
 
-def _fits(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per sample, the Gaussian over all rows (mean, sd: shape (n,)) and over all rows but each (shape (K, n))."""
-    k = x.shape[0]
-    mu = x.mean(axis=0)
-    d = x - mu  # centred first, for the leave-one-out sums
-    s1, s2 = d.sum(axis=0), (d * d).sum(axis=0)
-    loo_mu_d = (s1 - d) / (k - 1)
-    loo_var = np.maximum((s2 - d * d) / (k - 1) - loo_mu_d**2, 0.0)
-    sd = np.sqrt(np.maximum(s2 / k - (s1 / k) ** 2, 0.0))
-    return mu, _floored(sd, mu), loo_mu_d + mu, _floored(np.sqrt(loo_var), loo_mu_d + mu)
+def _fits_without(x: np.ndarray, w: np.ndarray, drop: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per draw and target, the Gaussian fitted to the rows of ``x`` (K, n) weighted by ``w`` (B, K: how often
+    each row is in the draw) without row ``drop[t]``: (mean, sd, usable), shapes (B, T, n) and (B, T)."""
+    c = x.mean(axis=0)
+    d = x - c  # centred, for the sums
+    s0 = w.sum(axis=1)[:, None] - w[:, drop]  # (B, T)
+    s1 = (w @ d)[:, None, :] - w[:, drop, None] * d[drop][None]
+    s2 = (w @ (d * d))[:, None, :] - w[:, drop, None] * (d[drop] ** 2)[None]
+    usable = s0 > 0
+    n = np.where(usable, s0, 1.0)[:, :, None]
+    mean = s1 / n
+    sd = np.sqrt(np.maximum(s2 / n - mean**2, 0.0))
+    return mean + c, _floored(sd, mean + c), usable
 
 
 def _floored(sd: np.ndarray, mu: np.ndarray) -> np.ndarray:
@@ -244,19 +259,30 @@ def _log_normal(x: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
     return -0.5 * ((x - mu) / sd) ** 2 - np.log(sd)  # the 2 pi term cancels in a ratio
 
 
-def _score(llr: np.ndarray, unlearned: bool) -> np.ndarray:
-    right = llr > 0 if unlearned else llr < 0
-    return np.where(llr == 0, 0.5, right.astype(np.float64))
+def _right(own: np.ndarray, w_own: np.ndarray, other: np.ndarray, w_other: np.ndarray) -> np.ndarray:
+    """(B, T, n): whether each row of ``own`` is called a member of its own population rather than of
+    ``other`` in each draw: 1, 0, or 0.5 for a tie or a draw with nothing left to fit."""
+    t = np.arange(own.shape[0])
+    mu_a, sd_a, ok_a = _fits_without(own, w_own, t)
+    mu_b, sd_b, ok_b = _fits_without(other, w_other, t % other.shape[0])  # the same seed's row left out
+    llr = _log_normal(own[None], mu_a, sd_a) - _log_normal(own[None], mu_b, sd_b)
+    right = np.where(llr == 0, 0.5, (llr > 0).astype(np.float64))
+    return np.where((ok_a & ok_b)[:, :, None], right, 0.5)
 
 
 def ulira_correct(unlearned: np.ndarray, oracles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per (model, sample) pair, whether U-LiRA calls it right (1, 0, or 0.5 for a tie): unlearned targets
-    (shape of ``unlearned``) and oracle targets (shape of ``oracles``)."""
-    mu_u, sd_u, loo_mu_u, loo_sd_u = _fits(unlearned)
-    mu_o, sd_o, loo_mu_o, loo_sd_o = _fits(oracles)
-    llr_u = _log_normal(unlearned, loo_mu_u, loo_sd_u) - _log_normal(unlearned, mu_o, sd_o)
-    llr_o = _log_normal(oracles, mu_u, sd_u) - _log_normal(oracles, loo_mu_o, loo_sd_o)
-    return _score(llr_u, True), _score(llr_o, False)
+    (shape of ``unlearned``) and oracle targets (shape of ``oracles``). The target's row is left out of its
+    own population's fit and the row of the same position (the same seed) out of the other's."""
+    wu, wo = np.ones((1, unlearned.shape[0])), np.ones((1, oracles.shape[0]))
+    return _right(unlearned, wu, oracles, wo)[0], _right(oracles, wo, unlearned, wu)[0]
+
+
+def _balanced(unlearned: np.ndarray, oracles: np.ndarray, wu: np.ndarray, wo: np.ndarray) -> np.ndarray:
+    """Balanced accuracy per draw (B,): each target counted as often as its row is drawn."""
+    per_u = _right(unlearned, wu, oracles, wo).mean(axis=2)  # (B, Ku)
+    per_o = _right(oracles, wo, unlearned, wu).mean(axis=2)
+    return 0.5 * ((wu * per_u).sum(axis=1) / wu.sum(axis=1) + (wo * per_o).sum(axis=1) / wo.sum(axis=1))
 
 
 def ulira_acc(unlearned: np.ndarray, oracles: np.ndarray, seed: int = 0,
@@ -267,21 +293,27 @@ def ulira_acc(unlearned: np.ndarray, oracles: np.ndarray, seed: int = 0,
     problem = _problem(unlearned, oracles)
     if problem:
         return Missing(problem)
-    right_u, right_o = ulira_correct(unlearned, oracles)
-    per_u, per_o = right_u.mean(axis=1), right_o.mean(axis=1)  # per target model
+    ku, ko = unlearned.shape[0], oracles.shape[0]
+    value = float(_balanced(unlearned, oracles, np.ones((1, ku)), np.ones((1, ko)))[0])
     g = rng(seed, "ulira_bootstrap")
-    boot_u = per_u[g.integers(0, len(per_u), (n_boot, len(per_u)))].mean(axis=1)
-    boot_o = per_o[g.integers(0, len(per_o), (n_boot, len(per_o)))].mean(axis=1)
-    low, high = np.percentile(0.5 * (boot_u + boot_o), [2.5, 97.5])
-    return Interval(float(0.5 * (per_u.mean() + per_o.mean())), float(low), float(high))
+    draws = []
+    for start in range(0, n_boot, BOOTSTRAP_CHUNK):  # bounded memory: (chunk, K, K-ish, n) never built at once
+        b = min(BOOTSTRAP_CHUNK, n_boot - start)
+        wu = np.stack([np.bincount(g.integers(0, ku, ku), minlength=ku) for _ in range(b)]).astype(np.float64)
+        wo = np.stack([np.bincount(g.integers(0, ko, ko), minlength=ko) for _ in range(b)]).astype(np.float64)
+        draws.append(_balanced(unlearned, oracles, wu, wo))
+    q_low, q_high = np.percentile(np.concatenate(draws), [2.5, 97.5])
+    # the basic bootstrap interval: a draw holds about 63% of the models, so its attack is weaker and the
+    # draws sit below the estimate; reflecting the quantiles about it corrects that shift to first order
+    return Interval(value, float(np.clip(2 * value - q_high, 0.0, 1.0)), float(np.clip(2 * value - q_low, 0.0, 1.0)))
 
 
 # ----------------------------------------------------------------------------------------------------------
 # Reference rows
 
 
-def halves(oracles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The ``null`` reference's two populations: the first and the second half of the oracles (by seed; an
-    odd last one is left out)."""
-    h = oracles.shape[0] // 2
+def halves(oracles: Sequence[T]) -> tuple[Sequence[T], Sequence[T]]:
+    """The ``null`` reference's two populations: the first and the second half of the oracles (rows of a phi
+    matrix, or records, in seed order; an odd last one is left out)."""
+    h = len(oracles) // 2
     return oracles[:h], oracles[h:2 * h]
