@@ -12,7 +12,8 @@ records of a kind by :func:`qbench.records.forgetting.forgetting_rows`, never in
 
 The poisoned models and the oracles are cached under ``OUT/models`` (the unlearning suite's cache
 functions, keyed by their specs), so a method unit trains its poisoned model only if no unit has yet.
-K is ``--models K`` (default 32, at least 8); the quick tier: K = 8, a tenth of the epochs, three methods.
+K is ``--models K`` (default 32, at least 8); the quick tier: xxz-12 (without ``--task``), K = 8, a tenth of
+the epochs, three methods.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class ForgettingConfig:
     corruption_seed: int = 0
     steps: int = STEPS
     quick_models: int = 8
+    quick_tasks: tuple[str, ...] = ("xxz-12",)  # without --task
     quick_epoch_fraction: float = 0.1
     quick_methods: tuple[str, ...] = ("finetune", "gradient_ascent", "scrub")
 
@@ -67,7 +69,10 @@ def model_count(options: RunOptions) -> int:
 
 def _scenarios(options: RunOptions) -> list[Scenario]:
     seeds = options.seeds or tuple(range(model_count(options)))  # --seeds: a part of the K models (to split a run)
-    return [replace(s, seeds=seeds) for s in select_poisoned_scenarios("forgetting", options, ())]
+    scs = select_poisoned_scenarios("forgetting", options, ())
+    if options.quick and not options.tasks:
+        scs = [s for s in scs if s.task in CONFIG.quick_tasks]
+    return [replace(s, seeds=seeds) for s in scs]
 
 
 def run_methods(options: RunOptions) -> tuple[str, ...]:
