@@ -16,7 +16,7 @@ as PROTOCOL 4.9 and issue 32 state it; the authors' code is not in the reference
   is > 0 and retrained when it is < 0; a ratio of exactly 0 counts half right **(qbench choice)**;
 - ``ulira_acc`` is the balanced accuracy over all (model, sample) pairs: the mean of the unlearned
   targets' accuracy and the oracle targets' accuracy;
-- its 95% interval: a percentile bootstrap over models, :data:`BOOTSTRAP` draws, seeded: each draw
+- its 95% interval: a bootstrap over models, :data:`BOOTSTRAP` draws, seeded: each draw
   resamples each population's models with replacement and repeats the whole attack on the draw (a model
   drawn m times counts m times in the fits and as a target; leaving a target out leaves out all its
   copies). Refitting matters: the models' spread is shared by every sample's fit, so a bootstrap of the
