@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from qbench.errors import QbenchError
 from qbench.scenarios import SUITES, Scenario, Suite, registered_scenarios
-from qbench.suites import capacity, corrective, landscape, resilience, sensitivity, unlearning  # noqa: F401  (registers them)
+from qbench.suites import capacity, corrective, forgetting, landscape, resilience, sensitivity, unlearning  # noqa: F401  (registers them)
 
 
 def get_suite(name: str) -> Suite:
