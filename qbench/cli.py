@@ -242,6 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The program. Unless ``--verbose``, TensorFlow's log lines are hidden: by its log levels always, and,
     when ``argv`` is None (the ``qbench`` program itself, not a call from Python), by filtering the
     native lines it writes to stderr (see :mod:`qbench.quiet`)."""
+    from qbench.executors.worker import ignore_file_size_signal
+
+    ignore_file_size_signal()  # past `ulimit -f` a write fails (one line naming the file), not the process
     try:
         args = build_parser().parse_args(argv)
         if not args.verbose:

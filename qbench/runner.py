@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 
 from qbench.executors import Executor, Progress, SerialExecutor
 from qbench.executors.unit import DONE, FAILED, SKIPPED, failure_record, run_unit  # noqa: F401  (the runner's API)
+from qbench.executors.unit import tracking_sigint
 from qbench.experiment import RunContext
 from qbench.plan import Plan, RunRequest
 from qbench.records import RecordStore
@@ -80,7 +81,8 @@ def run_units(
     skipped = [u.key for u in ordered if u.key not in todo_keys]
     tracker = Progress(todo, skipped=len(ordered) - len(todo), enabled=progress, label=executor.label)
     try:
-        executor.run(todo, store, ctx, force=force, tracker=tracker)
+        with tracking_sigint():  # a KeyboardInterrupt a unit raises is its failure; a SIGINT stops the run
+            executor.run(todo, store, ctx, force=force, tracker=tracker)
     finally:
         tracker.close()
     report = RunReport(skipped=skipped)
