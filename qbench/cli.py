@@ -132,7 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     vf.add_argument("--cache-dir", help="cache directory for XXZ ground states (or set QBENCH_CACHE_DIR)")
     vf.add_argument("--threads", type=int, metavar="N",
                     help="TensorFlow threads for records without provenance.tf_threads (older records; "
-                         "default: TensorFlow's default here)")
+                         "default: TensorFlow's default here); a record's own count is capped at the cores")
+    vf.add_argument("--trust-code", action="store_true",
+                    help="import the module:attribute methods, tasks and models the records name that are neither "
+                         "built in nor installed (verify names them first, with their files; without this flag "
+                         "it refuses them)")
     for command in sub.choices.values():  # also after the command: `qbench run ... --verbose`
         command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return p

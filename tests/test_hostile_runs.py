@@ -4,7 +4,6 @@ alone. Each gives a failed unit with its reason and a non-zero exit, or one line
 
 import errno
 import gzip
-import json
 import os
 import signal
 import subprocess
@@ -154,14 +153,22 @@ def test_sigint_to_the_parent_alone_stops_the_workers_promptly(tmp_path, cache_d
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted" in err
-    for pid in map(int, children):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            continue
+    deadline = time.monotonic() + 10  # (multiprocessing's resource tracker ends once its parent has)
+    alive = [int(p) for p in children]
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in alive if running(p)]
+        time.sleep(0.2)
+    for pid in alive:
         os.kill(pid, signal.SIGKILL)
-        pytest.fail(f"worker {pid} outlived its interrupted parent")
+    assert not alive, f"{[Path(f'/proc/{p}/cmdline').read_text() for p in alive]} outlived the interrupted parent"
     assert [f.name for f in (out / "records").iterdir() if not f.name.endswith(".jsonl")] == []
+
+
+def running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
 
 
 # -- environment faults: one line naming the path, nothing half-written, resume works ------------
@@ -193,12 +200,13 @@ def test_a_file_size_limit_is_one_line_and_status_2(tmp_path, cache_dir, executo
     out = tmp_path / "out"
 
     def limit():
-        resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048))  # a record is larger than 2 KiB
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))  # a record is about 1.5 KB
 
     r = subprocess.run([sys.executable, "-m", "qbench", *SMALL, "--executor", executor, "--out", str(out),
                         "--cache-dir", cache_dir], capture_output=True, text=True, timeout=300, preexec_fn=limit)
     assert r.returncode == 2, (r.returncode, r.stderr[-3000:])
-    line = one_line(r.stderr)
+    line = r.stderr.strip().splitlines()[-1]  # (TensorFlow's autograph may warn that it cannot write its files)
+    assert "Traceback" not in r.stderr and "qbench: error:" not in r.stderr.replace(line, "")
     assert line.startswith(f"qbench: error: cannot write {out / 'records'}") and line.endswith("File too large")
     assert [f.name for f in (out / "records").iterdir()] == []
 

@@ -28,7 +28,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise QbenchError("qbench verify: give RECORDS (files or directories) or --all DIR")
     enable_xla_cache(args.cache_dir)
     report = verify(args.records, sample=args.sample, seed=args.seed, rtol=rtol, atol=atol,
-                    data_dir=args.data_dir, cache_dir=args.cache_dir, threads=args.threads)
+                    data_dir=args.data_dir, cache_dir=args.cache_dir, threads=args.threads,
+                    trust_code=args.trust_code)
     n = len(report.units_checked)
     if report.ok:
         print(f"all {n} re-run unit(s) agree with their records (atol {atol:g}, rtol {rtol:g}; timings not compared)")
@@ -52,7 +53,7 @@ def _cmd_verify_all(args: argparse.Namespace, rtol: float, atol: float) -> int:
     enable_xla_cache(args.cache_dir)
     report = verify_all(args.all_dir, ledger=args.ledger, models=args.models, suites=args.suites,
                         one_seed=args.one_seed_per_scenario, rtol=rtol, atol=atol, data_dir=args.data_dir,
-                        cache_dir=args.cache_dir, threads=args.threads)
+                        cache_dir=args.cache_dir, threads=args.threads, trust_code=args.trust_code)
     print(f"{len(report.checked)} unit(s) re-run now, {len(report.already)} already in the ledger, "
           f"of {len(report.selected)} selected; {len(report.disagree)} disagree "
           f"(revision {report.revision[:12]}, ledger {report.ledger})")
