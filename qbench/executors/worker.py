@@ -50,8 +50,10 @@ def ignore_file_size_signal() -> None:
     """A write past ``ulimit -f`` then fails with EFBIG (reported in one line) instead of SIGXFSZ killing
     the process."""
     import signal
+    import threading
 
-    if hasattr(signal, "SIGXFSZ"):
+    # (a Dask worker runs tasks in threads: only the main thread may set a handler)
+    if hasattr(signal, "SIGXFSZ") and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
