@@ -392,11 +392,10 @@ def test_xxz_chain_past_the_cap_or_odd_is_one_line_status_2(tmp_path, cache_dir,
 def _plans(argv):
     """What `qbench run ARGV` would run (every input check, no unit run): {suite: units}."""
     from qbench.cli import _parse_sets, _plan_suite, check_flags, check_set_targets
-    from qbench.suites import get_suite
+    from qbench.suites import all_suites, get_suite
 
     args = build_parser().parse_args(["run", *argv])
-    suites = [get_suite(n) for n in (("resilience", "unlearning", "landscape", "capacity") if args.suite == "all"
-                                     else (args.suite,))]
+    suites = [get_suite(n) for n in (all_suites() if args.suite == "all" else (args.suite,))]
     check_flags(suites, args)
     sets = _parse_sets(args.sets)
     plans = [_plan_suite(s, args, sets) for s in suites]
