@@ -228,7 +228,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from qbench.corruption import list_corruptions
-    from qbench.suites import SUITES, list_scenarios, list_suites
+    from qbench.listing import scenario_lines, suite_lines
     from qbench.tasks import list_tasks, task_option_values
 
     def task_lines() -> list[str]:
@@ -241,8 +241,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         return out
 
     sections = {
-        "suites": lambda: [f"{n:<12} {SUITES[n].description}" for n in list_suites()],
-        "scenarios": lambda: [f"{s.name:<48} alphas={len(s.alphas)} seeds={list(s.seeds)}" for s in list_scenarios()],
+        "suites": suite_lines,
+        "scenarios": scenario_lines,
         "tasks": task_lines,
         "models": _model_lines,
         "corruptions": list_corruptions,
@@ -304,9 +304,12 @@ def _method_lines() -> list[str]:
             continue
         hps = [f"{k}=(required)" if v is dataclasses.MISSING else f"{k}={v!r}" for k, v in method_defaults(cls).items()]
         fresh = ["from a fresh initialization"] if cls.from_scratch else []
-        lines.append(f"{name:<18} {method_source(name):<10} {', '.join(hps + fresh) or '(no hyperparameters)'}")
+        source = method_source(name)  # a plugin's, too long for the column: on a line of its own
+        lines.append(f"{name:<18} {source if len(source) <= 10 else 'plugin':<10} "
+                     f"{', '.join(hps + fresh) or '(no hyperparameters)'}")
+        lines += [f"{'':<18} from {source}"] if len(source) > 10 else []
     lines.append("(override with --set METHOD.PARAM=VALUE; a plugin joins through the entry-point group "
-                 "qbench.unlearning_methods, or is named as --method module:attribute)")
+                 "qbench.methods (or qbench.unlearning_methods), or is named as --method module:attribute)")
     return lines
 
 

@@ -99,10 +99,10 @@ class Registry(Generic[T]):
         or None for anything else."""
         if not isinstance(name, str):
             return None
+        plugins = self.entry_points()  # first: a clash stops every lookup, a built-in's too
         found = self.builtin(name)
         if found is not None:
             return found
-        plugins = self.entry_points()
         if name in self._plugins:
             return self._plugins[name]
         if is_path(name):

@@ -128,3 +128,14 @@ def test_an_installed_task_goes_by_the_names_its_family_declares(toy_entry_point
     for wrong in ("tfim", "tfim-9"):
         with pytest.raises(QbenchError, match=f"unknown task '{wrong}': the plugin 'tfim' declares the task\\(s\\) tfim-8"):
             check_task_name(wrong)
+
+
+def test_list_scenarios_shows_what_each_suite_builds_for_an_installed_task(toy_entry_points):
+    from qbench.listing import scenario_lines
+
+    lines = scenario_lines()
+    shown = [line.split()[0] for line in lines[lines.index(next(x for x in lines if x.startswith("(tasks from plugins"))) + 1:]]
+    # the toy family gives the MLP a recipe and the tiny model its own; capacity (an xxz-12 sweep) refuses it
+    assert {"resilience/toy/mlp/label_flip", "resilience/toy/tiny/feature_randomization", "unlearning/toy/mlp",
+            "corrective/toy/tiny", "sensitivity/toy/mlp", "landscape/toy/mlp"} <= set(shown)
+    assert not [s for s in shown if s.startswith("capacity/") or "/qnn" in s]

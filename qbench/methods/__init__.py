@@ -11,6 +11,7 @@ from typing import Any, Callable
 from qbench.errors import QbenchError
 from qbench.methods.base import MASK_KEY, UnlearningMethod, bernoulli_kl, mean_bce
 from qbench.registry import Registry
+from qbench.setup_context import SetupContext
 
 #: the place in tables and figures of a method without a registered order (a plugin's): after the built-ins
 LAST = 99
@@ -103,6 +104,6 @@ def get_method(name: str, **hyperparameters) -> UnlearningMethod:
 
 
 __all__ = [
-    "UnlearningMethod", "register_method", "get_method", "method_class", "list_methods",
+    "SetupContext", "UnlearningMethod", "register_method", "get_method", "method_class", "list_methods",
     "method_source", "method_defaults", "method_order", "METHODS", "bernoulli_kl", "mean_bce", "ENTRY_POINT_GROUP", "MASK_KEY",
 ]

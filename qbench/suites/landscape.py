@@ -91,13 +91,13 @@ def _scenarios(options: RunOptions) -> list[Scenario]:
     # the quick tier runs the protocol's family only (it stays within minutes); ask for the other explicitly
     variant = options.settings_as(LandscapeSettings).variant or ("protocol" if options.quick else "both")
     scs = [s for s in registered_scenarios("landscape") if variant == "both" or is_study(s) == (variant == "study")]
+    if options.models:  # before retargeting: a task need give a recipe only for the run's models
+        scs = [s for s in scs if s.model in options.models]
     if options.tasks:
         scs = [replace(s, task=t, name=s.name.replace(s.task, t),
                        **({} if is_study(s) else {"train": train_config(t, s.model),
                                                   "model_options": frozen_options(model_size(t, s.model))}))
                for t in options.tasks for s in scs]
-    if options.models:
-        scs = [s for s in scs if s.model in options.models]
     seeds = options.seeds or (QUICK_SEEDS if options.quick else None)
     alphas = tuple(a for a in (options.alphas or ()) if a > 0) or None
     return [s.with_overrides(seeds=seeds, alphas=alphas) for s in scs]
