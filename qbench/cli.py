@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a method hyperparameter, e.g. scrub.lambda_fo=0.1, or set a suite option, "
                           "e.g. landscape.variant=study, landscape.hessian_samples=50 (repeatable)")
     run.add_argument("--steps", type=int, help="unlearning steps (default: the protocol's 50)")
+    run.add_argument("--models", type=int, dest="n_models", metavar="K",
+                     help="forgetting: models per kind, seeds 0..K-1 (default 32, --quick 8; at least 8)")
     run.add_argument("--grid", action="append", dest="grids", default=[], metavar="[METHOD.]PARAM=SPEC",
                      help="sensitivity suite: values of a method hyperparameter, a range start:stop:step (both "
                           "ends included) or a list v1,v2,... (repeatable; default: the protocol's grids)")
@@ -375,7 +377,8 @@ def check_flags(suites, args: argparse.Namespace) -> None:
     from qbench.suites import SUITES
 
     given = {"corruptions": args.corruptions, "methods": args.methods, "steps": args.steps,
-             "grid_args": getattr(args, "grids", None), "fractions": getattr(args, "fractions", None)}
+             "grid_args": getattr(args, "grids", None), "fractions": getattr(args, "fractions", None),
+             "n_models": getattr(args, "n_models", None)}
     for name, flag in OPTIONAL_FLAGS.items():
         if given.get(name) and not any(name in s.flags for s in suites):
             users = [n for n in sorted(SUITES) if name in SUITES[n].flags]
@@ -441,6 +444,7 @@ def _plan_suite(suite, args: argparse.Namespace, sets: dict[str, dict[str, objec
         methods=tuple(args.methods) if args.methods and "methods" in reads else None,
         steps=args.steps if "steps" in reads else None,
         fractions=fractions if "fractions" in reads else None,
+        n_models=getattr(args, "n_models", None) if "n_models" in reads else None,
         grid_args=tuple(getattr(args, "grids", None) or ()) if "grid_args" in reads else (),
         task_options=task_options,
         settings=build_settings(suite.settings, suite.name, sets.get(suite.name, {})),

@@ -58,6 +58,9 @@ class TrainSpec:
     train_split: float | None = None
     #: the task's options (xxz: ``phase``); None: the protocol's defaults, given ones override them
     task_options: dict[str, Any] | None = None
+    #: the seed of the corrupted subset; None: ``seed`` (PROTOCOL 2.3). The forgetting suite (4.9) fixes it, so
+    #: that its models differ in initialization and batch order only
+    corruption_seed: int | None = None
 
     def __post_init__(self) -> None:
         merged = {**default_task_options(self.task), **check_task_options(self.task, self.task_options or {})}
@@ -73,6 +76,8 @@ class TrainSpec:
             d["train_split"] = self.train_split
         if self.task_options:  # likewise: tasks without options (mnist) keep their protocol-1 configs
             d["task_options"] = dict(sorted(self.task_options.items()))
+        if self.corruption_seed is not None:
+            d["corruption_seed"] = self.corruption_seed
         return d
 
     @classmethod
@@ -80,11 +85,11 @@ class TrainSpec:
         """The inverse of :meth:`as_dict`. A config without ``task_options`` was written under protocol 1,
         whose xxz states had the fixed (canonical) phase: that is what it is rebuilt with."""
         options = {k: tuple(v) if isinstance(v, list) else v for k, v in d["model_options"].items()}
-        split = d.get("train_split")
+        split, corruption_seed = d.get("train_split"), d.get("corruption_seed")
         task_options = d["task_options"] if "task_options" in d else legacy_task_options(d["task"])
         return cls(d["task"], d["model"], options, d["corruption"], float(d["alpha"]), int(d["seed"]),
                    TrainConfig(**d["train"]), int(d.get("data_seed", 0)), None if split is None else float(split),
-                   dict(task_options))
+                   dict(task_options), None if corruption_seed is None else int(corruption_seed))
 
     def load_task(self, ctx: "RunContext") -> TaskData:
         return load_task(self.task, self.data_seed, ctx.data_dir, ctx.cache_dir, tuple(sorted(self.task_options.items())))
@@ -166,7 +171,8 @@ def prepare(spec: TrainSpec, ctx: RunContext) -> Prepared:
         keep, held = stratified_split(task.y_train, spec.train_split, spec.seed)
         x_raw, y_raw, rows = task.x_train[keep], task.y_train[keep], keep
         x_held, y_held = task.encode_train(task.x_train[held], model.input_encoding, held), task.y_train[held]
-    corrupted = corrupt(x_raw, y_raw, spec.corruption, spec.alpha, spec.seed)
+    corrupted = corrupt(x_raw, y_raw, spec.corruption, spec.alpha,
+                        spec.seed if spec.corruption_seed is None else spec.corruption_seed)
     # a replaced (feature-randomized) row keeps its index's phase: a random state times a phase is random
     x_train = task.encode_train(corrupted.x, model.input_encoding, rows)
     x_val = task.encode_val(task.x_val, model.input_encoding)

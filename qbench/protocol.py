@@ -39,6 +39,8 @@ CHANGED_IN: dict[tuple[str, str, str], str] = {
     ("*", "*", "qnn-product"): "3",
     ("*", "*", "mlp-matched"): "3",
     ("*", "*", "linear"): "3",
+    # protocol 3 added the forgetting suite (4.9)
+    ("forgetting", "*", "*"): "3",
 }
 
 

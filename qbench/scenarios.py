@@ -75,6 +75,8 @@ class RunOptions:
     steps: int | None = None
     #: ``--fraction``: known fractions of the poison (corrective; None: the suite's, or its quick tier's)
     fractions: tuple[float, ...] | None = None
+    #: ``--models K``: models per kind (forgetting; None: the suite's, or its quick tier's)
+    n_models: int | None = None
     #: ``--set METHOD.PARAM=VALUE``: hyperparameters by method name
     method_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: ``--set task.PARAM=VALUE``: task options (xxz: ``phase``), applied to each task that takes them
@@ -136,7 +138,7 @@ class Suite:
 
 #: run flags that only some suites read: RunOptions field -> the command line's spelling
 OPTIONAL_FLAGS = {"corruptions": "--corruption", "methods": "--method", "steps": "--steps", "grid_args": "--grid",
-                  "fractions": "--fraction"}
+                  "fractions": "--fraction", "n_models": "--models"}
 
 
 def config_head(s: Scenario, options: RunOptions) -> dict[str, Any]:

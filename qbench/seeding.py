@@ -21,6 +21,8 @@ STREAMS = {
     "oracle_init": 9,
     "oracle_order": 10,
     "mia": 11,
+    # the bootstrap of ulira_acc's interval (PROTOCOL 4.9, protocol 3)
+    "ulira_bootstrap": 12,
 }
 
 

@@ -136,3 +136,19 @@ def test_metric_metadata_imports_no_tensorflow_or_sklearn():
             "print('tensorflow' in sys.modules, 'sklearn' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_attack_acc_is_high_where_members_stand_out_and_near_half_where_they_do_not():
+    from qbench.metrics.mia import mia_attack_acc
+
+    g = np.random.default_rng(0)
+    members, outsiders = outputs(g, 300, "member"), outputs(g, 400, "outsider")
+    assert mia_attack_acc(*members, *outsiders, seed=0) > 0.9
+    # a model that does not overfit: its training data looks like unseen data
+    alike_in, alike_out = outputs(g, 300, "outsider"), outputs(g, 400, "outsider")
+    got = mia_attack_acc(*alike_in, *alike_out, seed=0)
+    assert abs(got - 0.5) < 0.1
+    assert got == mia_attack_acc(*alike_in, *alike_out, seed=0)
+    assert isinstance(mia_attack_acc(*members, alike_out[0][:1], alike_out[1][:1], seed=0), Missing)
+    # the same attack as mia_efficacy's: registered with the retain and validation inputs only
+    assert get_metric("mia_attack_acc").needs == ("logits:retain", "labels:retain", "logits:val", "labels:val", "seed")

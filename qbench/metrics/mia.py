@@ -78,10 +78,9 @@ class AttackSets:
     forget_labels: np.ndarray
 
 
-def _problem(sets: AttackSets) -> str | None:
-    for name, logits, labels in (("retain", sets.retain_logits, sets.retain_labels),
-                                 ("validation", sets.val_logits, sets.val_labels),
-                                 ("forget", sets.forget_logits, sets.forget_labels)):
+def _problem(*named: tuple[str, np.ndarray, np.ndarray]) -> str | None:
+    """What keeps the attack from running on the named (name, logits, labels) sets; None: nothing."""
+    for name, logits, labels in named:
         if len(logits) != len(labels):
             return f"{name} set: {len(logits)} outputs for {len(labels)} labels"
         if len(labels) < MIN_SAMPLES:
@@ -92,28 +91,38 @@ def _problem(sets: AttackSets) -> str | None:
     return None
 
 
-def mia_attacks(sets: AttackSets, seed: int, which: tuple[str, ...] = FEATURES) -> dict[str, float] | Missing:
-    """Each feature's attack (``which``): the fraction of forget samples called non-member, or Missing."""
+def _shadow_sets(sets: AttackSets) -> tuple[tuple[str, np.ndarray, np.ndarray], ...]:
+    return (("retain", sets.retain_logits, sets.retain_labels), ("validation", sets.val_logits, sets.val_labels))
+
+
+def _fitted(sets: AttackSets, seed: int, which: tuple[str, ...]) -> dict:
+    """Each feature's SVC fitted on the attack's training set, with that set: {feature: (clf, x, target)}."""
     from sklearn.svm import SVC
 
-    problem = _problem(sets)
-    if problem:
-        return Missing(problem)
     n = min(len(sets.retain_labels), len(sets.val_labels))
     g = rng(seed, "mia")
     members = np.sort(g.choice(len(sets.retain_labels), n, replace=False))
     outsiders = np.sort(g.choice(len(sets.val_labels), n, replace=False))
     f_in = features(np.asarray(sets.retain_logits)[members], np.asarray(sets.retain_labels)[members])
     f_out = features(np.asarray(sets.val_logits)[outsiders], np.asarray(sets.val_labels)[outsiders])
-    f_forget = features(sets.forget_logits, sets.forget_labels)
     target = np.concatenate([np.ones(n), np.zeros(n)])
     out = {}
     for name in which:
         x = np.concatenate([f_in[name], f_out[name]]).reshape(-1, 1)
         clf = SVC(C=3, gamma="auto", kernel="rbf")  # the references' attack; deterministic (no probability=)
         clf.fit(x, target)
-        out[name] = float(1.0 - clf.predict(f_forget[name].reshape(-1, 1)).mean())
+        out[name] = (clf, x, target)
     return out
+
+
+def mia_attacks(sets: AttackSets, seed: int, which: tuple[str, ...] = FEATURES) -> dict[str, float] | Missing:
+    """Each feature's attack (``which``): the fraction of forget samples called non-member, or Missing."""
+    problem = _problem(*_shadow_sets(sets), ("forget", sets.forget_logits, sets.forget_labels))
+    if problem:
+        return Missing(problem)
+    f_forget = features(sets.forget_logits, sets.forget_labels)
+    return {name: float(1.0 - clf.predict(f_forget[name].reshape(-1, 1)).mean())
+            for name, (clf, _, _) in _fitted(sets, seed, which).items()}
 
 
 def mia_efficacy(retain_logits: np.ndarray, retain_labels: np.ndarray, val_logits: np.ndarray,
@@ -124,3 +133,18 @@ def mia_efficacy(retain_logits: np.ndarray, retain_labels: np.ndarray, val_logit
     sets = AttackSets(retain_logits, retain_labels, val_logits, val_labels, forget_logits, forget_labels)
     result = mia_attacks(sets, seed, (REPORTED,))
     return result if isinstance(result, Missing) else result[REPORTED]
+
+
+def mia_attack_acc(retain_logits: np.ndarray, retain_labels: np.ndarray, val_logits: np.ndarray,
+                   val_labels: np.ndarray, seed: int) -> float | Missing:
+    """``mia_attack_acc`` (protocol 3): the balanced accuracy of ``mia_efficacy``'s attack on its own training
+    set (retain members vs validation non-members, as many of each). Near 0.5: the attack cannot tell the
+    model's training data from unseen data, so its verdict on the forget set carries no information."""
+    empty = np.zeros(0)
+    sets = AttackSets(retain_logits, retain_labels, val_logits, val_labels, empty, empty)
+    problem = _problem(*_shadow_sets(sets))
+    if problem:
+        return Missing(problem)
+    clf, x, target = _fitted(sets, seed, (REPORTED,))[REPORTED]
+    said = clf.predict(x)
+    return float(0.5 * (np.mean(said[target == 1] == 1) + np.mean(said[target == 0] == 0)))

@@ -194,6 +194,10 @@ for _m in (
            True, _FRACTION,
            ("logits:retain", "labels:retain", "logits:val", "labels:val", "logits:forget", "labels:forget", "seed"),
            "qbench.metrics.mia:mia_efficacy", "mia_efficacy", suites=("unlearning",)),
+    Metric("mia_attack_acc", "balanced accuracy of the mia_efficacy attack on its own training set (retain vs "
+           "validation); near 0.5: the attack has no power against this model (qbench.metrics.mia, protocol 3)",
+           None, _FRACTION, ("logits:retain", "labels:retain", "logits:val", "labels:val", "seed"),
+           "qbench.metrics.mia:mia_attack_acc", "mia_attack_acc"),
     Metric("hessian_trace", "trace of the Hessian of the mean training loss at the trained parameters", None,
            digits=4, suites=("landscape",)),
     Metric("lrr", "landscape roughening ratio: hessian_trace of the noisy model / that of the clean one", None,

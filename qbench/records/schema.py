@@ -35,6 +35,12 @@ REQUIRED = ("schema_version", "protocol_version") + KEY_FIELDS + (UNIT_KEY, CONF
 STATUSES = ("ok", "failed")
 #: the ``method`` of the unlearning suite's reference model (PROTOCOL 4.2): one record per unit, never ranked
 ORACLE = "oracle"
+#: the ``forgetting`` suite's (PROTOCOL 4.9) poisoned models' ``method`` (no unlearning: a reference, never ranked), and
+#: its records' per-sample fields: logits on every forget sample, their labels as trained, their training-set indices
+POISONED = "poisoned"
+FORGET_LOGITS = "forget_logits"
+FORGET_LABELS = "forget_labels"
+FORGET_INDICES = "forget_indices"
 #: the ``corrective`` suite's fraction of the flipped samples identified (PROTOCOL 4.8): a top-level field, also in
 #: the config; it tells apart records whose key fields are otherwise equal
 KNOWN_FRACTION = "known_fraction"

@@ -80,25 +80,26 @@ class UnlearningSettings:
 
     lr: float | None = None  # None: the protocol's value for the task family
 
-_POISONED: dict[str, tuple[tuple[str, ...], str]] = {}  # suite -> (metrics, what) of its scenarios
+_POISONED: dict[str, tuple[tuple[str, ...], str, tuple[int, ...]]] = {}  # suite -> (metrics, what, seeds)
 
 
 def register_poisoned_scenarios(suite: str, metrics: tuple[str, ...], what: str, controls: bool = False,
-                                families: tuple[str, ...] = FAMILIES) -> None:
+                                seeds: tuple[int, ...] = SEEDS, families: tuple[str, ...] = FAMILIES) -> None:
     """One scenario per protocol task of ``families`` and model: label flipping at alpha 0.3, the poisoned model
     of 2.3; with ``controls``, the control models' too (PROTOCOL 2.4: planned only where --model names them)."""
-    _POISONED[suite] = (metrics, what)
+    _POISONED[suite] = (metrics, what, seeds)
     for task in family_tasks(families):
         for model in protocol_models() + (control_models() if controls else ()):
-            register_scenario(poisoned_scenario(suite, task, model, metrics, what))
+            register_scenario(poisoned_scenario(suite, task, model, metrics, what, seeds))
 
 
-def poisoned_scenario(suite: str, task: str, model: str, metrics: tuple[str, ...], what: str) -> Scenario:
+def poisoned_scenario(suite: str, task: str, model: str, metrics: tuple[str, ...], what: str,
+                      seeds: tuple[int, ...] = SEEDS) -> Scenario:
     """The scenario of one task and model: label flipping at alpha 0.3, the poisoned model of 2.3."""
     return Scenario(
         name=f"{suite}/{task}/{model}", suite=suite, task=task, model=model,
         model_options=frozen_options(model_size(task, model)), corruption="label_flip", alphas=(ALPHA,),
-        seeds=SEEDS, train=train_config(task, model), metrics=metrics, description=f"{what}: {model} on {task}",
+        seeds=seeds, train=train_config(task, model), metrics=metrics, description=f"{what}: {model} on {task}",
     )
 
 
