@@ -340,12 +340,13 @@ def test_console_summary_is_the_leaderboard_section_of_each_suite():
 
 
 def test_default_output_directories_agree_with_help_and_readme(tmp_path, cache_dir):
-    from qbench.cli import _plan_suite
-    from qbench.suites import get_suite
+    from qbench.commands.run import request_from_args
+    from qbench.plan import plan_run
 
     for extra, default in (([], "resilience"), (["--quick"], "resilience-quick")):
         args = build_parser().parse_args(["run", "--suite", "resilience", "--task", "xxz-4", "--cache-dir", cache_dir, *extra])
-        assert _plan_suite(get_suite("resilience"), args)[3] == os.path.join("runs", default)
+        (plan,) = plan_run(request_from_args(args))
+        assert plan.out == os.path.join("runs", default)
     help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["run"].format_help().split())
     readme = " ".join((ROOT / "README.md").read_text().split())
     for default in ("runs/<suite>", "runs/<suite>-quick"):
@@ -393,16 +394,10 @@ def test_xxz_chain_past_the_cap_or_odd_is_one_line_status_2(tmp_path, cache_dir,
 
 def _plans(argv):
     """What `qbench run ARGV` would run (every input check, no unit run): {suite: units}."""
-    from qbench.cli import _parse_sets, _plan_suite, check_flags, check_set_targets
-    from qbench.suites import all_suites, get_suite
+    from qbench.commands.run import request_from_args
+    from qbench.plan import plan_run
 
-    args = build_parser().parse_args(["run", *argv])
-    suites = [get_suite(n) for n in (all_suites() if args.suite == "all" else (args.suite,))]
-    check_flags(suites, args)
-    sets = _parse_sets(args.sets)
-    plans = [_plan_suite(s, args, sets) for s in suites]
-    check_set_targets(sets, [(s, p[4]) for s, p in zip(suites, plans)])
-    return {s.name: p[1] for s, p in zip(suites, plans)}
+    return {p.suite.name: p.units for p in plan_run(request_from_args(build_parser().parse_args(["run", *argv])))}
 
 
 def test_settings_reach_the_suites_that_read_them_and_all_takes_each_suites_flags(tmp_path, cache_dir):

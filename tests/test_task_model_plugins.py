@@ -131,7 +131,7 @@ def test_an_installed_task_goes_by_the_names_its_family_declares(toy_entry_point
 
 
 def test_list_scenarios_shows_what_each_suite_builds_for_an_installed_task(toy_entry_points):
-    from qbench.listing import scenario_lines
+    from qbench.commands.info import _scenario_lines as scenario_lines
 
     lines = scenario_lines()
     shown = [line.split()[0] for line in lines[lines.index(next(x for x in lines if x.startswith("(tasks from plugins"))) + 1:]]

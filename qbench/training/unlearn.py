@@ -181,12 +181,15 @@ def unlearn(
     metrics = [{**measured(start, None), "wall_s": 0.0, "loss": None}]  # no step, no loss
     result = UnlearnResult(metrics, start)
     t0 = time.perf_counter()
+    watchdog.setup_started(step_budget_s)
     try:
         context = SetupContext(int(method_seed), int(steps), model.n_params, model.init_params)
         state, mask = run_setup(model, method, theta, data, hp, context)
     except Exception as exc:  # noqa: BLE001  (a method whose setup raises fails its run, not the suite)
+        watchdog.step_ended()
         result.extras["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-6:])
         return _failed(result, f"setup: {type(exc).__name__}: {exc}")
+    watchdog.step_ended()
     result.setup_s = time.perf_counter() - t0
     data.update(state)
     step_fn = step_fn_for(model, method, masked=mask is not None)
