@@ -18,10 +18,11 @@ from qbench.cli import main
 from qbench.errors import QbenchError
 from qbench.records.build import new_record
 from qbench.records.store import load_records
+from qbench.suites import list_suites
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-SUITES = ["resilience", "unlearning", "landscape", "capacity", "sensitivity", "all"]
+SUITES = list_suites() + ["all"]
 TASKS = ["xxz-4", "xxz-6", "xxz-12", "mnist-1v9", "xxz-", "xxz-0", "mnist-1v1", "mnist-3v8"]
 
 random_text = st.text(min_size=0, max_size=20)

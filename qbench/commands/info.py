@@ -36,7 +36,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from qbench.corruption import list_corruptions
-    from qbench.suites import SUITES, list_scenarios, list_suites
     from qbench.tasks import list_tasks, task_option_values
 
     def task_lines() -> list[str]:
@@ -49,8 +48,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         return out
 
     sections = {
-        "suites": lambda: [f"{n:<12} {SUITES[n].description}" for n in list_suites()],
-        "scenarios": lambda: [f"{s.name:<48} alphas={len(s.alphas)} seeds={list(s.seeds)}" for s in list_scenarios()],
+        "suites": _suite_lines,
+        "scenarios": _scenario_lines,
         "tasks": task_lines,
         "models": _model_lines,
         "corruptions": list_corruptions,
@@ -112,7 +111,53 @@ def _method_lines() -> list[str]:
             continue
         hps = [f"{k}=(required)" if v is dataclasses.MISSING else f"{k}={v!r}" for k, v in method_defaults(cls).items()]
         fresh = ["from a fresh initialization"] if cls.from_scratch else []
-        lines.append(f"{name:<18} {method_source(name):<10} {', '.join(hps + fresh) or '(no hyperparameters)'}")
+        source = method_source(name)  # a plugin's, too long for the column: on a line of its own
+        lines.append(f"{name:<18} {source if len(source) <= 10 else 'plugin':<10} "
+                     f"{', '.join(hps + fresh) or '(no hyperparameters)'}")
+        lines += [f"{'':<18} from {source}"] if len(source) > 10 else []
     lines.append("(override with --set METHOD.PARAM=VALUE; a plugin joins through the entry-point group "
-                 "qbench.unlearning_methods, or is named as --method module:attribute)")
+                 "qbench.methods (or qbench.unlearning_methods), or is named as --method module:attribute)")
     return lines
+
+
+def _suite_lines() -> list[str]:
+    """One line per suite: its name, description and the task families whose protocol tasks it runs."""
+    from qbench.suites import SUITE_REGISTRY, SUITES, get_suite, list_suites
+
+    lines = []
+    for name in list_suites():
+        try:
+            suite = get_suite(name)
+        except QbenchError as exc:
+            lines.append(f"{name:<12} {exc}")
+            continue
+        origin = f"tasks of {', '.join(suite.families)}" if suite.families else ""
+        origin = origin if name in SUITES else f"plugin ({SUITE_REGISTRY.source(name)})"
+        lines.append(f"{name:<12} {suite.description}{f' [{origin}]' if origin else ''}")
+    return lines
+
+
+def _scenario_lines() -> list[str]:
+    """The registered scenarios, then those each suite builds for the installed plugins' tasks (their own
+    recipes: never ranked), per model that has a recipe and size for the task."""
+    from qbench.models import list_models
+    from qbench.scenarios import RunOptions
+    from qbench.suites import SUITES, list_scenarios
+    from qbench.tasks import plugin_tasks
+
+    lines = [_line(s) for s in list_scenarios()]
+    plugins = []
+    for task in plugin_tasks():
+        for name, suite in SUITES.items():
+            for model in list_models():
+                try:
+                    plugins += [_line(s) for s in suite.scenarios(RunOptions(tasks=(task,), models=(model,)))]
+                except QbenchError:  # no recipe for the model on the task, or a suite that refuses the task
+                    continue
+    if plugins:
+        lines += ["(tasks from plugins: their own recipes, not the protocol's; never ranked)"] + list(dict.fromkeys(plugins))
+    return lines
+
+
+def _line(s) -> str:
+    return f"{s.name:<48} alphas={len(s.alphas)} seeds={list(s.seeds)}"

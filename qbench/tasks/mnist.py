@@ -212,7 +212,6 @@ register_family(TaskFamily(
     model_size={"mlp": {"hidden": (16, 4)}, "qnn": {"depth": 6}},
     input_shapes={"mnist-1v9": (2**N_QUBITS, False)},
     unlearning_lr=0.001,
-    suites=("resilience", "unlearning", "corrective", "landscape", "sensitivity", "forgetting"),
     description="MNIST digits 1 vs 9 as unit-norm 1024-amplitude (10-qubit) vectors",
 ))
 

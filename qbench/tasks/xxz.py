@@ -59,7 +59,6 @@ register_family(TaskFamily(
     model_size={"mlp": {"hidden": (64, 16)}, "qnn": {"depth": 4}},
     input_shapes={"xxz-12": (2**12, True)},
     unlearning_lr=0.01,
-    suites=("resilience", "unlearning", "corrective", "capacity", "sensitivity", "forgetting"),
     description="ground states of the periodic XXZ chain, gapless (Delta <= 1) vs gapped",
 ))
 

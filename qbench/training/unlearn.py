@@ -21,6 +21,7 @@ from qbench import watchdog
 from qbench.models.base import BinaryModel
 from qbench.training import compiled
 from qbench.training.adam import adam_update
+from qbench.setup_context import SetupContext  # noqa: F401  (the methods' API, defined without TensorFlow)
 from qbench.training.trainer import predict_logits
 
 
@@ -36,16 +37,6 @@ class Objective(Protocol):
 
 #: the entry of a method's ``setup`` result that masks the update (the same as qbench.methods.base.MASK_KEY)
 MASK_KEY = "update_mask"
-
-
-@dataclass(frozen=True)
-class SetupContext:
-    """What a method's ``setup`` gets besides parameters and data; the same for every run of a unit."""
-
-    seed: int  # the method's own seed: qbench.seeding.int_seed(unit seed, "method", method name)
-    steps: int  # the run's number of steps
-    n_params: int
-    init_params: Callable[[int], np.ndarray]  # a fresh random initialization of the model, from a seed
 
 
 @dataclass(frozen=True)
