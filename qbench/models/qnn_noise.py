@@ -21,7 +21,7 @@ compiled step is traced once per shape and the same key gives the same draws.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -189,16 +189,18 @@ class NoiseHook:
 
 
 def make_noisy_logits_fn(n_qubits: int, depth: int, entangler: str = "ring", scale: float = 5.0, *,
-                         complex_input: bool, noise: DeviceNoise, training: bool) -> NoisyLogitsFn:
+                         complex_input: bool, noise: DeviceNoise, training: bool,
+                         blocks: Sequence[int] | None = None) -> NoisyLogitsFn:
     """``f(theta (P,), X (B, 2**N), key (2,) int32) -> (B,)`` float32 logits of the noisy QNN.
 
     ``training``: one trajectory per sample and Gaussian shot noise (differentiable). Otherwise the mean of
     ``noise.trajectories`` trajectories per sample (with depolarizing noise), readout applied, and no shot
-    noise: :func:`sample_shots` draws the shots from these logits on the host.
+    noise: :func:`sample_shots` draws the shots from these logits on the host. ``blocks``: as in
+    :func:`qbench.models.qnn_circuit.make_logits_fn` (advanced).
     """
     _check_shapes(n_qubits, depth, entangler)
     n, d = int(n_qubits), int(depth)
-    core, _ = _build_core(n, d, entangler, scale, complex_input)
+    core, _ = _build_core(n, d, entangler, scale, complex_input, blocks)
     T = noise.trajectories if (noise.depolarizing > 0 and not training) else 1
 
     def logits_fn(theta, X, key):
