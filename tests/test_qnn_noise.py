@@ -252,3 +252,21 @@ def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="seed_noise"):
         predict_logits(get_model("qnn", depth=1, shots=10).build(16), np.zeros(16, np.float32),
                        _states(2, 16, False, seed=0))
+
+
+def test_qbench_list_shows_every_option_with_its_default(capsys):
+    import inspect
+
+    from qbench.cli import main
+    from qbench.models import model_info
+    from qbench.models.qnn import QNN
+
+    listed = model_info("qnn").options
+    defaults = {k: v.default for k, v in inspect.signature(QNN.__init__).parameters.items() if k != "self"}
+    assert list(listed) == list(defaults)
+    for name in ("scale", "init_std", "depolarizing", "readout", "trajectories"):
+        assert listed[name].split()[0] == str(defaults[name])
+    assert defaults["shots"] is None and listed["shots"].startswith("exact")
+    assert main(["list", "models"]) == 0
+    out = capsys.readouterr().out
+    assert "shots=exact" in out and "depolarizing=0.0" in out and "readout=0.0" in out
