@@ -100,12 +100,12 @@ def _bit_table(k: int) -> np.ndarray:
 
 
 def _permute(st: tf.Tensor, idx: tf.Tensor) -> tf.Tensor:
-    """``st[s, c, idx[s, c, m]]`` for an index that is its own inverse (an XOR of the basis index), with
+    """``st[s, c, idx[s, m]]`` for an index that is its own inverse (an XOR of the basis index), with
     the gradient as the same gather (TF's own is a scatter-add): differentiable to any order."""
 
     @tf.custom_gradient
     def gather(x):
-        return tf.gather(x, idx, axis=2, batch_dims=2), lambda dy: _permute(dy, idx)
+        return tf.gather(x, idx, axis=2, batch_dims=1), lambda dy: _permute(dy, idx)
 
     return gather(st)
 
@@ -154,8 +154,7 @@ class PauliTrajectories:
         j = tf.bitwise.bitwise_xor(tf.range(K2)[None, None, :], xb[:, :, None])  # (S, B, K2)
         idx = (i[..., None] * B + tf.range(B)[None, None, :, None]) * K2 + j[:, None]  # (S, K1, B, K2)
         M = K1 * B * K2
-        idx = tf.broadcast_to(tf.reshape(idx, (S, 1, M)), (S, 2, M))
-        return tf.reshape(_permute(tf.reshape(st, (S, 2, M)), idx), (S, 2, K1, B, K2))
+        return tf.reshape(_permute(tf.reshape(st, (S, 2, M)), tf.reshape(idx, (S, M))), (S, 2, K1, B, K2))
 
     def last_layer_sign(self, S, B) -> tf.Tensor:
         """(S, B): -1 where the last layer's error on the measured qubit is X or Y (it flips Z_{N-1})."""
