@@ -69,7 +69,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def _model_lines() -> list[str]:
     """One line per model, built-in then plugins: name, title, and its size and trainable parameter count
-    on each protocol task (without building it); the controls (PROTOCOL 2.4) say that a run names them."""
+    on each protocol task (without building it); the controls (PROTOCOL 2.4) say that a run names them.
+    Then, for a model that declares them (``ModelInfo.options``), its options with their defaults."""
     from qbench.models import list_models, model_info
     from qbench.protocol import model_size
     from qbench.tasks import task_families
@@ -93,6 +94,8 @@ def _model_lines() -> list[str]:
                 per_task.append(f"{task} {count}{f' ({shown})' if shown else ''}")
         control = ["control (PROTOCOL 2.4): runs only where named, --model " + name] if info.control else []
         lines.append(f"{name:<12} {info.title or name:<12} {'; '.join(control + per_task)}")
+        if info.options:
+            lines += [f"{'':<13}options:"] + [f"{'':<15}{k}={v}" for k, v in info.options.items()]
     return lines
 
 

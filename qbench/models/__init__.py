@@ -48,6 +48,8 @@ class ModelInfo:
     #: ``count(size, n_amplitudes, complex_input)``: its trainable parameter count on a task's input,
     #: without building it (``qbench list models``); None: not known without building
     count: Callable[[Mapping[str, Any], int, bool], int] | None = None
+    #: its constructor options as ``qbench list`` shows them: name -> default and what else it takes (text)
+    options: Mapping[str, str] = field(default_factory=dict)
 
 
 def _check_info(obj: object, name: str, where: str) -> ModelInfo:
@@ -69,7 +71,16 @@ def register_model(info: ModelInfo) -> ModelInfo:
 
 # a QNN unit compiles XLA circuits (tens of seconds) and steps a state vector, where an MLP unit takes
 # seconds (README, Performance)
-register_model(ModelInfo("qnn", "qbench.models.qnn:QNN", title="QNN", order=1, relative_cost=10.0, count=param_counts.qnn))
+register_model(ModelInfo("qnn", "qbench.models.qnn:QNN", title="QNN", order=1, relative_cost=10.0, count=param_counts.qnn,
+                         options={
+    "depth": "per task (above)", "entangler": "'ring' (or 'chain', 'none')", "scale": "5.0", "init_std": "0.01",
+    "ansatz": "'rxryrx-rzz' (or 'rxry-cnot': landscape-study only)",
+    # device noise (PROTOCOL 2.1, protocol 3): off by default, recorded only when on
+    "shots": "exact (or S > 0: binomial estimates; Gaussian in training)",
+    "depolarizing": "0.0 (p per qubit after every layer; Pauli trajectories)",
+    "readout": "0.0 (bit-flip probability q < 0.5)",
+    "trajectories": "16 (per sample in evaluation, with depolarizing)",
+}))
 register_model(ModelInfo("mlp", "qbench.models.mlp:MLP", title="MLP", order=0, count=param_counts.mlp))
 # The controls (PROTOCOL 2.4). qnn-product runs the QNN's engine without its entangling step, at the
 # task's QNN depth. mlp-matched: the input projected to N features (the QNN's qubit count), then the

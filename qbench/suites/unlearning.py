@@ -208,7 +208,8 @@ def oracle_model(spec: TrainSpec, ctx: RunContext, out_dir: str, sets_of: Callab
 
         sets = sets_of(prepared)
         theta0 = prepared.model.init_params(int_seed(spec.seed, "oracle_init"))
-        result = train(prepared.model, sets.x_retain, sets.y_retain, spec.train, rng(spec.seed, "oracle_order"), theta0)
+        result = train(prepared.model, sets.x_retain, sets.y_retain, spec.train, rng(spec.seed, "oracle_order"), theta0,
+                       noise_purpose="oracle")
         notes: dict[str, str] = {}
         metrics = evaluate(prepared.model, result.params, sets, ORACLE_METRICS, seed=spec.seed, notes=notes)
         return result.params, {"metrics": metrics, "notes": notes, "train_wall_s": result.wall_s}

@@ -8,6 +8,7 @@ the clock, and stops a run that produces non-finite parameters or exceeds its ti
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import traceback
@@ -69,10 +70,12 @@ class StepFailure(Exception):
 
 
 def _step_factory(model: BinaryModel, method: Objective, masked: bool = False) -> Callable:
-    logits_fn = model.logits_fn
+    noisy_fn = model.noisy_logits_fn(training=True) if model.noisy else None
 
     @tf.function(jit_compile=compiled.use_xla(model), reduce_retracing=False)
-    def step_fn(theta, m, v, t, data, hp, step, lr, adam, *mask):
+    def step_fn(theta, m, v, t, data, hp, step, lr, adam, *mask_and_key):
+        mask = mask_and_key[:1] if masked else ()
+        logits_fn = model.logits_fn if noisy_fn is None else _keyed(noisy_fn, mask_and_key[-1])
         with tf.GradientTape() as tape:
             tape.watch(theta)
             loss = method.objective(logits_fn, theta, data, hp, step)
@@ -84,6 +87,13 @@ def _step_factory(model: BinaryModel, method: Objective, masked: bool = False) -
         return theta, m, v, t, loss
 
     return step_fn
+
+
+def _keyed(noisy_fn: Callable, key: tf.Tensor) -> Callable:
+    """``logits_fn(theta, x)`` drawing from ``key``, a different draw for each call in the objective (the
+    calls are counted while tracing, so the compiled step is the same at every step)."""
+    calls = itertools.count()
+    return lambda theta, x: noisy_fn(theta, x, tf.random.experimental.stateless_fold_in(key, next(calls)))
 
 
 def step_owner(method: Objective) -> type:
@@ -194,12 +204,14 @@ def unlearn(
     data.update(state)
     step_fn = step_fn_for(model, method, masked=mask is not None)
     extra = () if mask is None else (mask,)
+    noise_purpose = f"unlearn:{method.name}"
     elapsed = 0.0
     for s in range(steps):
         t0 = time.perf_counter()
         watchdog.step_started(s, step_budget_s)
         try:
-            theta, m, v, t, loss = step_fn(theta, m, v, t, data, hp, tf.constant(s, tf.int32), lr_t, adam_t, *extra)
+            key = (tf.constant(model.noise_key(noise_purpose, s)),) if model.noisy else ()
+            theta, m, v, t, loss = step_fn(theta, m, v, t, data, hp, tf.constant(s, tf.int32), lr_t, adam_t, *extra, *key)
             params = theta.numpy()
         except Exception as exc:  # noqa: BLE001  (a method that raises fails its run, not the suite)
             watchdog.step_ended()
