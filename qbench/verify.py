@@ -365,12 +365,27 @@ def _report(key, recorded, fresh, pre, rtol, atol, log, on_unit, note: str) -> N
     on_unit(key, found, max_deviation(recorded, fresh) if fresh else math.nan)
 
 
+def read_selected(paths: Sequence[str], only: Callable[[list[dict]], bool] | None = None
+                  ) -> tuple[dict[str, list[dict]], list[str]]:
+    """The records under ``paths`` by unit key (those ``only`` keeps), and the keys of the failed units."""
+    by_unit: dict[str, list[dict]] = defaultdict(list)
+    for _, rec in iter_records(paths, recursive=True):
+        by_unit[rec[F.UNIT_KEY]].append(rec)
+    if only is not None:
+        by_unit = defaultdict(list, {k: v for k, v in by_unit.items() if only(v)})
+    if not by_unit:
+        raise QbenchError(f"no records under {', '.join(map(str, paths))}")
+    return by_unit, sorted(k for k, rs in by_unit.items() if any(r[F.STATUS] == "failed" for r in rs))
+
+
 def verify(paths: Sequence[str], *, sample: int | None = None, seed: int = 0, rtol: float = DEFAULT_RTOL,
            atol: float = DEFAULT_ATOL, data_dir: str | None = None, cache_dir: str | None = None,
-           threads: int | None = None, trust_code: bool = False, log: Callable[[str], None] = print) -> VerifyReport:
+           threads: int | None = None, trust_code: bool = False, only: Callable[[list[dict]], bool] | None = None,
+           log: Callable[[str], None] = print) -> VerifyReport:
     """Re-run the units of the records under ``paths`` (all, or a seeded sample of ``sample``);
     ``threads``: the thread count for records that do not say theirs; ``trust_code``: import the
-    ``module:attribute`` code the records name that is neither built in nor installed."""
+    ``module:attribute`` code the records name that is neither built in nor installed; ``only``: keep
+    a unit only if it says so of its records."""
     from qbench.experiment import RunContext
 
     if sample is not None and sample < 1:
@@ -379,12 +394,7 @@ def verify(paths: Sequence[str], *, sample: int | None = None, seed: int = 0, rt
         raise QbenchError("--rtol and --atol must be >= 0")
     if threads is not None and threads < 1:
         raise QbenchError(f"--threads must be >= 1, got {threads}")
-    by_unit: dict[str, list[dict]] = defaultdict(list)
-    for _, rec in iter_records(paths, recursive=True):
-        by_unit[rec[F.UNIT_KEY]].append(rec)
-    if not by_unit:
-        raise QbenchError(f"no records under {', '.join(map(str, paths))}")
-    failed = sorted(k for k, rs in by_unit.items() if any(r[F.STATUS] == "failed" for r in rs))
+    by_unit, failed = read_selected(paths, only)
     candidates = sorted(k for k in by_unit if k not in failed)
     if not candidates:
         raise QbenchError("no successful units to verify (failed units are not re-run)")
