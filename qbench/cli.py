@@ -150,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="import the module:attribute methods, tasks and models the records name that are neither "
                          "built in nor installed (verify names them first, with their files; without this flag "
                          "it refuses them)")
+    from qbench.commands import models, submit
+
+    submit.add_parser(sub)
+    models.add_parser(sub)
     for command in sub.choices.values():  # also after the command: `qbench run ... --verbose`
         command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return p
@@ -248,6 +252,14 @@ def _handler(command: str):
         from qbench.commands.run import cmd_run
 
         return cmd_run
+    if command == "submit":
+        from qbench.commands.submit import cmd_submit
+
+        return cmd_submit
+    if command == "models":
+        from qbench.commands.models import cmd_models
+
+        return cmd_models
     if command == "verify":
         from qbench.commands.verify import cmd_verify
 

@@ -246,10 +246,14 @@ def named_code(recs: Sequence[dict]) -> list[tuple[str, str, str | None, bool]]:
 
 
 def check_named_code(recs: Sequence[dict], trust_code: bool, log: Callable[[str], None]) -> None:
-    """Say which modules re-running ``recs`` imports, with their files; a module that is neither built in nor
-    installed needs ``trust_code`` (verify runs other people's records)."""
+    """Say which modules re-running ``recs`` imports, with their files; a module that is neither built in,
+    installed, nor a committed submission (``leaderboard/submissions/``) needs ``trust_code`` (verify runs
+    other people's records)."""
+    from qbench.submissions import add_to_path, is_submission
+
+    add_to_path()  # a committed submission's module (leaderboard/submissions/) is found by its name
     found = named_code(recs)
-    untrusted = [(f, n, where) for f, n, where, installed in found if not installed]
+    untrusted = [(f, n, where) for f, n, where, installed in found if not installed and not is_submission(where)]
     if untrusted and not trust_code:
         f, n, where = untrusted[0]
         more = f" and {len(untrusted) - 1} more" if len(untrusted) > 1 else ""
@@ -257,7 +261,8 @@ def check_named_code(recs: Sequence[dict], trust_code: bool, log: Callable[[str]
                           f"built in nor installed: read it, then re-run with --trust-code to import it")
     for f, n, where, installed in found:
         log(f"verify imports {f} {n} from {where or 'a module not found here'}"
-            + (" (an installed entry point)" if installed else " (--trust-code)"))
+            + (" (an installed entry point)" if installed else " (a committed submission)" if is_submission(where)
+               else " (--trust-code)"))
 
 
 def rebuild_units(keys: Sequence[str], by_unit: dict[str, list[dict]]) -> dict:
