@@ -250,6 +250,7 @@ def forgetting_figures(ok: list[dict], out_dir: str) -> list[str]:
         ax.set_ylabel("ulira_acc (U-LiRA balanced accuracy)")
         ax.grid(alpha=0.3, axis="y")
         legend_below(fig, [ax], labels + ["0.5: as retrained"])
-        fig.suptitle(f"Forgetting on {task}: ulira_acc per method, 95% interval (* reference, not a method)")
+        ax.set_xlabel("method (* reference, not ranked)")
+        fig.suptitle(f"Forgetting on {task}: ulira_acc, 95% interval")
         save(fig, out_dir, file_name(fam, task, "_ulira_acc", pv, newest[(fam, task)]), written)
     return written
