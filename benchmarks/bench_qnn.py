@@ -64,6 +64,43 @@ class QNNForward:
         self.fn(self.theta, self.x).numpy()
 
 
+#: the device-noise options (PROTOCOL 2.1) at the noise suite's levels
+NOISE_OPTIONS = {"shots": {"shots": 1000}, "depolarizing": {"depolarizing": 1e-2}, "readout": {"readout": 1e-2},
+                 "combined": {"shots": 1000, "depolarizing": 1e-2, "readout": 1e-2}}
+
+
+class QNNNoise:
+    """Training step and 256-sample evaluation with each device-noise option (compare with QNNStep and
+    QNNForward: the noiseless ones)."""
+
+    params = (["mnist", "xxz"], list(NOISE_OPTIONS))
+    param_names = ["shape", "noise"]
+    timeout = 900
+    number = 3
+    repeat = (3, 7, 60.0)
+
+    def setup(self, shape, noise):
+        import tensorflow as tf
+
+        from qbench.models import get_model
+        from qbench.training import compiled
+
+        n, depth, batch, complex_ = QNN_SHAPES[shape]
+        model = get_model("qnn", depth=depth, **NOISE_OPTIONS[noise]).build(2**n, complex_input=complex_)
+        self.step = TrainStep(model, unit_vectors(batch, 2**n, complex_), labels(batch))
+        self.step()
+        self.fn = compiled.logits_fn(model)
+        self.args = (tf.constant(model.init_params(0)), tf.constant(unit_vectors(256, 2**n, complex_)),
+                     tf.constant(model.noise_key("eval", 0)))
+        self.fn(*self.args).numpy()
+
+    def time_train_step(self, shape, noise):
+        self.step()
+
+    def time_evaluate_256(self, shape, noise):
+        self.fn(*self.args).numpy()
+
+
 class QNNCompile:
     """First call of the compiled training step in a fresh process (tracing + XLA)."""
 

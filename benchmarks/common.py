@@ -48,9 +48,12 @@ class TrainStep:
         self.w = np.ones(len(y), np.float32)
         self.lr = tf.constant(lr)
         self.hyper = tf.constant([0.9, 0.999, 1e-7])
+        # a model with device noise (the QNN's options) takes its step's noise key
+        self.key = (tf.constant(model.seed_noise(0).noise_key("train", 0)),) if model.noisy else ()
 
     def __call__(self):
-        out = self.fn(self.theta, self.m, self.v, self.t, self.x, self.y, self.idx, self.w, self.lr, self.hyper)
+        out = self.fn(self.theta, self.m, self.v, self.t, self.x, self.y, self.idx, self.w, self.lr, self.hyper,
+                      *self.key)
         return out[0].numpy()
 
 

@@ -24,7 +24,7 @@ def load_toy(data_seed: int = 0) -> TaskData:
 
 
 ToyTask = TaskFamily(
-    name="toy", tasks=("toy",), loader=load_toy, unlearning_lr=0.05, suites=("resilience", "unlearning"),
+    name="toy", tasks=("toy",), loader=load_toy, unlearning_lr=0.05,
     train={"mlp": TrainConfig(epochs=20, batch_size=8, lr=0.05)}, model_size={"mlp": {"hidden": (4,)}},
     description="two clusters of 2-qubit states",
 )

@@ -2,6 +2,8 @@
 ``qbench.load_results`` (records as a pandas DataFrame).
 
 Both import their machinery when called, so that ``import qbench`` stays cheap (no TensorFlow).
+``run`` plans with :func:`qbench.plan.plan_run` and runs with :func:`qbench.runner.run_plans`, as the
+command line does (it never goes through the command line's parser).
 Bad input raises :class:`qbench.errors.QbenchError` with the message the command line would print.
 """
 
@@ -14,12 +16,9 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 if TYPE_CHECKING:
     import pandas as pd
 
-#: keyword -> the command line's flag; a list value repeats the flag
-_FLAGS = {"tasks": "--task", "models": "--model", "corruptions": "--corruption", "methods": "--method",
-          "grids": "--grid", "seeds": "--seeds", "alphas": "--alphas", "epochs": "--epochs", "steps": "--steps",
-          "out": "--out", "data_dir": "--data-dir", "cache_dir": "--cache-dir", "executor": "--executor",
-          "workers": "--workers", "scheduler": "--scheduler", "threads": "--threads", "step_budget": "--step-budget"}
-_SWITCHES = {"quick": "--quick", "force": "--force", "retry_failed": "--retry-failed"}
+_LISTS = ("tasks", "models", "corruptions", "methods", "grids")
+_INTS = ("epochs", "steps", "n_models", "workers", "threads")
+_SWITCHES = ("quick", "force", "retry_failed")
 
 
 @dataclass(frozen=True)
@@ -49,54 +48,63 @@ def run(suite: str, *, settings: Mapping[str, Any] | None = None, progress: bool
     ``options`` are the command line's, by their long names: ``tasks``, ``models``, ``corruptions``,
     ``methods``, ``grids`` (a string or a list), ``alphas`` (a list of numbers), ``seeds`` (a list, or
     ``"0-4"``), ``epochs``, ``steps``, ``quick``, ``force``, ``retry_failed``, ``out``, ``data_dir``, ``cache_dir``,
-    ``executor``, ``workers``, ``scheduler``, ``threads``, ``step_budget``. ``settings`` holds the
+    ``executor``, ``workers``, ``scheduler``, ``threads``, ``step_budget``, ``fractions``. ``settings`` holds the
     ``--set`` overrides, ``{"scrub.lambda_fo": 0.1, "task.phase": "fixed"}``, or nested by target
     (``{"scrub": {"lambda_fo": 0.1}}``). Nothing is printed unless ``progress``.
     """
-    from qbench.cli import build_parser, run_suites
+    from qbench.plan import plan_run
+    from qbench.runner import run_plans
 
-    argv = ["run", "--suite", suite, *_argv(options), *_set_argv(settings or {})]
-    if not progress:
-        argv.append("--no-progress")
-    else:
-        argv.append("--progress")
-    args = build_parser().parse_args(argv)
-    runs = run_suites(args)
-    return RunResult(outputs={s.name: out for s, _, out in runs},
-                     done=tuple(k for _, r, _ in runs for k in r.done),
-                     skipped=tuple(k for _, r, _ in runs for k in r.skipped),
-                     failed=tuple(k for _, r, _ in runs for k in r.failed))
+    request = run_request(suite, settings or {}, progress, options)
+    runs = run_plans(plan_run(request), request)
+    return RunResult(outputs={p.suite.name: p.out for p, _ in runs},
+                     done=tuple(k for _, r in runs for k in r.done),
+                     skipped=tuple(k for _, r in runs for k in r.skipped),
+                     failed=tuple(k for _, r in runs for k in r.failed))
 
 
-def _argv(options: Mapping[str, Any]) -> list[str]:
+def run_request(suite: str, settings: Mapping[str, Any], progress: bool, options: Mapping[str, Any]):
+    """The :class:`qbench.plan.RunRequest` of a call of :func:`run` (its values converted as the command
+    line converts its text: a string list or range is parsed, numbers and paths are checked)."""
+    import dataclasses
+
+    from qbench.errors import QbenchError
+    from qbench.plan import RunRequest, parse_floats, parse_seeds, parse_sets, parse_step_budget
+
+    known = sorted({f.name for f in dataclasses.fields(RunRequest)} - {"suite", "sets", "progress"})
+    values: dict[str, Any] = {}
+    for name, value in options.items():
+        if name not in known:
+            raise QbenchError(f"qbench.run: unknown option {name!r}; known: {', '.join(known + ['progress', 'settings'])}")
+        if value is None:
+            continue
+        try:
+            if name in _LISTS:
+                value = (value,) if isinstance(value, str) else tuple(str(v) for v in value)
+            elif name in ("alphas", "fractions"):
+                value = parse_floats(value, name) if isinstance(value, str) else tuple(float(v) for v in value)
+            elif name == "seeds":
+                value = parse_seeds(value) if isinstance(value, str) else tuple(_int(v, name) for v in value)
+            elif name in _INTS:
+                value = _int(value, name)
+            elif name == "step_budget":
+                value = parse_step_budget(str(value))
+            elif name in _SWITCHES:
+                value = bool(value)
+            else:
+                value = os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+        except (TypeError, ValueError):
+            raise QbenchError(f"qbench.run: {name}={value!r} is not a valid value") from None
+        values[name] = value
+    return RunRequest(suite=suite, sets=parse_sets(settings), progress=progress, **values)
+
+
+def _int(value: Any, name: str) -> int:
     from qbench.errors import QbenchError
 
-    argv: list[str] = []
-    for name, value in options.items():
-        if name in _SWITCHES:
-            argv += [_SWITCHES[name]] if value else []
-        elif name not in _FLAGS:
-            known = ", ".join(sorted([*_FLAGS, *_SWITCHES, "settings", "progress"]))
-            raise QbenchError(f"qbench.run: unknown option {name!r}; known: {known}")
-        elif value is None:
-            continue
-        elif name in ("alphas", "seeds") and not isinstance(value, str):
-            argv += [_FLAGS[name], ",".join(repr(float(v)) if name == "alphas" else str(int(v)) for v in value)]
-        elif name in ("tasks", "models", "corruptions", "methods", "grids") and not isinstance(value, str):
-            for v in value:
-                argv += [_FLAGS[name], str(v)]
-        else:
-            argv += [_FLAGS[name], os.fspath(value) if isinstance(value, os.PathLike) else str(value)]
-    return argv
-
-
-def _set_argv(settings: Mapping[str, Any]) -> list[str]:
-    argv = []
-    for target, value in settings.items():
-        pairs = ((f"{target}.{k}", v) for k, v in value.items()) if isinstance(value, Mapping) else ((target, value),)
-        for name, v in pairs:
-            argv += ["--set", f"{name}={v}"]
-    return argv
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise QbenchError(f"qbench.run: {name} expects integers, got {value!r}")
+    return value
 
 
 def load_results(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> "pd.DataFrame":

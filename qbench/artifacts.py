@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from qbench.files import new_temp_file
+from qbench.files import atomic_write
 from qbench.records.provenance import config_hash
 from qbench.records.store import tmp_prefix
 
@@ -45,19 +45,10 @@ def cached_params(root: str | os.PathLike, spec: dict, compute: Callable[[], tup
                     return params, info, False
     params, info = compute()
     info = {**info, "trained_by": {"git_revision": git_revision(), "tf_threads": threads}}
-    path.parent.mkdir(parents=True, exist_ok=True)
     # several processes may train the same model at once (workers of one run): each writes a whole
     # temporary file and renames it, so readers see one complete file (identical content either way)
-    fd, tmp = new_temp_file(path.parent, prefix=tmp_prefix(key), suffix=".npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, params=params, spec=json.dumps(spec, default=str), info=json.dumps(info))
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda fh: np.savez(fh, params=params, spec=json.dumps(spec, default=str), info=json.dumps(info)),
+                 prefix=tmp_prefix(key))
     _MEMORY[key] = (params, info)
     return params, info, True
 

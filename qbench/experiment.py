@@ -165,7 +165,8 @@ def prepare(spec: TrainSpec, ctx: RunContext) -> Prepared:
     """Load the task, corrupt its training set per ``spec`` and build the model for it."""
     check_alpha(spec.alpha)
     task = spec.load_task(ctx)
-    model = build_model(task, spec.model, spec.model_options)
+    # a model with random outputs (the QNN's device noise) draws them from the unit's noise stream
+    model = build_model(task, spec.model, spec.model_options).seed_noise(int_seed(spec.seed, "noise"))
     x_raw, y_raw, x_held, y_held, rows = task.x_train, task.y_train, None, None, None
     if spec.train_split is not None:
         keep, held = stratified_split(task.y_train, spec.train_split, spec.seed)

@@ -1,13 +1,13 @@
 """Things named from outside the package: ``module:attribute`` names and entry-point groups
-(``qbench.tasks``, ``qbench.models``), each failure one line of bad input. ``QBENCH_DISABLE_PLUGIN_AUTOLOAD=1``
-turns entry-point discovery off."""
+(``qbench.tasks``, ``qbench.models``, ...), each failure one line of bad input; :mod:`qbench.registry`
+builds every registry on them. ``QBENCH_DISABLE_PLUGIN_AUTOLOAD=1`` turns entry-point discovery off."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata
 import os
-from typing import Collection
+from typing import Collection, Sequence
 
 from qbench.errors import QbenchError
 
@@ -39,13 +39,15 @@ def origin(ep: importlib.metadata.EntryPoint) -> str:
     return f"{dist.name}=={dist.version}: {ep.value}" if dist else ep.value
 
 
-def entry_points(group: str, builtin: Collection[str], what: str) -> dict[str, importlib.metadata.EntryPoint]:
-    """The installed entry points of ``group`` by name (none is loaded); a name that clashes with a
-    built-in ``what`` or that two plugins register is a QbenchError."""
+def entry_points(groups: str | Sequence[str], builtin: Collection[str], what: str) -> dict[str, importlib.metadata.EntryPoint]:
+    """The installed entry points of ``groups`` (a group, or a kind's group and its older names) by name
+    (none is loaded); a name that clashes with a built-in ``what`` or that two plugins register is a
+    QbenchError (one plugin naming the same object under two of the groups is one plugin)."""
     found: dict[str, importlib.metadata.EntryPoint] = {}
     if os.environ.get("QBENCH_DISABLE_PLUGIN_AUTOLOAD") == "1":
         return found
-    for ep in importlib.metadata.entry_points(group=group):
+    for ep in (ep for g in ([groups] if isinstance(groups, str) else groups)
+               for ep in importlib.metadata.entry_points(group=g)):
         if ep.name in builtin:
             raise QbenchError(f"plugin {what} {ep.name!r} ({origin(ep)}) clashes with the built-in {what} "
                               f"{ep.name!r}: uninstall the plugin or rename its entry point")

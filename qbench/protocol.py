@@ -1,8 +1,9 @@
 """The protocol's numbers in one place (PROTOCOL sections 2 and 2.3); everything else reads them here.
 
-What belongs to one task family or model (training recipe and size per model, unlearning learning rate,
-the suites that run it) is registered with the task (``qbench.tasks.TaskFamily``) or the model
-(``qbench.models.ModelInfo``); the lookups here read those registrations."""
+What belongs to one task family or model (training recipe and size per model, unlearning learning rate)
+is registered with the task (``qbench.tasks.TaskFamily``) or the model (``qbench.models.ModelInfo``);
+which families a suite runs, with the suite (``qbench.scenarios.Suite.families``). The lookups here
+read those registrations."""
 
 from __future__ import annotations
 
@@ -90,11 +91,14 @@ def unlearning_lr(task: str) -> float:
     return task_info(task).unlearning_lr
 
 
-def protocol_tasks(suite: str) -> tuple[str, ...]:
-    """The protocol tasks ``suite`` runs: those of every registered task family that names the suite."""
+def family_tasks(families: tuple[str, ...]) -> tuple[str, ...]:
+    """The protocol tasks of the built-in task ``families`` (a suite's ``families``), in registration order."""
     from qbench.tasks import task_families
 
-    return tuple(t for f in task_families() if suite in f.suites for t in f.tasks)
+    unknown = set(families) - {f.name for f in task_families()}
+    if unknown:
+        raise ValueError(f"no built-in task family {', '.join(sorted(unknown))}")
+    return tuple(t for f in task_families() if f.name in families for t in f.tasks)
 
 
 def protocol_models() -> tuple[str, ...]:

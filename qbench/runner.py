@@ -11,12 +11,15 @@ The runner imports the executors; they never import it.
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 from qbench.executors import Executor, Progress, SerialExecutor
 from qbench.executors.unit import DONE, FAILED, SKIPPED, failure_record, run_unit  # noqa: F401  (the runner's API)
+from qbench.executors.unit import tracking_sigint
 from qbench.experiment import RunContext
+from qbench.plan import Plan, RunRequest
 from qbench.records import RecordStore
 from qbench.scenarios import Unit
 
@@ -78,10 +81,37 @@ def run_units(
     skipped = [u.key for u in ordered if u.key not in todo_keys]
     tracker = Progress(todo, skipped=len(ordered) - len(todo), enabled=progress, label=executor.label)
     try:
-        executor.run(todo, store, ctx, force=force, tracker=tracker)
+        with tracking_sigint():  # a KeyboardInterrupt a unit raises is its failure; a SIGINT stops the run
+            executor.run(todo, store, ctx, force=force, tracker=tracker)
     finally:
         tracker.close()
     report = RunReport(skipped=skipped)
     for u in todo:
         getattr(report, {DONE: "done", FAILED: "failed", SKIPPED: "skipped"}[tracker.status.get(u.key, FAILED)]).append(u.key)
     return report
+
+
+def run_plans(plans: Sequence[Plan], request: RunRequest,
+              after: Callable[[Plan, RunReport, float], None] | None = None) -> list[tuple[Plan, RunReport]]:
+    """Run each plan into its directory on one executor (started once for all of them): [(plan, report)].
+    ``after(plan, report, wall_s)`` is called as each plan ends (the command line prints its table)."""
+    from qbench.executors import make_executor
+    from qbench.plan import default_executor
+    from qbench.xla_cache import enable_xla_cache
+
+    enable_xla_cache(request.cache_dir)  # before the first compilation; spawned workers inherit it
+    name, workers = default_executor(request, plans)
+    executor = make_executor(name, workers=workers, scheduler=request.scheduler, threads=request.threads,
+                             watch=request.step_budget != "off")
+    for p in plans:
+        executor.check(p.units)
+    runs = []
+    with executor:  # starts or joins the workers (a Dask cluster) once for every suite
+        for p in plans:
+            start = time.perf_counter()
+            report = run_units(p.units, RecordStore(p.out), p.context, force=request.force,
+                               progress=request.progress, executor=executor, retry_failed=request.retry_failed)
+            if after is not None:
+                after(p, report, time.perf_counter() - start)
+            runs.append((p, report))
+    return runs

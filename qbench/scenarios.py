@@ -16,6 +16,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from qbench.errors import QbenchError
 from qbench.protocol import ALPHAS, QUICK, SEEDS, TrainConfig, scenario_version
+from qbench.plugins import is_path
+from qbench.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,9 @@ class Suite:
     description: str
     scenarios: Callable[[RunOptions], list[Scenario]]
     plan: Callable[[list[Scenario], RunOptions], list[Unit]]
+    #: the built-in task families whose protocol tasks (``TaskFamily.tasks``) the suite registers scenarios for
+    #: (a plugin suite may name none: its scenarios choose their tasks)
+    families: tuple[str, ...] = ()
     tasks_needed: Callable[[list[Scenario]], set[str]] = lambda scs: {s.task for s in scs}
     #: the unit a ``config`` describes (its key, scenario and group), checked: what every plan, worker and
     #: ``qbench verify`` builds units with
@@ -167,8 +172,23 @@ def model_unit(key: str, suite: str, config: dict, task: str, model: str, option
                 cost=model_info(model).relative_cost)
 
 
+def _check_suite(obj: object, name: str, where: str) -> Suite:
+    if not isinstance(obj, Suite) or obj.run is None or obj.unit_from_config is None:
+        raise QbenchError(f"{where} is not a qbench.scenarios.Suite with run and unit_from_config")
+    if not is_path(name) and obj.name != name:
+        raise QbenchError(f"{where}: its name {obj.name!r} is not its entry point's ({name!r}); records, workers and "
+                          "reports find a suite by its name")
+    if obj.name in SUITE_REGISTRY.builtins():
+        raise QbenchError(f"{where}: its name {obj.name!r} clashes with the built-in suite {obj.name!r}; rename it")
+    return obj
+
+
 SCENARIOS: dict[str, Scenario] = {}
-SUITES: dict[str, Suite] = {}
+#: suites: the built-in ones (:mod:`qbench.suites` registers them), installed plugins (entry points of
+#: ``qbench.suites``, named as the suite is) and ``module:attribute`` names
+SUITE_REGISTRY: Registry[Suite] = Registry("suites", "suite", check=_check_suite, own_name=lambda s: s.name)
+#: the built-in suites by name
+SUITES: dict[str, Suite] = SUITE_REGISTRY.builtins()
 
 
 def register_scenario(scenario: Scenario) -> Scenario:
@@ -182,10 +202,8 @@ def register_scenario(scenario: Scenario) -> Scenario:
 
 
 def register_suite(suite: Suite) -> Suite:
-    if suite.name in SUITES:
-        raise ValueError(f"suite {suite.name!r} registered twice")
-    SUITES[suite.name] = suite
-    return suite
+    """Register a built-in suite under its name."""
+    return SUITE_REGISTRY.add(suite.name, suite)
 
 
 def registered_scenarios(suite: str | None = None) -> list[Scenario]:

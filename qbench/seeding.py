@@ -23,6 +23,8 @@ STREAMS = {
     "mia": 11,
     # the bootstrap of ulira_acc's interval (PROTOCOL 4.9, protocol 3)
     "ulira_bootstrap": 12,
+    # the QNN's device noise: shots, Pauli trajectories, readout (PROTOCOL 2.1, protocol 3)
+    "noise": 13,
 }
 
 

@@ -14,11 +14,13 @@ ones by their key fields and every metric is compared:
   round differently on another CPU); lists element by element; null only equals null.
 
 A stored config that no longer hashes to its ``config_hash`` or unit key, a record the re-run does
-not produce, or a re-run that fails is a disagreement too. A method named ``module:attr`` in a
-record is imported again: that module must be importable (installed or on ``PYTHONPATH``).
+not produce, or a re-run that fails is a disagreement too. A method, task or model named
+``module:attr`` in a record is imported again: verify first names each such module and its file, and
+imports one that is neither built in nor an installed entry point only with ``trust_code``
+(``--trust-code``): records may come from anyone.
 
 Threads: a unit is re-run with the TensorFlow intra-op thread count its record was made with
-(``provenance.tf_threads``; see :mod:`qbench.threads`), in this process when that is this process's
+(``provenance.tf_threads``, at most this machine's cores; see :mod:`qbench.threads`), in this process when that is this process's
 count, otherwise in a fresh worker process started with that count. A record made before qbench
 recorded the count is re-run with ``threads`` if given, else with TensorFlow's default here.
 """
@@ -166,6 +168,11 @@ def _unit_disagreements_before_run(key: str, recs: list[dict], unit) -> list[Dis
     return out
 
 
+def thread_cap() -> int:
+    """The most TensorFlow threads verify gives a re-run: this machine's cores."""
+    return os.cpu_count() or 1
+
+
 def recorded_threads(recs: list[dict], unknown: int | None = None) -> int:
     """The TensorFlow thread count to re-run a unit's records with (see the module docstring)."""
     counts = {r[F.PROVENANCE].get("tf_threads") for r in recs}
@@ -176,7 +183,7 @@ def recorded_threads(recs: list[dict], unknown: int | None = None) -> int:
         (n,) = counts
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise QbenchError(f"unit {recs[0][F.UNIT_KEY]}: provenance.tf_threads must be a positive integer, got {n!r}")
-        return n
+        return min(n, thread_cap())  # a record's claim never starts more threads than this machine has cores
     return unknown or default_tf_threads()
 
 
@@ -198,6 +205,59 @@ def _rerun_elsewhere(units: dict, keys: list[str], threads: int, ctx, tmp: str) 
             pass
     store = RecordStore(out_dir)
     return {k: [r for _, r in iter_records([store.path(k)])] if store.has(k) else [] for k in keys}
+
+
+#: record fields (and config fields) that name code: a registered name or 'module:attribute'
+CODE_FIELDS = ("method", "task", "model")
+
+
+def module_file(module: str) -> str | None:
+    """Where ``module`` would be imported from, found without importing it (or its packages)."""
+    import importlib.machinery
+    import sys
+
+    path, spec = None, None
+    for i, part in enumerate(module.split(".")):
+        name = ".".join(module.split(".")[: i + 1])
+        if name in sys.modules:
+            spec = getattr(sys.modules[name], "__spec__", None)
+        else:
+            spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None:
+            return None
+        path = spec.submodule_search_locations
+    return spec.origin if spec is not None else None
+
+
+def named_code(recs: Sequence[dict]) -> list[tuple[str, str, str | None, bool]]:
+    """The ``module:attribute`` names of ``recs`` (their method, task and model, in the records and their
+    configs): ``(field, name, file, installed)`` each; ``installed``: an installed entry point names it."""
+    from qbench.plugins import is_path
+
+    names = sorted({(f, str(v)) for r in recs for d in (r, r.get(F.CONFIG) or {}) for f in CODE_FIELDS
+                    if is_path(v := d.get(f))})
+    if not names:
+        return []
+    import importlib.metadata
+
+    groups = ("qbench.unlearning_methods", "qbench.tasks", "qbench.models")
+    installed = {ep.value.replace(" ", "") for g in groups for ep in importlib.metadata.entry_points(group=g)}
+    return [(f, n, module_file(n.partition(":")[0]), n in installed) for f, n in names]
+
+
+def check_named_code(recs: Sequence[dict], trust_code: bool, log: Callable[[str], None]) -> None:
+    """Say which modules re-running ``recs`` imports, with their files; a module that is neither built in nor
+    installed needs ``trust_code`` (verify runs other people's records)."""
+    found = named_code(recs)
+    untrusted = [(f, n, where) for f, n, where, installed in found if not installed]
+    if untrusted and not trust_code:
+        f, n, where = untrusted[0]
+        more = f" and {len(untrusted) - 1} more" if len(untrusted) > 1 else ""
+        raise QbenchError(f"the records name code to import: {f} {n} ({where or 'not found'}){more}; it is neither "
+                          f"built in nor installed: read it, then re-run with --trust-code to import it")
+    for f, n, where, installed in found:
+        log(f"verify imports {f} {n} from {where or 'a module not found here'}"
+            + (" (an installed entry point)" if installed else " (--trust-code)"))
 
 
 def rebuild_units(keys: Sequence[str], by_unit: dict[str, list[dict]]) -> dict:
@@ -307,9 +367,10 @@ def _report(key, recorded, fresh, pre, rtol, atol, log, on_unit, note: str) -> N
 
 def verify(paths: Sequence[str], *, sample: int | None = None, seed: int = 0, rtol: float = DEFAULT_RTOL,
            atol: float = DEFAULT_ATOL, data_dir: str | None = None, cache_dir: str | None = None,
-           threads: int | None = None, log: Callable[[str], None] = print) -> VerifyReport:
+           threads: int | None = None, trust_code: bool = False, log: Callable[[str], None] = print) -> VerifyReport:
     """Re-run the units of the records under ``paths`` (all, or a seeded sample of ``sample``);
-    ``threads``: the thread count for records that do not say theirs."""
+    ``threads``: the thread count for records that do not say theirs; ``trust_code``: import the
+    ``module:attribute`` code the records name that is neither built in nor installed."""
     from qbench.experiment import RunContext
 
     if sample is not None and sample < 1:
@@ -330,6 +391,7 @@ def verify(paths: Sequence[str], *, sample: int | None = None, seed: int = 0, rt
     chosen = sorted(random.Random(seed).sample(candidates, min(sample, len(candidates)))) if sample else candidates
 
     # rebuild every chosen unit before running any: a config this qbench cannot run is bad input
+    check_named_code([r for k in chosen for r in by_unit[k]], trust_code, log)
     units = rebuild_units(chosen, by_unit)
 
     want = {key: recorded_threads(by_unit[key], threads) for key in chosen}
@@ -394,7 +456,7 @@ def verify_all(root: str | os.PathLike, *, ledger: str | os.PathLike | None = No
                models: Sequence[str] | None = None, suites: Sequence[str] | None = None,
                one_seed: bool = False, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
                data_dir: str | None = None, cache_dir: str | None = None, threads: int | None = None,
-               log: Callable[[str], None] = print) -> VerifyAllReport:
+               trust_code: bool = False, log: Callable[[str], None] = print) -> VerifyAllReport:
     """Re-run every successful unit under ``root`` (filtered by ``models``, ``suites``, or one seed per
     suite x scenario x method x alpha) that the ledger does not hold yet for this qbench revision (or
     one with the same ``qbench/`` source) and the unit's current record content; append one ledger
@@ -433,6 +495,7 @@ def verify_all(root: str | os.PathLike, *, ledger: str | os.PathLike | None = No
     already = [k for k in keys if (k, digests[k]) in done]
     log(f"verify --all: {len(keys)} unit(s) selected under {root}; {len(already)} already in {ledger_path} "
         f"at revision {revision[:12]} or one with the same qbench/ source, {len(todo)} to re-run")
+    check_named_code([r for k in todo for r in by_unit[k]], trust_code, log)
     units = rebuild_units(todo, by_unit)
     want = {key: recorded_threads(by_unit[key], threads) for key in todo}
     checked: list[str] = []

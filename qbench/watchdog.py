@@ -6,14 +6,16 @@ and one long-lived worker of the serial executor) and the parent kills a worker 
 budget, records the unit as failed ("step over budget: N s") and goes on with the sweep.
 
 Worker side: :func:`start` gives the process a heartbeat file ``<watch dir>/<pid>.beat``; the
-unlearning loop calls :func:`step_started` and :func:`step_ended` around every step. A beat is one
+unlearning loop calls :func:`setup_started` before the method's ``setup`` and :func:`step_started`
+before every step, and :func:`step_ended` after each. A beat is one
 ``pwrite`` of a fixed-size JSON line (no rename, no fsync): a few microseconds per step. Without
 :func:`start` (a unit run in the main process) every call is a no-op.
 
 Parent side: :func:`overruns` reads the heartbeat files and names the workers to stop.
 
 Step 0 traces and compiles the step as well as running it (up to 31 s in the committed records, for
-the MNIST QNN), so it is allowed :data:`FIRST_STEP_EXTRA_S` on top of the budget.
+the MNIST QNN), so it is allowed :data:`FIRST_STEP_EXTRA_S` on top of the budget; a method's
+``setup`` (plugin code too, which may hang) is allowed :data:`SETUP_EXTRA_S`.
 
 This module imports no TensorFlow.
 """
@@ -28,6 +30,10 @@ from pathlib import Path
 
 #: extra seconds step 0 may take beyond the budget: it traces and compiles the step
 FIRST_STEP_EXTRA_S = 120.0
+#: extra seconds a method's ``setup`` may take beyond the budget (it may trace and compile too)
+SETUP_EXTRA_S = 120.0
+#: the ``step`` of a beat during a method's ``setup``
+SETUP = -1
 _BEAT_BYTES = 1024
 
 _fd: int | None = None
@@ -66,12 +72,19 @@ def step_started(step: int, budget_s: float | None) -> None:
         _beat({"step": step, "started": time.time(), "budget_s": budget_s})
 
 
+def setup_started(budget_s: float | None) -> None:
+    """A method's ``setup`` starts: watched like a step (plugin code runs in it)."""
+    step_started(SETUP, budget_s)
+
+
 def step_ended() -> None:
     _beat({})
 
 
 def allowance(step: int, budget_s: float) -> float:
     """Seconds step ``step`` may run before it is stopped."""
+    if step == SETUP:
+        return budget_s + SETUP_EXTRA_S
     return budget_s + (FIRST_STEP_EXTRA_S if step == 0 else 0.0)
 
 
@@ -85,6 +98,8 @@ class Overrun:
 
     @property
     def error(self) -> str:
+        if self.step == SETUP:
+            return f"setup over budget: {self.budget_s:g} s (stopped after {self.elapsed_s:.1f} s)"
         return f"step over budget: {self.budget_s:g} s (step {self.step} stopped after {self.elapsed_s:.1f} s)"
 
 

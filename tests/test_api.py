@@ -68,3 +68,29 @@ def test_load_results_of_the_committed_landscape_records():
     got = dict(zip(zip(df["unit_key"], df["alpha"]), df["hessian_trace"]))
     assert all(got[(r["unit_key"], r["alpha"])] == r["metrics"]["hessian_trace"] for r in lines)
     assert qbench.load_results([str(path)]).shape == df.shape
+
+
+def test_run_plans_without_the_command_line(tmp_path, cache_dir):
+    """qbench.run plans with qbench.plan (a frozen Plan per suite), never through the CLI's parser."""
+    code = ("import sys, qbench; r = qbench.run('resilience', tasks='xxz-4', models='mlp', corruptions='label_flip', alphas=[0.0], seeds=[0], "
+            f"epochs=1, out={str(tmp_path / 'o')!r}, cache_dir={cache_dir!r}); "
+            "print(len(r.done), 'qbench.cli' in sys.modules, 'qbench.commands.run' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["1", "False", "False"]
+
+
+def test_plan_run_gives_a_frozen_plan_per_suite(tmp_path, cache_dir):
+    import dataclasses
+
+    from qbench.plan import Plan, RunRequest, plan_run
+
+    request = RunRequest("resilience", tasks=("xxz-4",), models=("mlp",), corruptions=("label_flip",), alphas=(0.0, 0.5), seeds=(0, 1), epochs=1,
+                         out=str(tmp_path / "o"), cache_dir=cache_dir)
+    (plan,) = plan_run(request)
+    assert isinstance(plan, Plan) and plan.suite.name == "resilience" and plan.out == str(tmp_path / "o")
+    assert len(plan.units) == 4 and plan.methods == () and plan.context.cache_dir == cache_dir
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.out = "elsewhere"
+    assert not (tmp_path / "o").exists()  # planning writes nothing

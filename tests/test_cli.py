@@ -47,8 +47,8 @@ def run_cli(capsys, *argv):
         (["run", "--suite", "landscape", "--set", "landscape.varant=study"], "landscape has no setting 'varant'"),
         (["run", "--suite", "landscape", "--set", "landscape.hessian_samples=2.5"], "hessian_samples expects int, got 2.5"),
         (["run", "--suite", "unlearning", "--set", "unlearning.lr=fast"], "unlearning.lr expects float, got 'fast'"),
-        (["run", "--suite", "resilience", "--steps", "3"], "--steps applies to --suite corrective, sensitivity, unlearning only, not 'resilience'"),
-        (["run", "--suite", "resilience", "--method", "scrub"], "--method applies to --suite corrective, sensitivity, unlearning only"),
+        (["run", "--suite", "resilience", "--steps", "3"], "--steps applies to --suite corrective, forgetting, sensitivity, unlearning only, not 'resilience'"),
+        (["run", "--suite", "resilience", "--method", "scrub"], "--method applies to --suite corrective, forgetting, sensitivity, unlearning only"),
         (["run", "--suite", "capacity", "--method", "scrub"], "not 'capacity'"),
         (["run", "--suite", "landscape", "--method", "scrub"], "not 'landscape'"),
         (["run", "--suite", "landscape", "--steps", "3"], "--steps applies to"),
@@ -223,12 +223,14 @@ def test_list_and_argument_errors_answer_without_tensorflow(tmp_path):
     assert r.stdout.strip().splitlines()[-1] == "HEAVY []"
     assert re.findall(r"^EXIT (\S+)$", r.stderr, re.M) == ["0", "0", "2", "2"]
     section = r.stdout.split("methods:\n", 1)[1].split("\n" + "usage:", 1)[0].splitlines()
-    rows = {line.split()[0]: line for line in section if line.startswith("  ") and not line.startswith("  (")}
+    rows = {line.split()[0]: line for line in section if line.startswith("  ") and not line.startswith(("  (", "   "))}
     assert list(rows) == ["bad_teacher", "finetune", "gradient_ascent", "l1_sparse", "neg_grad_plus", "random_labels",
                           "retrain", "salun", "scrub", "scrub_alternating", "ngp"]
     assert "builtin" in rows["scrub"] and "lambda_ce=1.0, lambda_kl=0.0, lambda_fo=0.2, kl='bernoulli'" in rows["scrub"]
     assert "beta=0.2" in rows["gradient_ascent"] and "(no hyperparameters)" in rows["finetune"]
-    assert "qbench-example-plugin==0.1" in rows["ngp"] and "keep=0.25, forget_weight=0.1" in rows["ngp"]
+    assert "plugin" in rows["ngp"] and "keep=0.25, forget_weight=0.1" in rows["ngp"]
+    # a plugin's source, too long for its column, on a line of its own below it
+    assert section[section.index(rows["ngp"]) + 1].split() == ["from", "qbench-example-plugin==0.1"]
 
 
 UNLEARNING_RUN = ["run", "--suite", "unlearning", "--task", "xxz-6", "--model", "mlp", "--seeds", "0", "--epochs", "1",
@@ -338,12 +340,13 @@ def test_console_summary_is_the_leaderboard_section_of_each_suite():
 
 
 def test_default_output_directories_agree_with_help_and_readme(tmp_path, cache_dir):
-    from qbench.cli import _plan_suite
-    from qbench.suites import get_suite
+    from qbench.commands.run import request_from_args
+    from qbench.plan import plan_run
 
     for extra, default in (([], "resilience"), (["--quick"], "resilience-quick")):
         args = build_parser().parse_args(["run", "--suite", "resilience", "--task", "xxz-4", "--cache-dir", cache_dir, *extra])
-        assert _plan_suite(get_suite("resilience"), args)[3] == os.path.join("runs", default)
+        (plan,) = plan_run(request_from_args(args))
+        assert plan.out == os.path.join("runs", default)
     help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["run"].format_help().split())
     readme = " ".join((ROOT / "README.md").read_text().split())
     for default in ("runs/<suite>", "runs/<suite>-quick"):
@@ -391,17 +394,10 @@ def test_xxz_chain_past_the_cap_or_odd_is_one_line_status_2(tmp_path, cache_dir,
 
 def _plans(argv):
     """What `qbench run ARGV` would run (every input check, no unit run): {suite: units}."""
-    from qbench.cli import _parse_sets, _plan_suite, check_flags, check_set_targets
-    from qbench.suites import get_suite
+    from qbench.commands.run import request_from_args
+    from qbench.plan import plan_run
 
-    args = build_parser().parse_args(["run", *argv])
-    suites = [get_suite(n) for n in (("resilience", "unlearning", "landscape", "capacity") if args.suite == "all"
-                                     else (args.suite,))]
-    check_flags(suites, args)
-    sets = _parse_sets(args.sets)
-    plans = [_plan_suite(s, args, sets) for s in suites]
-    check_set_targets(sets, [(s, p[4]) for s, p in zip(suites, plans)])
-    return {s.name: p[1] for s, p in zip(suites, plans)}
+    return {p.suite.name: p.units for p in plan_run(request_from_args(build_parser().parse_args(["run", *argv])))}
 
 
 def test_settings_reach_the_suites_that_read_them_and_all_takes_each_suites_flags(tmp_path, cache_dir):

@@ -169,7 +169,9 @@ def test_heaviest_batches_start_first_so_two_qnn_groups_do_not_queue_behind_each
 def test_a_quick_run_defaults_to_one_local_worker_per_group(monkeypatch, argv, cpus, expected):
     import argparse
 
-    from qbench.cli import build_parser, default_executor
+    from qbench.cli import build_parser
+    from qbench.commands.run import request_from_args
+    from qbench.plan import Plan, default_executor
 
     monkeypatch.setattr("os.cpu_count", lambda: cpus)
     args = build_parser().parse_args(["run", "--suite", "unlearning", *argv])
@@ -177,7 +179,8 @@ def test_a_quick_run_defaults_to_one_local_worker_per_group(monkeypatch, argv, c
     if "--task" in argv:
         opts.update(tasks=("xxz-12",), models=("qnn",))
     assert isinstance(args, argparse.Namespace)
-    assert default_executor(args, [plan("unlearning", **opts)]) == expected
+    units = tuple(plan("unlearning", **opts))
+    assert default_executor(request_from_args(args), [Plan(None, units, None, "out")]) == expected
 
 
 def test_a_group_heavier_than_a_workers_share_is_cut():

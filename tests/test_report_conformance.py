@@ -6,6 +6,7 @@ import copy
 import pytest
 
 from qbench.report import leaderboard as L
+from qbench.suites import list_suites
 from tests.report_records import _quick_configs, protocol_config, run_cli, sweep_record, unlearning_unit, write_records
 
 
@@ -97,20 +98,31 @@ def _mutated(v):
 
 
 
-@pytest.mark.parametrize("suite,scenario,alpha,free", [
-    ("unlearning", "unlearning/xxz-12/qnn", 0.3, ("method", "method_hyperparameters", "method_source", "step_budget_s")),
-    ("sensitivity", "sensitivity/mnist-1v9/mlp", 0.3,
-     ("method", "method_hyperparameters", "method_source", "step_budget_s", "method_defaults")),
-    ("resilience", "resilience/mnist-1v9/qnn/feature_randomization", 0.7, ()),
-    ("capacity", "capacity/xxz-12/qnn-d6/label_flip", 0.1, ()),
-    ("landscape", "landscape-study/mnist-1v9/qnn", None, ()),
-])
-def test_every_protocol_field_is_checked_and_only_the_methods_own_are_free(suite, scenario, alpha, free):
+METHOD_FIELDS = ("method", "method_hyperparameters", "method_source", "step_budget_s")
+#: per suite, a registered scenario's unit to check (scenario, alpha, known fraction; its last seed, so that a
+#: changed seed lies off the protocol's) and the fields free in it
+PROTOCOL_UNITS = {
+    "unlearning": ("unlearning/xxz-12/qnn", 0.3, None, METHOD_FIELDS),
+    "corrective": ("corrective/mnist-1v9/mlp", 0.3, 0.5, METHOD_FIELDS),
+    "forgetting": ("forgetting/xxz-12/mlp", 0.3, None, METHOD_FIELDS),
+    "sensitivity": ("sensitivity/mnist-1v9/mlp", 0.3, None, METHOD_FIELDS + ("method_defaults",)),
+    "resilience": ("resilience/mnist-1v9/qnn/feature_randomization", 0.7, None, ()),
+    "capacity": ("capacity/xxz-12/qnn-d6/label_flip", 0.1, None, ()),
+    "landscape": ("landscape-study/mnist-1v9/qnn", None, None, ()),
+}
+
+
+@pytest.mark.parametrize("suite", list_suites())
+def test_every_protocol_field_is_checked_and_only_the_methods_own_are_free(suite):
     from qbench.report.conformance import Checker
 
-    config = protocol_config(suite, scenario, alpha, 1)
+    from qbench.scenarios import registered_scenarios
+
+    scenario, alpha, fraction, free = PROTOCOL_UNITS[suite]  # a new suite names one of its units here
+    seed = max(next(s for s in registered_scenarios(suite) if s.name == scenario).seeds)
+    config = protocol_config(suite, scenario, alpha, seed, fraction)
     rec = {"suite": suite, "task": config["task"], "model": config["model"], "corruption": config["corruption"],
-           "alpha": 0.2 if alpha is None else alpha, "seed": 1, "method": config.get("method"), "protocol_version": config.get("protocol_version", "1"),
+           "alpha": 0.2 if alpha is None else alpha, "seed": seed, "method": config.get("method"), "protocol_version": config.get("protocol_version", "1"),
            "config": config}
     assert Checker().deviations(rec) == ()
     leaves = _leaves(config)

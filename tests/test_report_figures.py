@@ -27,7 +27,12 @@ def test_plot_skips_suites_without_records(capsys, tmp_path):
     write_records(tmp_path / "r", recs)
     code, stdout, _ = run_cli(capsys, "plot", "--results", tmp_path / "r", "--out", tmp_path / "f")
     assert code == 0
-    assert "unlearning: no successful records, figure skipped" in stdout
-    assert "landscape: no successful records, figure skipped" in stdout
+    assert "unlearning: no records, figure skipped" in stdout
+    assert "landscape: no records, figure skipped" in stdout
     assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["capacity_xxz-4.png"]
+    # a suite whose units all failed has records, none successful
+    write_records(tmp_path / "r", recs + [sweep_record("resilience", "mlp", "label_flip", 0.0, 0, 0.9, status="failed")])
+    code, stdout, _ = run_cli(capsys, "plot", "--results", tmp_path / "r", "--out", tmp_path / "f")
+    assert code == 0 and "resilience: no successful records, figure skipped" in stdout
+    assert "unlearning: no records, figure skipped" in stdout
 

@@ -57,7 +57,8 @@ def test_a_toy_task_and_model_from_outside_run_resilience_and_unlearning(tmp_pat
 
 @pytest.fixture
 def toy_entry_points(tmp_path, monkeypatch):
-    """Entry points ``toy`` (task) and ``tiny`` (model) pointing at the example module, and fresh registries."""
+    """Entry points ``toy`` (task) and ``tiny`` (model) pointing at the example module, and fresh registries
+    (forgotten again afterwards)."""
     import qbench.models
     import qbench.tasks
 
@@ -71,10 +72,11 @@ def toy_entry_points(tmp_path, monkeypatch):
 
     monkeypatch.delenv("QBENCH_DISABLE_PLUGIN_AUTOLOAD", raising=False)
     monkeypatch.setattr(importlib.metadata, "entry_points", fake)
-    for mod in (qbench.tasks, qbench.models):
-        monkeypatch.setattr(mod, "_ENTRY_POINTS", None)
-        monkeypatch.setattr(mod, "_PLUGINS", {})
-    return eps
+    for registry in (qbench.tasks.FAMILIES, qbench.models.MODELS):
+        registry.forget_plugins()
+    yield eps
+    for registry in (qbench.tasks.FAMILIES, qbench.models.MODELS):
+        registry.forget_plugins()
 
 
 def test_tasks_and_models_join_through_entry_points(toy_entry_points):
@@ -107,3 +109,33 @@ def test_a_plugin_clashing_with_a_builtin_name_is_one_error(toy_entry_points, gr
     with pytest.raises(QbenchError) as exc:
         (list_tasks if group == "qbench.tasks" else list_models)()
     assert str(exc.value).startswith(needle) and "\n" not in str(exc.value)
+
+
+def test_an_installed_task_goes_by_the_names_its_family_declares(toy_entry_points, tmp_path):
+    """Entry point ``tfim`` of a family declaring ``tasks=("tfim-8",)``: the task is ``tfim-8``, found (and read
+    from a record) by its family's entry-point name without importing the plugin; ``tfim`` alone names no task."""
+    import sys
+
+    from qbench.tasks import check_task_name, get_task, list_tasks, named_task, plugin_tasks, task_info
+
+    (tmp_path / "tfim_task.py").write_text("from dataclasses import replace\nfrom toy_task_model import ToyTask\n"
+                                           "TFIM = replace(ToyTask, name='tfim', tasks=('tfim-8',))\n")
+    toy_entry_points["qbench.tasks"].append(importlib.metadata.EntryPoint("tfim", "tfim_task:TFIM", "qbench.tasks"))
+    assert named_task("tfim-8").source == "installed" and "tfim_task" not in sys.modules
+    assert named_task("tfimx-8") is None
+    assert task_info("tfim-8").name == "tfim" and get_task("tfim-8").x_val.shape == (32, 4)
+    assert plugin_tasks() == ["tfim-8", "toy"] and "tfim" not in list_tasks()
+    for wrong in ("tfim", "tfim-9"):
+        with pytest.raises(QbenchError, match=f"unknown task '{wrong}': the plugin 'tfim' declares the task\\(s\\) tfim-8"):
+            check_task_name(wrong)
+
+
+def test_list_scenarios_shows_what_each_suite_builds_for_an_installed_task(toy_entry_points):
+    from qbench.commands.info import _scenario_lines as scenario_lines
+
+    lines = scenario_lines()
+    shown = [line.split()[0] for line in lines[lines.index(next(x for x in lines if x.startswith("(tasks from plugins"))) + 1:]]
+    # the toy family gives the MLP a recipe and the tiny model its own; capacity (an xxz-12 sweep) refuses it
+    assert {"resilience/toy/mlp/label_flip", "resilience/toy/tiny/feature_randomization", "unlearning/toy/mlp",
+            "corrective/toy/tiny", "sensitivity/toy/mlp", "landscape/toy/mlp"} <= set(shown)
+    assert not [s for s in shown if s.startswith("capacity/") or "/qnn" in s]

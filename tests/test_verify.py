@@ -117,6 +117,8 @@ def test_verify_module_attr_method_must_import(capsys, tmp_path, fresh):
 
     edited = _edit(src, tmp_path / "plugin" / src.name, 0, plugin)
     code, _, err = run_cli(capsys, "verify", edited)
+    assert code == 2 and "method no_such_module_xyz:Thing (not found)" in err and "--trust-code" in err
+    code, _, err = run_cli(capsys, "verify", edited, "--trust-code")
     assert code == 2 and "cannot import module 'no_such_module_xyz'" in err
 
 
@@ -142,9 +144,10 @@ def test_verify_sample_is_seeded(capsys, fresh, cache_dir):
     assert [line for line in out2.splitlines() if line.startswith("  ")] == picked
 
 
-def test_records_carry_the_thread_count_and_verify_honours_it(capsys, fresh, tmp_path, cache_dir):
+def test_records_carry_the_thread_count_and_verify_honours_it(capsys, fresh, tmp_path, cache_dir, monkeypatch):
     from qbench.threads import tf_threads
 
+    monkeypatch.setattr("qbench.verify.thread_cap", lambda: 64)  # as on a machine with more cores than this one
     src = _one_file(fresh / "resilience")
     assert json.loads(src.read_text().splitlines()[0])["provenance"]["tf_threads"] == tf_threads()
     other = tf_threads() + 1

@@ -25,6 +25,8 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
 from qbench.executors.base import Batch, Dispatch, Executor, check_rebuildable, make_batches
+from qbench.errors import QbenchError
+from qbench.executors.unit import user_interrupted
 from qbench.executors.worker import configure_worker, run_batch
 from qbench.scenarios import Unit
 
@@ -88,8 +90,12 @@ class LocalExecutor(Executor):
                         d.complete(f.result())
                     except BrokenProcessPool:
                         broken.append(b)
-                    except Exception as exc:  # noqa: BLE001  (the batch could not run: its units fail)
-                        d.lose(d.unfinished(b), f"{type(exc).__name__}: {exc}")
+                    except QbenchError:  # a full disk, a file-size limit: the run stops in one line
+                        raise
+                    except BaseException as exc:  # noqa: BLE001  (the batch could not run: its units fail)
+                        if user_interrupted(exc):
+                            raise
+                        d.lose(d.unfinished(b), f"{type(exc).__name__}: {exc}".rstrip(": "))
                 if broken:
                     broken.extend(inflight.values())  # the pool stopped every worker
                     inflight.clear()
@@ -132,7 +138,12 @@ class LocalExecutor(Executor):
         return stopped
 
     def close(self, wait: bool = True) -> None:
+        """Free the workers; ``wait=False`` (an interrupt, an error): stop them now, mid-unit (a unit
+        being written leaves only a temporary file, removed by the next run)."""
         if self._pool is not None:
+            if not wait:
+                for p in list((getattr(self._pool, "_processes", None) or {}).values()):
+                    p.terminate()
             self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
         if self._watch_dir is not None:

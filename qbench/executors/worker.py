@@ -35,10 +35,26 @@ def configure_worker(threads: int | None, kind: str | None = None) -> None:
         os.environ[WORKER_ENV] = kind
     if kind in ("local", "serial", "verify"):  # verify: a killed `qbench verify` left its worker re-running units
         _exit_with_parent()
+    if kind in ("local", "serial"):
+        from qbench.executors.unit import ignore_sigint
+
+        ignore_sigint()  # the parent stops its workers on SIGINT (LocalExecutor.close)
+    ignore_file_size_signal()
     if threads:
         from qbench.threads import configure_threads
 
         configure_threads(threads)
+
+
+def ignore_file_size_signal() -> None:
+    """A write past ``ulimit -f`` then fails with EFBIG (reported in one line) instead of SIGXFSZ killing
+    the process."""
+    import signal
+    import threading
+
+    # (a Dask worker runs tasks in threads: only the main thread may set a handler)
+    if hasattr(signal, "SIGXFSZ") and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
 def _exit_with_parent() -> None:
@@ -94,13 +110,15 @@ def run_batch(payload: list[tuple[str, str, dict]], out_dir: str, ctx: dict, for
     enable_xla_cache(ctx.get("cache_dir"))  # a remote Dask worker does not inherit the client's environment
     from qbench.experiment import RunContext
     from qbench.records import RecordStore
-    from qbench.executors.unit import FAILED, failure_record, run_unit
+    from qbench.executors.unit import FAILED, failure_record, run_unit, user_interrupted
 
     store, context, out = RecordStore(out_dir), RunContext(**ctx), []
     for suite, key, config in payload:
         try:
             unit = rebuild_unit(suite, key, config)
-        except Exception as exc:  # noqa: BLE001  (recorded as the unit's failure)
+        except BaseException as exc:  # noqa: BLE001  (recorded as the unit's failure)
+            if user_interrupted(exc):
+                raise
             if force or not store.has(key):
                 store.write_unit(key, [failure_record(stub_unit(suite, key, config), exc)], overwrite=force)
             out.append((key, FAILED))

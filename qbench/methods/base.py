@@ -7,7 +7,7 @@ optimizer (a fresh Adam), the metrics and the clock belong to qbench, so every m
 plugin, is measured identically.
 
 A method may also prepare state once, before the first step (``setup``): from the starting
-parameters, the data and a :class:`~qbench.training.unlearn.SetupContext` (its own seed, the number of
+parameters, the data and a :class:`~qbench.methods.SetupContext` (its own seed, the number of
 steps, fresh random initializations of the model) it returns named tensors, which reach ``objective``
 in ``data`` under those names; the entry :data:`MASK_KEY`, if present, is instead a fixed 0/1 vector
 over the parameters, and a step then updates only the entries where it is 1 (the others stay exactly
@@ -86,7 +86,7 @@ class UnlearningMethod:
     ) -> dict[str, Any]:
         """Tensors made once before the first step, added to ``data`` under their names (none by default).
 
-        ``theta0``: the starting parameters; ``context``: a :class:`qbench.training.unlearn.SetupContext`
+        ``theta0``: the starting parameters; ``context``: a :class:`qbench.methods.SetupContext`
         (``seed``, ``steps``, ``init_params(seed)``). Must be deterministic for a given ``context.seed``.
         A ``MASK_KEY`` entry (0/1, one per parameter) restricts the update to the parameters marked 1.
         """

@@ -5,7 +5,7 @@ title and order in reports, and optionally a training recipe and size per task f
 that do not list the model themselves). The registry names each built-in model's module instead of
 importing it, so that listing names (``qbench list``, argument checks) does not start TensorFlow.
 A model from outside the package is a :class:`ModelInfo` (with ``cls``) named as ``module:attribute``
-or by an entry point of the group ``qbench.models``.
+or by an entry point of the group ``qbench.models`` (one :class:`qbench.registry.Registry`).
 """
 
 from __future__ import annotations
@@ -16,14 +16,11 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from qbench.errors import QbenchError
 from qbench.models import param_counts
-from qbench.plugins import entry_points, is_path, load_entry_point, load_path
 from qbench.recipe import TrainConfig
+from qbench.registry import Registry
 
 if TYPE_CHECKING:
     from qbench.models.base import BinaryModel
-
-ENTRY_POINT_GROUP = "qbench.models"
-
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -51,24 +48,39 @@ class ModelInfo:
     #: ``count(size, n_amplitudes, complex_input)``: its trainable parameter count on a task's input,
     #: without building it (``qbench list models``); None: not known without building
     count: Callable[[Mapping[str, Any], int, bool], int] | None = None
+    #: its constructor options as ``qbench list`` shows them: name -> default and what else it takes (text)
+    options: Mapping[str, str] = field(default_factory=dict)
 
 
-_MODELS: dict[str, ModelInfo] = {}
-_PLUGINS: dict[str, ModelInfo] = {}
-_ENTRY_POINTS: dict | None = None
+def _check_info(obj: object, name: str, where: str) -> ModelInfo:
+    if not isinstance(obj, ModelInfo) or (obj.cls is None and not obj.path):
+        raise QbenchError(f"model {name!r} is not a qbench.models.ModelInfo with a class (cls or path)")
+    if obj.name in MODELS.builtins():
+        raise QbenchError(f"model {name!r}: its name {obj.name!r} clashes with the built-in model {obj.name!r}; rename it")
+    return obj
+
+
+MODELS: Registry[ModelInfo] = Registry("models", "model", check=_check_info)
+ENTRY_POINT_GROUP = MODELS.group
 
 
 def register_model(info: ModelInfo) -> ModelInfo:
     """Register a built-in model under ``info.name``."""
-    if info.name in _MODELS:
-        raise ValueError(f"model {info.name!r} registered twice")
-    _MODELS[info.name] = info
-    return info
+    return MODELS.add(info.name, info)
 
 
 # a QNN unit compiles XLA circuits (tens of seconds) and steps a state vector, where an MLP unit takes
 # seconds (README, Performance)
-register_model(ModelInfo("qnn", "qbench.models.qnn:QNN", title="QNN", order=1, relative_cost=10.0, count=param_counts.qnn))
+register_model(ModelInfo("qnn", "qbench.models.qnn:QNN", title="QNN", order=1, relative_cost=10.0, count=param_counts.qnn,
+                         options={
+    "depth": "per task (above)", "entangler": "'ring' (or 'chain', 'none')", "scale": "5.0", "init_std": "0.01",
+    "ansatz": "'rxryrx-rzz' (or 'rxry-cnot': landscape-study only)",
+    # device noise (PROTOCOL 2.1, protocol 3): off by default, recorded only when on
+    "shots": "exact (or S > 0: binomial estimates; Gaussian in training)",
+    "depolarizing": "0.0 (p per qubit after every layer; Pauli trajectories)",
+    "readout": "0.0 (bit-flip probability q < 0.5)",
+    "trajectories": "16 (per sample in evaluation, with depolarizing)",
+}))
 register_model(ModelInfo("mlp", "qbench.models.mlp:MLP", title="MLP", order=0, count=param_counts.mlp))
 # The controls (PROTOCOL 2.4). qnn-product runs the QNN's engine without its entangling step, at the
 # task's QNN depth. mlp-matched: the input projected to N features (the QNN's qubit count), then the
@@ -94,39 +106,17 @@ _LAZY = {"BinaryModel": ("qbench.models.base", "BinaryModel"), "bce_with_logits"
 
 def list_models() -> list[str]:
     """Built-in model names, then the installed plugins' (their entry-point names)."""
-    return sorted(_MODELS) + sorted(_entry_points())
+    return MODELS.names()
 
 
 def registered_models(controls: bool = True) -> tuple[str, ...]:
     """The built-in models, in registration order (without the controls of PROTOCOL 2.4 if not ``controls``)."""
-    return tuple(n for n, info in _MODELS.items() if controls or not info.control)
-
-
-def _entry_points() -> dict:
-    global _ENTRY_POINTS
-    if _ENTRY_POINTS is None:
-        _ENTRY_POINTS = entry_points(ENTRY_POINT_GROUP, set(_MODELS), "model")
-    return _ENTRY_POINTS
+    return tuple(n for n, info in MODELS.builtins().items() if controls or not info.control)
 
 
 def model_info(name: str) -> ModelInfo:
     """The registration of model ``name``: built-in, 'module:attribute' or an entry point's."""
-    if name in _MODELS:
-        return _MODELS[name]
-    if name in _PLUGINS:
-        return _PLUGINS[name]
-    if is_path(name):
-        obj = load_path(name, "model")
-    elif isinstance(name, str) and name in _entry_points():
-        obj = load_entry_point(_entry_points()[name], "model")
-    else:
-        raise QbenchError(f"unknown model {name!r}; known: {', '.join(list_models())} (or module:attribute)")
-    if not isinstance(obj, ModelInfo) or (obj.cls is None and not obj.path):
-        raise QbenchError(f"model {name!r} is not a qbench.models.ModelInfo with a class (cls or path)")
-    if obj.name in _MODELS:
-        raise QbenchError(f"model {name!r}: its name {obj.name!r} clashes with the built-in model {obj.name!r}; rename it")
-    _PLUGINS[name] = obj
-    return obj
+    return MODELS.get(name)
 
 
 def check_model_name(name: str) -> str:
@@ -152,9 +142,9 @@ def __getattr__(name: str) -> Any:
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(module), attr)
     if name == "MODELS":
-        return {n: model_class(n) for n in sorted(_MODELS)}
+        return {n: model_class(n) for n in sorted(MODELS.builtins())}
     raise AttributeError(f"module 'qbench.models' has no attribute {name!r}")
 
 
-__all__ = ["BinaryModel", "ENTRY_POINT_GROUP", "Linear", "MLP", "MatchedMLP", "ModelInfo", "QNN", "bce_with_logits", "check_model_name",
+__all__ = ["BinaryModel", "ENTRY_POINT_GROUP", "MODELS", "Linear", "MLP", "MatchedMLP", "ModelInfo", "QNN", "bce_with_logits", "check_model_name",
            "get_model", "list_models", "model_class", "model_info", "register_model", "registered_models"]

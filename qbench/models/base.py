@@ -10,6 +10,7 @@ model without branching on its kind.
 from __future__ import annotations
 
 import json
+import zlib
 from abc import ABC, abstractmethod
 from typing import Any, Callable
 
@@ -17,6 +18,8 @@ import numpy as np
 import tensorflow as tf
 
 LogitsFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+#: (theta (P,), x (B, d), key (2,) int32) -> logits (B,): a model's outputs drawn with random noise from ``key``
+NoisyLogitsFn = Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tf.Tensor]
 
 
 def bce_with_logits(logits: tf.Tensor, y: tf.Tensor, weights: tf.Tensor | None = None) -> tf.Tensor:
@@ -68,6 +71,36 @@ class BinaryModel(ABC):
         """Everything that fixes the compiled computation (hyperparameters and input shape)."""
         hyper = json.dumps(self.hyperparameters(), sort_keys=True)
         return (self.kind, hyper, self.input_dim_, self.complex_input_)
+
+    # -- device noise (the QNN's options, PROTOCOL 2.1): models whose outputs are random draws --------
+    @property
+    def noisy(self) -> bool:
+        """True when outputs are random (training and evaluation then go through :meth:`noisy_logits_fn`
+        with a key per call); ``logits_fn`` stays the exact, deterministic model (Hessians, methods' setup)."""
+        return False
+
+    def noisy_logits_fn(self, training: bool) -> NoisyLogitsFn:
+        """The random outputs: ``training`` for a training step (differentiable), else for evaluation
+        (then :meth:`sample_evaluation` finishes them on the host)."""
+        raise NotImplementedError(f"model {self.kind!r} has no random outputs")
+
+    def sample_evaluation(self, logits: np.ndarray, key: np.ndarray) -> np.ndarray:
+        """The host-side part of a noisy evaluation (the QNN's shot sampling), drawn from ``key``."""
+        return logits
+
+    def seed_noise(self, seed: int) -> "BinaryModel":
+        """Seed the random outputs (a unit's ``noise`` seed stream); returns self."""
+        self.noise_seed_ = int(seed)
+        return self
+
+    def noise_key(self, purpose: str, index: int) -> np.ndarray:
+        """The (2,) int32 key of draw ``index`` for ``purpose`` ('train', 'eval', ...): a function of the
+        noise seed, the purpose and the index only."""
+        seed = getattr(self, "noise_seed_", None)
+        if seed is None:
+            raise ValueError(f"model {self.kind!r} has random outputs: seed them first (seed_noise)")
+        ss = np.random.SeedSequence(seed, spawn_key=(zlib.crc32(purpose.encode()), int(index) & 0xFFFFFFFF))
+        return ss.generate_state(2, np.uint32).view(np.int32)
 
     # -- learned state -----------------------------------------------------------------------
     def initialize(self, seed: int) -> "BinaryModel":

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from qbench.models.base import BinaryModel, LogitsFn
-from qbench.models import qnn_circuit, qnn_cnot_circuit
+from qbench.models.base import BinaryModel, LogitsFn, NoisyLogitsFn
+from qbench.models import qnn_circuit, qnn_cnot_circuit, qnn_noise
 
 #: "none" is the product control (PROTOCOL 2.4): no RZZ angles in the parameter vector; the rotation
 #: angles come first in its layout, so they are the same draws of the same seed stream as the ring's
@@ -20,24 +20,34 @@ class QNN(BinaryModel):
     """Amplitude-encoded input; D layers of RX RY RX on every qubit and RZZ on neighbouring pairs;
     logit = scale * <Z_{N-1}>; parameters initialized i.i.d. N(0, init_std^2).
 
-    ``n_qubits`` is fixed by the task's amplitude vectors (2**n_qubits = input size).
+    ``n_qubits`` is fixed by the task's amplitude vectors (2**n_qubits = input size). Device noise
+    (:mod:`qbench.models.qnn_noise`, off by default): ``shots`` (an integer, or None/"exact"),
+    ``depolarizing`` p per qubit after every layer, ``readout`` flip probability q, and ``trajectories``
+    averaged per sample in evaluation under depolarizing noise. Only options that are on are recorded.
     """
 
     kind = "qnn"
     input_encoding = "amplitude"
 
     def __init__(self, depth: int = 6, entangler: str = "ring", scale: float = 5.0, init_std: float = 0.01,
-                 ansatz: str = "rxryrx-rzz"):
+                 ansatz: str = "rxryrx-rzz", shots: int | str | None = None, depolarizing: float = 0.0,
+                 readout: float = 0.0, trajectories: int = qnn_noise.EVAL_TRAJECTORIES):
         self.depth = depth
         self.entangler = entangler
         self.scale = scale
         self.init_std = init_std
         self.ansatz = ansatz
+        self.shots = shots
+        self.depolarizing = depolarizing
+        self.readout = readout
+        self.trajectories = trajectories
 
     def hyperparameters(self) -> dict[str, Any]:
         h = {"depth": self.depth, "entangler": self.entangler, "scale": self.scale, "init_std": self.init_std}
         if self.ansatz != ANSATZE[0]:  # only when set, so the protocol QNN's identity is unchanged
             h["ansatz"] = self.ansatz
+        # likewise the device noise: only the options that are on (validated in build)
+        h.update(qnn_noise.device_noise(self.shots, self.depolarizing, self.readout, self.trajectories).options())
         return h
 
     def size_label(self) -> str:
@@ -55,7 +65,10 @@ class QNN(BinaryModel):
         if int(self.depth) < 1:
             raise ValueError(f"depth must be >= 1, got {self.depth!r}")
         self.n_qubits_, self.input_dim_, self.complex_input_ = n, int(input_dim), bool(complex_input)
+        self.noise_ = qnn_noise.device_noise(self.shots, self.depolarizing, self.readout, self.trajectories)
         if self.ansatz == "rxry-cnot":
+            if self.noise_.active:
+                raise ValueError("device noise (shots, depolarizing, readout) is an option of the rxryrx-rzz ansatz only")
             if self.entangler != "ring":
                 raise ValueError("the rxry-cnot ansatz has a CNOT ring; entangler must be 'ring'")
             self._n_params = qnn_cnot_circuit.n_params(n, int(self.depth))
@@ -66,6 +79,17 @@ class QNN(BinaryModel):
             n, int(self.depth), entangler=self.entangler, scale=float(self.scale), complex_input=self.complex_input_
         )
         return self
+
+    @property
+    def noisy(self) -> bool:
+        return self.noise_.active
+
+    def noisy_logits_fn(self, training: bool) -> NoisyLogitsFn:
+        return qnn_noise.make_noisy_logits_fn(self.n_qubits_, int(self.depth), self.entangler, float(self.scale),
+                                              complex_input=self.complex_input_, noise=self.noise_, training=training)
+
+    def sample_evaluation(self, logits: np.ndarray, key: np.ndarray) -> np.ndarray:
+        return qnn_noise.sample_shots(logits, self.noise_.shots, float(self.scale), key)
 
     @property
     def n_params(self) -> int:

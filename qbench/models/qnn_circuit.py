@@ -256,7 +256,10 @@ def _default_blocks(n: int) -> list[int]:
 
 def _build_core(n: int, depth: int, entangler: str, scale: float, complex_input: bool,
                 blocks: Sequence[int] | None = None):
-    """Return core(theta (S, P), X (S, B, 2**n)) -> logits (S, B) float32.
+    """Return core(theta (S, P), X (S, B, 2**n), noise=None) -> logits (S, B) float32.
+
+    ``noise``: a hook (:class:`qbench.models.qnn_noise.NoiseHook`) applied to the state after every layer
+    but the last and to <Z_{N-1}> before the scale; None (the protocol's exact model) leaves both alone.
 
     State layout: one real float32 tensor (S, 2, K1, B, K2) -- axis 1 is (real, imaginary), K1 = 2**k1
     indexes the first k1 qubits (block A), K2 = 2**k2 the remaining ones (block B, k2 may be 0).
@@ -290,7 +293,7 @@ def _build_core(n: int, depth: int, entangler: str, scale: float, complex_input:
         M = tf.stack([tf.linalg.matrix_transpose(Br), tf.linalg.matrix_transpose(Bi)], -2)  # (S, K2, 2, K2)
         return tf.reshape(M, (_dim(M, 0), K2, 2 * K2))
 
-    def core(theta, X):
+    def core(theta, X, noise=None):
         theta = tf.convert_to_tensor(theta, tf.float32)
         # static sizes where known (tf.vectorized_map / pfor-based jacobians mis-handle some of the
         # dynamic-shape reshapes otherwise)
@@ -337,6 +340,9 @@ def _build_core(n: int, depth: int, entangler: str, scale: float, complex_input:
                 c, s = tf.cos(phi), tf.sin(phi)
                 re, im = st[:, 0], st[:, 1]
                 st = tf.stack([c * re - s * im, s * re + c * im], 1)
+            # device noise (qbench.models.qnn_noise): sampled Pauli errors after every layer
+            if noise is not None:
+                st = noise.after_layer(st, layer)
 
         # ---- last layer: only U_{N-1} matters; <Z_{N-1}> = tr(U^dag Z U rho_{N-1})
         if st is None:
@@ -364,7 +370,10 @@ def _build_core(n: int, depth: int, entangler: str, scale: float, complex_input:
             p1 = tf.reduce_sum(r1 * r1 + i1 * i1, red_axes)
             re01 = tf.reduce_sum(r0 * r1 + i0 * i1, red_axes)  # Re rho_01 = Re sum psi0 conj(psi1)
             im01 = tf.reduce_sum(i0 * r1 - r0 * i1, red_axes)  # Im rho_01
-        return scale * _last_qubit_z(Ur_all[:, d - 1, n - 1], Ui_all[:, d - 1, n - 1], p0, p1, re01, im01)
+        z = _last_qubit_z(Ur_all[:, d - 1, n - 1], Ui_all[:, d - 1, n - 1], p0, p1, re01, im01)
+        if noise is not None:  # the last layer's errors on the measured qubit, readout, training's shot noise
+            z = noise.measure(z)
+        return scale * z
 
     return core, P
 

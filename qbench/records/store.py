@@ -18,7 +18,6 @@ not a finished unit: ``unreadable`` says why, and ``set_aside`` renames it to
 
 from __future__ import annotations
 
-import errno
 import json
 import math
 import os
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from qbench.errors import QbenchError
-from qbench.files import new_temp_file
+from qbench.files import atomic_write
 from qbench.records.schema import validate_record
 
 
@@ -68,25 +67,13 @@ class RecordStore:
     def write_unit(self, unit_key: str, records: Iterable[dict], *, overwrite: bool = True) -> Path | None:
         """Write a unit's records whole; None (nothing written) if ``not overwrite`` and the unit's
         file exists already, e.g. because another process finished the same unit meanwhile."""
-        self.records_dir.mkdir(parents=True, exist_ok=True)
         lines = encode_unit(unit_key, records)
         if not overwrite and self.has(unit_key):
             return None
         final = self.path(unit_key)
-        fd, tmp = new_temp_file(self.records_dir, prefix=tmp_prefix(unit_key), suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write("\n".join(lines) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            if overwrite:
-                os.replace(tmp, final)
-            elif not _publish_new(tmp, final):
-                return None
-            _fsync_dir(self.records_dir)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        data = ("\n".join(lines) + "\n").encode()
+        if not atomic_write(final, lambda fh: fh.write(data), prefix=tmp_prefix(unit_key), exclusive=not overwrite):
+            return None
         return final
 
     def unreadable(self, unit_key: str) -> str | None:
@@ -181,36 +168,6 @@ def clean_stale_tmp(directory: str | os.PathLike, max_age_s: float = STALE_TMP_A
         except FileNotFoundError:
             continue
     return removed
-
-
-def _publish_new(tmp: str, final: Path) -> bool:
-    """Give ``tmp``'s content the name ``final`` only if no file has that name: True if done."""
-    try:
-        os.link(tmp, final)  # atomic; fails if final exists, so concurrent writers cannot both win
-        return True
-    except FileExistsError:
-        return False
-    except OSError as exc:  # a filesystem without hard links: check, then rename (a tiny race)
-        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
-            raise
-        if final.exists():
-            return False
-        os.replace(tmp, final)
-        return True
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename durable (a crash of the machine, not only of the process)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _files(paths: Iterable[str | os.PathLike], recursive: bool = False) -> list[Path]:

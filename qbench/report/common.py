@@ -18,7 +18,7 @@ from tabulate import tabulate
 
 from qbench.errors import QbenchError
 from qbench.methods import method_order
-from qbench.metrics.registry import get_metric
+from qbench.metrics.registry import shown_metric
 from qbench.models import model_info, registered_models
 from qbench.records import schema as F
 from qbench.report.stats import natural_key
@@ -97,8 +97,8 @@ def metric_value(r: dict, name: str) -> float | None:
 
 
 def column(metric: str) -> str:
-    """A metric's column title, from its registration (qbench.metrics.registry)."""
-    return get_metric(metric).column
+    """A metric's column title, from its registration (qbench.metrics.registry; a plugin's: its name)."""
+    return shown_metric(metric).column
 
 
 def sort_tables(keys: Iterable[tuple]) -> list[tuple]:

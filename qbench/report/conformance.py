@@ -102,10 +102,10 @@ class Checker:
         return tuple(out) + self._by_config[key]
 
     def _config_deviations(self, suite: str, config: dict) -> tuple[str, ...]:
-        from qbench.suites import list_suites
+        from qbench.suites import builtin_suites
 
-        if suite not in list_suites():
-            return (f"suite: {_text(suite)} is not a registered suite",)
+        if suite not in builtin_suites():  # a suite from outside the package is never the protocol's, nor imported
+            return (f"suite: {_text(suite)} is not a built-in suite",)
         scenario = config.get(F.SCENARIO)
         planned = self._reference(suite, str(scenario))
         if planned is None:
@@ -141,9 +141,9 @@ def protocol_configs(suite_name: str, scenario: str) -> dict[tuple[Any, Any], di
     such units differ only in free fields); None if ``suite_name`` has no such scenario. Alpha is None for
     a unit that covers several (``landscape``), the known fraction None outside ``corrective``."""
     from qbench.scenarios import RunOptions
-    from qbench.suites import SUITES, list_suites
+    from qbench.suites import SUITES
 
-    if suite_name not in list_suites():
+    if suite_name not in SUITES:
         return None
     from qbench.protocol import control_models
     from qbench.scenarios import registered_scenarios

@@ -12,6 +12,7 @@ from qbench.records import schema as F
 from qbench.records.checks import split_failed
 from qbench.report import suites as _suites  # noqa: F401  (registers every suite's sections)
 from qbench.report.common import Section
+from qbench.report.generic import generic_sections
 from qbench.report.registry import SECTIONS, section_suites
 
 
@@ -37,4 +38,7 @@ def run_summary(records: Sequence[dict], ranked: bool) -> str:
             parts.append(f"== {suite.title}\n\n(no table: {exc})")
             continue
         parts += [plain(s, suite.title) for s in sections]
+    for name in sorted({r[F.SUITE] for r in records} - set(SECTIONS)):  # a suite without a report module
+        parts += [plain(s, f"`{name}`") for s in generic_sections(name, [r for r in ok if r[F.SUITE] == name],
+                                                                   [r for r in failed if r[F.SUITE] == name])]
     return "\n\n".join(parts) if parts else "(no successful records)"

@@ -41,7 +41,8 @@ def make_figures(records: Sequence[dict], out_dir: str, log: Callable[[str], Non
     written: list[str] = []
     for suite, fn in FIGURES.items():
         if not any(r[F.SUITE] == suite for r in ok):
-            log(f"{suite}: no successful records, figure skipped")
+            some = any(r[F.SUITE] == suite for r in failed)
+            log(f"{suite}: no {'successful ' if some else ''}records, figure skipped")
             continue
         os.makedirs(out_dir, exist_ok=True)
         paths = fn(ok, out_dir)

@@ -24,6 +24,7 @@ from qbench.report.ablations import ablation_sections, load_ablations
 from qbench.report.common import Section
 from qbench.report.conformance import Deviation, split_protocol
 from qbench.report.coverage import coverage_lines
+from qbench.report.generic import generic_sections
 from qbench.report.registry import RECORD_CHECKS, SECTIONS, section_suites
 from qbench.report.stats import DASH
 
@@ -118,8 +119,10 @@ def _nonprotocol_lines(deviations: Sequence[Deviation]) -> list[str]:
     for suite, sections in _suite_sections(records, ranked=False).items():
         for s in sections:
             lines += [Section(f"{titles[suite]} · {s.heading}", s.body, s.notes).render(), ""]
-    if unknown:
-        lines += [f"_Records of suites without a leaderboard table were skipped: {', '.join(unknown)}._", ""]
+    ok, failed = split_failed(records)
+    for suite in unknown:  # a suite from outside the package: its generic table (nothing of it is imported)
+        for s in generic_sections(suite, [r for r in ok if r[F.SUITE] == suite], [r for r in failed if r[F.SUITE] == suite]):
+            lines += [Section(f"`{suite}` · {s.heading}", s.body, s.notes).render(), ""]
     return lines + [f"_Not the protocol's settings. {provenance_line(records)}_"]
 
 

@@ -1,22 +1,28 @@
-"""Built-in suites, and the lookups that see them: importing this package registers every built-in suite.
+"""Suites, and the lookups that see them: importing this package registers every built-in suite; a suite
+from outside the package is an installed entry point of ``qbench.suites`` (named as the suite is), or a
+``module:attribute`` name.
 
 The types and registries live in :mod:`qbench.scenarios`, which imports no suite: a suite module imports
 it, never the other way round."""
 
 from __future__ import annotations
 
-from qbench.errors import QbenchError
-from qbench.scenarios import SUITES, Scenario, Suite, registered_scenarios
+from qbench.scenarios import SUITE_REGISTRY, SUITES, Scenario, Suite, registered_scenarios
 from qbench.suites import capacity, corrective, forgetting, landscape, resilience, sensitivity, unlearning  # noqa: F401  (registers them)
 
 
 def get_suite(name: str) -> Suite:
-    if name not in SUITES:
-        raise QbenchError(f"unknown suite {name!r}; known: {', '.join(sorted(SUITES))}")
-    return SUITES[name]
+    """A suite by name: built-in, installed plugin, or 'module:attribute'."""
+    return SUITE_REGISTRY.get(name)
 
 
 def list_suites() -> list[str]:
+    """The built-in suites, then the installed plugins' (by entry-point name; none is imported)."""
+    return SUITE_REGISTRY.names()
+
+
+def builtin_suites() -> list[str]:
+    """The built-in suites' names, sorted."""
     return sorted(SUITES)
 
 
@@ -34,4 +40,5 @@ def suites_in_order() -> list[Suite]:
     return sorted(SUITES.values(), key=lambda s: (s.order, s.name))
 
 
-__all__ = ["SUITES", "all_suites", "get_suite", "list_suites", "list_scenarios", "suites_in_order"]
+__all__ = ["SUITES", "SUITE_REGISTRY", "all_suites", "builtin_suites", "get_suite", "list_suites", "list_scenarios",
+           "suites_in_order"]

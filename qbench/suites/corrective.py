@@ -31,7 +31,7 @@ from qbench.records import schema as F
 from qbench.records.build import new_record, unit_key
 from qbench.scenarios import model_unit, RunOptions, Scenario, Suite, Unit, register_suite
 from qbench.seeding import int_seed
-from qbench.suites.unlearning import (METHOD_FIELDS, ORACLE, PRIVACY_METRICS,
+from qbench.suites.unlearning import (FAMILIES, METHOD_FIELDS, ORACLE, PRIVACY_METRICS,
                                       PROTOCOL_METHODS, UnlearningSettings, oracle_key, oracle_model, plan_configs, poisoned_model,
                                       privacy_metrics, register_poisoned_scenarios, run_method, select_poisoned_scenarios)
 
@@ -190,7 +190,7 @@ def run(config: dict, ctx: RunContext, out_dir: str = ".") -> list[dict]:
 
 
 register_suite(Suite(
-    name="corrective",
+    name="corrective", families=FAMILIES,
     description="unlearning when only a fraction of the poison is identified (PROTOCOL 4.8)",
     scenarios=_scenarios,
     plan=_plan,

@@ -31,7 +31,7 @@ from qbench.records import schema as F
 from qbench.records.build import new_record, unit_key
 from qbench.scenarios import RunOptions, Scenario, Suite, Unit, config_head, effective_train, model_unit, register_suite
 from qbench.suites.unlearning import CONFIG as UNLEARNING
-from qbench.suites.unlearning import (METHOD_FIELDS, ORACLE, PROTOCOL_METHODS, STEPS, UnlearningSettings,
+from qbench.suites.unlearning import (FAMILIES, METHOD_FIELDS, ORACLE, PROTOCOL_METHODS, STEPS, UnlearningSettings,
                                       oracle_model, poisoned_model, register_poisoned_scenarios, run_method,
                                       select_poisoned_scenarios, unlearn_sets)
 
@@ -170,7 +170,7 @@ def run(config: dict, ctx: RunContext, out_dir: str = ".") -> list[dict]:
 
 
 register_suite(Suite(
-    name="forgetting",
+    name="forgetting", families=FAMILIES,
     description="per-example membership tests over K models per kind: ulira_acc, forget_score (PROTOCOL 4.9)",
     scenarios=_scenarios,
     plan=_plan,

@@ -23,7 +23,7 @@ import numpy as np
 
 from qbench.artifacts import cached_params
 from qbench.experiment import RunContext, TrainSpec, prepare, train_prepared, task_options_for
-from qbench.protocol import SEEDS, TrainConfig, model_size, protocol_models, protocol_tasks, train_config
+from qbench.protocol import SEEDS, TrainConfig, family_tasks, model_size, protocol_models, train_config
 from qbench.records.build import new_record, unit_key
 from qbench.errors import QbenchError
 from qbench.scenarios import (config_head, model_unit, RunOptions, Scenario, Suite, Unit, effective_train, frozen_options, registered_scenarios,
@@ -40,6 +40,8 @@ QUICK_SEEDS = (0,)
 K_EIGS = 3
 
 METRICS = ("hessian_trace", "lrr", "eig_top", "eig_bottom")
+#: the task families whose protocol tasks it registers scenarios for (mnist-1v9)
+FAMILIES = ("mnist",)
 VARIANTS = ("protocol", "study")
 
 
@@ -63,7 +65,7 @@ STUDY_TRAIN = TrainConfig(epochs=50, batch_size=32, lr=0.01)
 STUDY_SPLIT = 0.7
 STUDY_MODELS = {"qnn": {"depth": 5, "ansatz": "rxry-cnot"}, "mlp": {"hidden": (8, 2)}}
 
-for _task in protocol_tasks("landscape"):
+for _task in family_tasks(FAMILIES):
     for _model in protocol_models():
         register_scenario(Scenario(
             name=f"landscape/{_task}/{_model}", suite="landscape", task=_task, model=_model,
@@ -89,13 +91,13 @@ def _scenarios(options: RunOptions) -> list[Scenario]:
     # the quick tier runs the protocol's family only (it stays within minutes); ask for the other explicitly
     variant = options.settings_as(LandscapeSettings).variant or ("protocol" if options.quick else "both")
     scs = [s for s in registered_scenarios("landscape") if variant == "both" or is_study(s) == (variant == "study")]
+    if options.models:  # before retargeting: a task need give a recipe only for the run's models
+        scs = [s for s in scs if s.model in options.models]
     if options.tasks:
         scs = [replace(s, task=t, name=s.name.replace(s.task, t),
                        **({} if is_study(s) else {"train": train_config(t, s.model),
                                                   "model_options": frozen_options(model_size(t, s.model))}))
                for t in options.tasks for s in scs]
-    if options.models:
-        scs = [s for s in scs if s.model in options.models]
     seeds = options.seeds or (QUICK_SEEDS if options.quick else None)
     alphas = tuple(a for a in (options.alphas or ()) if a > 0) or None
     return [s.with_overrides(seeds=seeds, alphas=alphas) for s in scs]
@@ -177,7 +179,7 @@ def run(config: dict, ctx: RunContext, out_dir: str = ".") -> list[dict]:
 
 
 register_suite(Suite(
-    name="landscape",
+    name="landscape", families=FAMILIES,
     title="Loss landscape (PROTOCOL 4.3)", order=3, in_all=True, run_order=2,
     description="exact Hessian trace, extreme eigenvalues and LRR vs alpha (PROTOCOL 4.3)",
     scenarios=_scenarios,

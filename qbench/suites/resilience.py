@@ -7,12 +7,14 @@ from typing import Any, Callable
 
 
 from qbench.experiment import RunContext, TrainSpec, train_corrupted, task_options_for
-from qbench.protocol import QUICK, control_models, model_size, protocol_models, protocol_tasks, train_config
+from qbench.protocol import QUICK, control_models, family_tasks, model_size, protocol_models, train_config
 from qbench.records.build import new_record, unit_key
 from qbench.scenarios import model_unit, config_head, effective_train, frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, covering, select
 
 CORRUPTIONS = ("label_flip", "feature_randomization")
 METRICS = ("train_acc", "val_acc", "final_loss", "wall_s")
+#: the task families whose protocol tasks it registers scenarios for
+FAMILIES = ("mnist", "xxz")
 
 
 def _size_tag(key: str, value: Any) -> str:
@@ -39,7 +41,7 @@ def resilience_scenarios(task: str, model: str) -> list[Scenario]:
     return [make_scenario(task, model, corr) for corr in CORRUPTIONS]
 
 
-for _task in protocol_tasks("resilience"):
+for _task in family_tasks(FAMILIES):
     for _model in protocol_models():
         for _s in resilience_scenarios(_task, _model):
             register_scenario(_s)
@@ -102,7 +104,7 @@ def run(config: dict, ctx: RunContext, out_dir: str = ".") -> list[dict]:
 
 
 register_suite(Suite(
-    name="resilience",
+    name="resilience", families=FAMILIES,
     title="Resilience (PROTOCOL 4.1)", order=1, in_all=True, run_order=0,
     description="train/val accuracy vs corrupted fraction alpha (PROTOCOL 4.1)",
     scenarios=lambda options: scenarios_for("resilience", options, resilience_scenarios),

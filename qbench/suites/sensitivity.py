@@ -38,7 +38,8 @@ from qbench.protocol import unlearning_lr
 from qbench.records.build import new_record, unit_key
 from qbench.scenarios import model_unit, config_head, RunOptions, Scenario, Suite, Unit, effective_train, register_suite
 from qbench.suites.unlearning import (
-    ALPHA, METHOD_FIELDS, STEPS, UnlearningSettings, register_poisoned_scenarios, run_method, select_poisoned_scenarios,
+    ALPHA, FAMILIES, METHOD_FIELDS, STEPS, UnlearningSettings, register_poisoned_scenarios, run_method,
+    select_poisoned_scenarios,
 )
 from qbench.suites.unlearning import CONFIG as UNLEARNING
 
@@ -187,7 +188,7 @@ def run(config: dict, ctx: RunContext, out_dir: str = ".") -> list[dict]:
 
 
 register_suite(Suite(
-    name="sensitivity",
+    name="sensitivity", families=FAMILIES,
     title="Method sensitivity (PROTOCOL 4.7)", order=4, optional_heading=True,
     description="final val/forget accuracy over a grid of a method's hyperparameters (PROTOCOL 4.7)",
     scenarios=_scenarios,

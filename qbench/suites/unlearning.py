@@ -26,7 +26,7 @@ from qbench.artifacts import cached_params
 from qbench.errors import QbenchError
 from qbench.experiment import Prepared, RunContext, TrainSpec, prepare, train_corrupted, task_options_for
 from qbench.methods import get_method, method_source
-from qbench.protocol import SEEDS, control_models, model_size, protocol_models, protocol_tasks, train_config, unlearning_lr
+from qbench.protocol import SEEDS, control_models, family_tasks, model_size, protocol_models, train_config, unlearning_lr
 from qbench.records import schema as F
 from qbench.records.build import new_record, unit_key
 from qbench.scenarios import model_unit, config_head, effective_train, frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, covering
@@ -43,6 +43,8 @@ ALPHA = 0.3
 STEPS = 50
 #: config fields that describe the method under test, which a submission chooses (conformance checks the rest)
 METHOD_FIELDS = ("method", "method_hyperparameters", "method_source", "step_budget_s")
+#: the task families whose protocol tasks it registers scenarios for (corrective and sensitivity: the same)
+FAMILIES = ("mnist", "xxz")
 STEP_METRICS = ("val_acc", "forget_acc", "forget_clean_acc", "retain_acc", "wall_s", "loss")
 #: the method name of the oracle's unit and records: reserved, never a registered method
 ORACLE = F.ORACLE
@@ -82,11 +84,11 @@ _POISONED: dict[str, tuple[tuple[str, ...], str, tuple[int, ...]]] = {}  # suite
 
 
 def register_poisoned_scenarios(suite: str, metrics: tuple[str, ...], what: str, controls: bool = False,
-                                seeds: tuple[int, ...] = SEEDS) -> None:
-    """One scenario per protocol task and model: label flipping at alpha 0.3, the poisoned model of 2.3; with
-    ``controls``, the control models' too (PROTOCOL 2.4: planned only where --model names them)."""
+                                seeds: tuple[int, ...] = SEEDS, families: tuple[str, ...] = FAMILIES) -> None:
+    """One scenario per protocol task of ``families`` and model: label flipping at alpha 0.3, the poisoned model
+    of 2.3; with ``controls``, the control models' too (PROTOCOL 2.4: planned only where --model names them)."""
     _POISONED[suite] = (metrics, what, seeds)
-    for task in protocol_tasks(suite):
+    for task in family_tasks(families):
         for model in protocol_models() + (control_models() if controls else ()):
             register_scenario(poisoned_scenario(suite, task, model, metrics, what, seeds))
 
@@ -206,7 +208,8 @@ def oracle_model(spec: TrainSpec, ctx: RunContext, out_dir: str, sets_of: Callab
 
         sets = sets_of(prepared)
         theta0 = prepared.model.init_params(int_seed(spec.seed, "oracle_init"))
-        result = train(prepared.model, sets.x_retain, sets.y_retain, spec.train, rng(spec.seed, "oracle_order"), theta0)
+        result = train(prepared.model, sets.x_retain, sets.y_retain, spec.train, rng(spec.seed, "oracle_order"), theta0,
+                       noise_purpose="oracle")
         notes: dict[str, str] = {}
         metrics = evaluate(prepared.model, result.params, sets, ORACLE_METRICS, seed=spec.seed, notes=notes)
         return result.params, {"metrics": metrics, "notes": notes, "train_wall_s": result.wall_s}
@@ -325,7 +328,7 @@ def privacy_metrics(model, sets: UnlearnSets, start: np.ndarray, res, seed: int,
 
 
 register_suite(Suite(
-    name="unlearning",
+    name="unlearning", families=FAMILIES,
     title="Unlearning (PROTOCOL 4.2)", order=0, in_all=True, run_order=1,
     description="val/forget accuracy per unlearning step for each method (PROTOCOL 4.2)",
     scenarios=_scenarios,

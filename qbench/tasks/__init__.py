@@ -2,9 +2,11 @@
 
 Registered: ``mnist-1v9`` and ``xxz-12``; ``xxz-<L>`` for any even L from 4 to ``xxz.MAX_QUBITS`` (16)
 runs the same code. Each task's module registers its family's protocol facts once (:class:`TaskFamily`:
-training recipe and size per model, unlearning learning rate, the suites that run it). A task from
-outside the package is a :class:`TaskFamily` with a ``loader``, named as ``module:attribute`` or by an
-entry point of the group ``qbench.tasks``.
+training recipe and size per model, unlearning learning rate). A task from outside the package is a
+:class:`TaskFamily` with a ``loader``, named as ``module:attribute`` or installed as an entry point of the
+group ``qbench.tasks`` (:data:`qbench.tasks.base.FAMILIES`, a :class:`qbench.registry.Registry`); an
+installed family's tasks go by the names it declares (``TaskFamily.tasks``), found from the entry point's
+name alone: the task's own, or its family's (``tfim`` for ``tfim-8``).
 """
 
 from __future__ import annotations
@@ -14,53 +16,69 @@ import os
 from dataclasses import dataclass
 
 from qbench.errors import QbenchError
-from qbench.plugins import entry_points, is_path, load_entry_point, load_path
-from qbench.tasks.base import _FAMILIES, _TASKS, ENCODINGS, TaskData, TaskFamily, register_family, register_task
+from qbench.plugins import is_path
+from qbench.tasks.base import _TASKS, ENCODINGS, FAMILIES, TaskData, TaskFamily, register_family, register_task
 from qbench.tasks import mnist, xxz  # noqa: E402,F401  (registration)
 
 __all__ = ["ENCODINGS", "ENTRY_POINT_GROUP", "TaskData", "TaskFamily", "check_task_name", "check_task_options",
            "default_task_options", "family_name", "get_task", "legacy_task_options", "list_tasks", "NamedTask",
-           "named_task", "register_family", "register_task", "task_families", "task_info", "task_option_values"]
+           "named_task", "plugin_tasks", "register_family", "register_task", "task_families", "task_info",
+           "task_option_values", "FAMILIES"]
 
-ENTRY_POINT_GROUP = "qbench.tasks"
-_ENTRY_POINTS: dict | None = None
-_PLUGINS: dict[str, TaskFamily] = {}
+ENTRY_POINT_GROUP = FAMILIES.group
 
 
 def list_tasks() -> list[str]:
-    """Names of the registered tasks, then the installed plugins' (their entry-point names)."""
-    return sorted(_TASKS) + sorted(_entry_points())
+    """Names of the registered tasks, then the installed plugins' (the tasks each declares; a plugin that
+    fails to load, by its entry-point name)."""
+    plugins = []
+    for entry in sorted(FAMILIES.entry_points()):
+        try:
+            plugins += list(_declared(entry, FAMILIES.get(entry)))
+        except QbenchError:
+            plugins.append(entry)
+    return sorted(_TASKS) + sorted(dict.fromkeys(plugins))
+
+
+def plugin_tasks() -> list[str]:
+    """The installed plugins' task names (each family is loaded to read them)."""
+    return [t for t in list_tasks() if t not in _TASKS]
 
 
 def task_families() -> list[TaskFamily]:
     """The built-in task families, in registration order."""
-    return list(_FAMILIES.values())
+    return list(FAMILIES.builtins().values())
 
 
-def _entry_points() -> dict:
-    global _ENTRY_POINTS
-    if _ENTRY_POINTS is None:
-        _ENTRY_POINTS = entry_points(ENTRY_POINT_GROUP, set(_TASKS) | set(_FAMILIES), "task")
-    return _ENTRY_POINTS
+def _declared(entry: str, family: TaskFamily) -> tuple[str, ...]:
+    """The task names of an installed family: those it declares (its entry-point name if it declares none)."""
+    return tuple(family.tasks) or (entry,)
+
+
+def _entry_of(name: str) -> str | None:
+    """The entry point an installed task belongs to, from names alone: its own, else the longest one that
+    it extends with '-...' (``tfim`` for ``tfim-8``); None if none."""
+    if not isinstance(name, str) or is_path(name):
+        return None
+    eps = FAMILIES.entry_points()
+    if name in eps:
+        return name
+    return max((e for e in eps if name.startswith(e + "-")), key=len, default=None)
 
 
 def _plugin(name: str) -> TaskFamily | None:
-    """The family of a task named from outside the package ('module:attribute' or an entry point), else None."""
-    if name in _PLUGINS:
-        return _PLUGINS[name]
+    """The family of a task named from outside the package ('module:attribute', or a name an installed
+    family declares), else None."""
     if is_path(name):
-        obj = load_path(name, "task")
-    elif isinstance(name, str) and name in _entry_points():
-        obj = load_entry_point(_entry_points()[name], "task")
-    else:
+        return FAMILIES.get(name)
+    entry = _entry_of(name)
+    if entry is None:
         return None
-    if not isinstance(obj, TaskFamily) or obj.loader is None:
-        raise QbenchError(f"task {name!r} is not a qbench.tasks.TaskFamily with a loader")
-    if obj.name in _FAMILIES:
-        raise QbenchError(f"task {name!r}: its family {obj.name!r} clashes with the built-in task family "
-                          f"{obj.name!r}; rename it")
-    _PLUGINS[name] = obj
-    return obj
+    family = FAMILIES.get(entry)
+    declared = _declared(entry, family)
+    if name not in declared:
+        raise QbenchError(f"unknown task {name!r}: the plugin {entry!r} declares the task(s) {', '.join(declared)}")
+    return family
 
 
 def task_info(name: str) -> TaskFamily:
@@ -69,7 +87,7 @@ def task_info(name: str) -> TaskFamily:
     if plugin is not None:
         return plugin
     check_task_name(name)
-    return _FAMILIES[name.split("-", 1)[0]]
+    return FAMILIES.builtins()[name.split("-", 1)[0]]
 
 
 def family_name(task: str) -> str:
@@ -136,7 +154,7 @@ def named_task(name: str) -> NamedTask | None:
         return None
     if builtin is not None:
         return NamedTask("builtin", name.split("-", 1)[0], _loader_options(builtin[0])[1])
-    if isinstance(name, str) and not is_path(name) and name in _entry_points():
+    if _entry_of(name) is not None:
         return NamedTask("installed", None, {})
     return None
 

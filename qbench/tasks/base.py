@@ -9,6 +9,7 @@ import numpy as np
 
 from qbench.errors import QbenchError
 from qbench.recipe import TrainConfig
+from qbench.registry import Registry
 
 ENCODINGS = ("amplitude", "real")
 
@@ -88,11 +89,13 @@ def register_task(name: str) -> Callable[[TaskLoader], TaskLoader]:
 class TaskFamily:
     """Everything the protocol says about one family of tasks, registered once in the task's own module
     (:func:`register_family`), or named from outside the package (``--task module:attribute``, the
-    entry-point group ``qbench.tasks``). A task name ``<family>-...`` (``xxz-6``) belongs to its family."""
+    entry-point group ``qbench.tasks``). A task name ``<family>-...`` (``xxz-6``) belongs to its family.
+    Which suites run a family's tasks is the suites' to say (``Suite.families``), not the family's."""
 
     #: the family: ``xxz`` for xxz-12, xxz-6, ...
     name: str
-    #: the protocol's task names of the family, which the suites of ``suites`` run
+    #: the task names of the family: the protocol's tasks of a built-in family; a plugin's tasks, each
+    #: named so (``--task tfim-8``) when its entry point is the family's (``tfim``) or the task's own name
     tasks: tuple[str, ...]
     #: the training recipe per model name (PROTOCOL 2.3); a model may register its own for the family instead
     train: Mapping[str, TrainConfig] = field(default_factory=dict)
@@ -103,20 +106,27 @@ class TaskFamily:
     input_shapes: Mapping[str, tuple[int, bool]] = field(default_factory=dict)
     #: the unlearning suites' learning rate (PROTOCOL 4.2)
     unlearning_lr: float = 0.01
-    #: the suites whose protocol scenarios use the family's tasks
-    suites: tuple[str, ...] = ()
     #: ``f(data_seed=0, **options) -> TaskData`` of a task named from outside the package (the built-in
     #: tasks register their loaders with :func:`register_task`)
     loader: TaskLoader | None = None
     description: str = ""
 
 
-_FAMILIES: dict[str, TaskFamily] = {}
+def _check_family(obj: object, name: str, where: str) -> TaskFamily:
+    """A plugin's family: a TaskFamily with a loader whose name is not a built-in family's."""
+    if not isinstance(obj, TaskFamily) or obj.loader is None:
+        raise QbenchError(f"task {name!r} is not a qbench.tasks.TaskFamily with a loader")
+    if obj.name in FAMILIES.builtins():
+        raise QbenchError(f"task {name!r}: its family {obj.name!r} clashes with the built-in task family "
+                          f"{obj.name!r}; rename it")
+    return obj
+
+
+#: task families: the built-in ones by family name, plugins by entry-point name (``qbench.tasks``), or
+#: 'module:attribute'; an entry-point name may not be a built-in task's either
+FAMILIES: Registry[TaskFamily] = Registry("tasks", "task", check=_check_family, reserved=lambda: _TASKS)
 
 
 def register_family(family: TaskFamily) -> TaskFamily:
     """Register a built-in task family (its protocol facts) under ``family.name``."""
-    if family.name in _FAMILIES:
-        raise ValueError(f"task family {family.name!r} registered twice")
-    _FAMILIES[family.name] = family
-    return family
+    return FAMILIES.add(family.name, family)

@@ -11,6 +11,7 @@ import functools
 import gzip
 import hashlib
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -94,7 +95,7 @@ def _read(path: Path) -> bytes:
             with gzip.open(path, "rb") as f:
                 return f.read()
         return path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:  # zlib.error: a damaged deflate stream
         raise DataError(f"cannot read MNIST file {path}: {e}") from e
 
 
@@ -211,7 +212,6 @@ register_family(TaskFamily(
     model_size={"mlp": {"hidden": (16, 4)}, "qnn": {"depth": 6}},
     input_shapes={"mnist-1v9": (2**N_QUBITS, False)},
     unlearning_lr=0.001,
-    suites=("resilience", "unlearning", "corrective", "landscape", "sensitivity", "forgetting"),
     description="MNIST digits 1 vs 9 as unit-norm 1024-amplitude (10-qubit) vectors",
 ))
 

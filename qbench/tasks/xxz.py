@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import eigsh
 
 from qbench.errors import QbenchError
-from qbench.files import new_temp_file
+from qbench.files import WriteError, atomic_write
 from qbench.recipe import TrainConfig
 from qbench.tasks.base import TaskData, TaskFamily, register_family, register_task
 
@@ -59,7 +59,6 @@ register_family(TaskFamily(
     model_size={"mlp": {"hidden": (64, 16)}, "qnn": {"depth": 4}},
     input_shapes={"xxz-12": (2**12, True)},
     unlearning_lr=0.01,
-    suites=("resilience", "unlearning", "corrective", "capacity", "sensitivity", "forgetting"),
     description="ground states of the periodic XXZ chain, gapless (Delta <= 1) vs gapped",
 ))
 
@@ -255,18 +254,7 @@ def _load_cached(path: Path, n_qubits: int, deltas: np.ndarray, solver: str) -> 
 
 
 def _save_atomic(path: Path, **arrays: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = new_temp_file(path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(path, lambda fh: np.savez(fh, **arrays), prefix=path.name + ".")
 
 
 def ground_states(
@@ -298,7 +286,7 @@ def ground_states(
                 path, states=states, deltas=deltas, energies=energies, gaps=gaps,
                 n_qubits=np.int64(n_qubits), solver=np.str_(solver), solver_version=np.int64(SOLVER_VERSION),
             )  # fmt: skip
-        except OSError as e:
+        except WriteError as e:  # an unwritable cache costs time, not correctness
             warnings.warn(f"could not write the XXZ cache file {path}: {e}", stacklevel=2)
             path = None
     return GroundStates(n_qubits, deltas, states, energies, gaps, solver, seconds, str(path) if path else None, False)

@@ -37,16 +37,17 @@ def clear_cache() -> None:
 
 
 def _step_factory(model: BinaryModel) -> Callable:
-    logits_fn = model.logits_fn
+    logits_fn = model.noisy_logits_fn(training=True) if model.noisy else model.logits_fn
 
     @tf.function(jit_compile=use_xla(model), reduce_retracing=False)
-    def train_step(theta, m, v, t, x_all, y_all, idx, w, lr, hyper):
-        """One Adam step on the mini-batch ``idx`` (B row indices) with mask ``w`` (padding has weight 0)."""
+    def train_step(theta, m, v, t, x_all, y_all, idx, w, lr, hyper, *key):
+        """One Adam step on the mini-batch ``idx`` (B row indices) with mask ``w`` (padding has weight 0);
+        ``key``: the step's noise key, for a model with random outputs only."""
         xb = tf.gather(x_all, idx)
         yb = tf.gather(y_all, idx)
         with tf.GradientTape() as tape:
             tape.watch(theta)
-            loss = bce_with_logits(logits_fn(theta, xb), yb, w)
+            loss = bce_with_logits(logits_fn(theta, xb, *key), yb, w)
         grad = tape.gradient(loss, theta)
         theta, m, v, t = adam_update(theta, grad, m, v, t, lr, hyper)
         return theta, m, v, t, loss
@@ -55,16 +56,19 @@ def _step_factory(model: BinaryModel) -> Callable:
 
 
 def step_fn(model: BinaryModel) -> Callable:
-    """The compiled training step. One step per call, not an epoch in an XLA while loop: on CPU,
-    XLA ran loop iterations after the first ~100x slower than a single step for the 8192-input MLP
-    (measured: 7 ms for one step, 0.4-0.5 s per further iteration). The MLP now skips XLA
-    altogether (``BinaryModel.xla``)."""
+    """The compiled training step (a model with random outputs takes one more argument: the step's key).
+    One step per call, not an epoch in an XLA while loop: on CPU, XLA ran loop iterations after the
+    first ~100x slower than a single step for the 8192-input MLP (measured: 7 ms for one step,
+    0.4-0.5 s per further iteration). The MLP now skips XLA altogether (``BinaryModel.xla``)."""
     return cached(model, "step", _step_factory)
 
 
 def _logits_factory(model: BinaryModel) -> Callable:
-    return tf.function(model.logits_fn, jit_compile=use_xla(model), reduce_retracing=False)
+    fn = model.noisy_logits_fn(training=False) if model.noisy else model.logits_fn
+    return tf.function(fn, jit_compile=use_xla(model), reduce_retracing=False)
 
 
 def logits_fn(model: BinaryModel) -> Callable:
+    """The compiled logits; a model with random outputs: its evaluation logits ``(theta, x, key)``, before
+    ``model.sample_evaluation``."""
     return cached(model, "logits", _logits_factory)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,8 +47,11 @@ def train(
     config: TrainConfig,
     order_rng: np.random.Generator,
     theta0: np.ndarray,
+    noise_purpose: str = "train",
 ) -> TrainResult:
-    """Adam from ``theta0`` on (x, y); batch order from ``order_rng``. Sets ``model.params_``."""
+    """Adam from ``theta0`` on (x, y); batch order from ``order_rng``. Sets ``model.params_``.
+
+    A model with random outputs (device noise) draws step k's noise with ``model.noise_key(noise_purpose, k)``."""
     start = time.perf_counter()
     idx, w = batch_plan(len(y), config.batch_size, config.epochs, order_rng)
     step = compiled.step_fn(model)
@@ -62,7 +66,8 @@ def train(
     batch_losses = []
     for e in range(config.epochs):
         for b in range(n_batches):
-            theta, m, v, t, loss = step(theta, m, v, t, x_all, y_all, idx[e, b], w[e, b], lr, hyper)
+            key = (tf.constant(model.noise_key(noise_purpose, e * n_batches + b)),) if model.noisy else ()
+            theta, m, v, t, loss = step(theta, m, v, t, x_all, y_all, idx[e, b], w[e, b], lr, hyper, *key)
             batch_losses.append(loss)
     # per-batch losses are batch means; weight them by real batch sizes for the epoch mean
     sizes = w.sum(axis=2)
@@ -81,5 +86,14 @@ def predict_logits(model: BinaryModel, theta: np.ndarray, x: np.ndarray) -> np.n
     xp = np.zeros((n_pad,) + x.shape[1:], dtype=x.dtype)
     xp[:n] = x
     th = tf.constant(theta, tf.float32)
+    if model.noisy:
+        return np.concatenate([_noisy_chunk(model, fn, th, xp[i : i + EVAL_CHUNK]) for i in range(0, n_pad, EVAL_CHUNK)])[:n]
     out = [fn(th, _as_input(model, xp[i : i + EVAL_CHUNK])).numpy() for i in range(0, n_pad, EVAL_CHUNK)]
     return np.concatenate(out)[:n]
+
+
+def _noisy_chunk(model: BinaryModel, fn, theta: tf.Tensor, x: np.ndarray) -> np.ndarray:
+    """One chunk's noisy logits. Its key is a function of the unit's noise seed and the chunk's inputs: the
+    same inputs get the same draws at any parameters (common random numbers across evaluations)."""
+    key = model.noise_key("eval", zlib.crc32(np.ascontiguousarray(x).view(np.uint8)))
+    return model.sample_evaluation(fn(theta, _as_input(model, x), tf.constant(key)).numpy(), key)

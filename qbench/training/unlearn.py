@@ -8,6 +8,7 @@ the clock, and stops a run that produces non-finite parameters or exceeds its ti
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import traceback
@@ -21,6 +22,7 @@ from qbench import watchdog
 from qbench.models.base import BinaryModel
 from qbench.training import compiled
 from qbench.training.adam import adam_update
+from qbench.setup_context import SetupContext  # noqa: F401  (the methods' API, defined without TensorFlow)
 from qbench.training.trainer import predict_logits
 
 
@@ -36,16 +38,6 @@ class Objective(Protocol):
 
 #: the entry of a method's ``setup`` result that masks the update (the same as qbench.methods.base.MASK_KEY)
 MASK_KEY = "update_mask"
-
-
-@dataclass(frozen=True)
-class SetupContext:
-    """What a method's ``setup`` gets besides parameters and data; the same for every run of a unit."""
-
-    seed: int  # the method's own seed: qbench.seeding.int_seed(unit seed, "method", method name)
-    steps: int  # the run's number of steps
-    n_params: int
-    init_params: Callable[[int], np.ndarray]  # a fresh random initialization of the model, from a seed
 
 
 @dataclass(frozen=True)
@@ -78,10 +70,12 @@ class StepFailure(Exception):
 
 
 def _step_factory(model: BinaryModel, method: Objective, masked: bool = False) -> Callable:
-    logits_fn = model.logits_fn
+    noisy_fn = model.noisy_logits_fn(training=True) if model.noisy else None
 
     @tf.function(jit_compile=compiled.use_xla(model), reduce_retracing=False)
-    def step_fn(theta, m, v, t, data, hp, step, lr, adam, *mask):
+    def step_fn(theta, m, v, t, data, hp, step, lr, adam, *mask_and_key):
+        mask = mask_and_key[:1] if masked else ()
+        logits_fn = model.logits_fn if noisy_fn is None else _keyed(noisy_fn, mask_and_key[-1])
         with tf.GradientTape() as tape:
             tape.watch(theta)
             loss = method.objective(logits_fn, theta, data, hp, step)
@@ -93,6 +87,13 @@ def _step_factory(model: BinaryModel, method: Objective, masked: bool = False) -
         return theta, m, v, t, loss
 
     return step_fn
+
+
+def _keyed(noisy_fn: Callable, key: tf.Tensor) -> Callable:
+    """``logits_fn(theta, x)`` drawing from ``key``, a different draw for each call in the objective (the
+    calls are counted while tracing, so the compiled step is the same at every step)."""
+    calls = itertools.count()
+    return lambda theta, x: noisy_fn(theta, x, tf.random.experimental.stateless_fold_in(key, next(calls)))
 
 
 def step_owner(method: Objective) -> type:
@@ -190,22 +191,27 @@ def unlearn(
     metrics = [{**measured(start, None), "wall_s": 0.0, "loss": None}]  # no step, no loss
     result = UnlearnResult(metrics, start)
     t0 = time.perf_counter()
+    watchdog.setup_started(step_budget_s)
     try:
         context = SetupContext(int(method_seed), int(steps), model.n_params, model.init_params)
         state, mask = run_setup(model, method, theta, data, hp, context)
     except Exception as exc:  # noqa: BLE001  (a method whose setup raises fails its run, not the suite)
+        watchdog.step_ended()
         result.extras["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-6:])
         return _failed(result, f"setup: {type(exc).__name__}: {exc}")
+    watchdog.step_ended()
     result.setup_s = time.perf_counter() - t0
     data.update(state)
     step_fn = step_fn_for(model, method, masked=mask is not None)
     extra = () if mask is None else (mask,)
+    noise_purpose = f"unlearn:{method.name}"
     elapsed = 0.0
     for s in range(steps):
         t0 = time.perf_counter()
         watchdog.step_started(s, step_budget_s)
         try:
-            theta, m, v, t, loss = step_fn(theta, m, v, t, data, hp, tf.constant(s, tf.int32), lr_t, adam_t, *extra)
+            key = (tf.constant(model.noise_key(noise_purpose, s)),) if model.noisy else ()
+            theta, m, v, t, loss = step_fn(theta, m, v, t, data, hp, tf.constant(s, tf.int32), lr_t, adam_t, *extra, *key)
             params = theta.numpy()
         except Exception as exc:  # noqa: BLE001  (a method that raises fails its run, not the suite)
             watchdog.step_ended()

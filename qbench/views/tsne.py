@@ -31,7 +31,7 @@ from typing import Sequence
 import numpy as np
 
 from qbench.errors import QbenchError
-from qbench.files import new_temp_file
+from qbench.files import WriteError, atomic_write
 
 PERPLEXITY = 30.0
 DPI = 150
@@ -86,16 +86,8 @@ def embed(x: np.ndarray, *, perplexity: float = PERPLEXITY, random_state: int = 
     pos = tsne.fit_transform(x)
     if path is not None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = new_temp_file(path.parent, prefix=f".{path.stem}.", suffix=".npz")
-            os.close(fd)
-            try:
-                np.savez(tmp, positions=pos, meta=json.dumps(meta))
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-        except OSError:
+            atomic_write(path, lambda fh: np.savez(fh, positions=pos, meta=json.dumps(meta)), prefix=f".{path.stem}.")
+        except WriteError:
             pass  # a read-only cache costs time, not correctness
     return pos
 

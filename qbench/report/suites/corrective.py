@@ -7,11 +7,12 @@ import math
 from collections import defaultdict
 from typing import Any, Sequence
 
+from qbench.metrics.registry import reported_by
 from qbench.records import schema as F
 from qbench.records.checks import check_one_variant, check_same_seeds, check_unit_steps, seeds_by_row
 from qbench.records.protocol_rules import table_protocol
-from qbench.report.common import (Section, column, failed_note, family, final_step, group, heading, md_table,
-                                  method_key, model_key, model_order, sort_tables)
+from qbench.report.common import (Section, failed_note, family, final_step, group, heading, md_table, method_key,
+                                  model_key, model_order, sort_tables)
 from qbench.report.plotting import MODEL_TITLES, acc, band, figure_tables, file_name, legend_below, pyplot, save
 from qbench.report.registry import figures_for, leaderboard_section, record_check
 from qbench.report.stats import DASH, Stat, fmt_alpha, fmt_ci, fmt_stat, rank_groups
@@ -72,6 +73,8 @@ def corrective_tables(recs: list[dict], failed: list[dict], where: str, ranked: 
         return "No successful records.", []
     final = final_step(recs, where)
     fractions = sorted({f for r in recs + failed if (f := known_fraction(r)) is not None})
+    # the suite's metrics (their registration): the first ranks the methods, the second is its own table
+    first, residual = reported_by("corrective")
     # last[method][fraction][seed] = the final step's metrics
     last: dict[str, dict[float, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))
     seeds: dict[str, set[int]] = defaultdict(set)
@@ -82,13 +85,12 @@ def corrective_tables(recs: list[dict], failed: list[dict], where: str, ranked: 
     rows: dict[str, dict[str, Any]] = {}
     for method, by_seed in seeds.items():
         at = last[method]
-        cell = {(name, f): Stat.of(m.get(name) for m in at[f].values())
-                for name in ("val_acc", "residual_poison_acc") for f in fractions}
+        cell = {(m.name, f): Stat.of(x.get(m.name) for x in at[f].values()) for m in (first, residual) for f in fractions}
         # a seed's mean over the fractions, only for a seed with every fraction's val_acc
-        per_seed = [[at[f].get(seed, {}).get("val_acc") for f in fractions] for seed in sorted(by_seed)]
+        per_seed = [[at[f].get(seed, {}).get(first.name) for f in fractions] for seed in sorted(by_seed)]
         mean = Stat.of(math.fsum(v) / len(v) if all(x is not None for x in v) else None for v in per_seed)
         rows[method] = {"n": len(by_seed), "cell": cell, "mean": mean,
-                        "recovers": recovers_from({f: cell[("val_acc", f)].mean for f in fractions})}
+                        "recovers": recovers_from({f: cell[(first.name, f)].mean for f in fractions})}
     methods = [m for m in rows if m != F.ORACLE]
     if ranked:
         order = [(rank, m) for rank, m, _ in rank_groups([(m, rows[m]["mean"]) for m in methods])]
@@ -97,18 +99,18 @@ def corrective_tables(recs: list[dict], failed: list[dict], where: str, ranked: 
     if F.ORACLE in rows:
         order.append((None, F.ORACLE))  # the reference: shown, never ranked
     cols = [f"f={fmt_alpha(f)}" for f in fractions]
-    val_headers = (["rank"] if ranked else []) + ["method"] + [f"{column('val_acc')} @{c}" for c in cols] + [
+    val_headers = (["rank"] if ranked else []) + ["method"] + [f"{first.column} @{c}" for c in cols] + [
         "mean over f", "95% CI mean over f", "recovers at f ≥", "n"]
-    res_headers = ["method"] + [f"{column('residual_poison_acc')} @{c}" for c in cols] + ["n"]
+    res_headers = ["method"] + [f"{residual.column} @{c}" for c in cols] + ["n"]
     val_rows, res_rows = [], []
     for rank, method in order:
         r, n = rows[method], rows[method]["n"]
         name = f"`{method}` (reference)" if method == F.ORACLE else f"`{method}`"
         val_rows.append(([str(rank) if rank else DASH] if ranked else []) + [name]
-                        + [fmt_stat(r["cell"][("val_acc", f)], 3, n) for f in fractions]
-                        + [fmt_stat(r["mean"], 3, n), fmt_ci(r["mean"], bounds=(0.0, 1.0)),
+                        + [fmt_stat(r["cell"][(first.name, f)], first.digits, n) for f in fractions]
+                        + [fmt_stat(r["mean"], first.digits, n), fmt_ci(r["mean"], first.digits, bounds=first.bounds),
                            DASH if r["recovers"] is None else fmt_alpha(r["recovers"]), str(n)])
-        res_rows.append([name] + [fmt_stat(r["cell"][("residual_poison_acc", f)], 3, n) for f in fractions] + [str(n)])
+        res_rows.append([name] + [fmt_stat(r["cell"][(residual.name, f)], residual.digits, n) for f in fractions] + [str(n)])
     order_text = ("Ranked by the mean over f of each seed's final val_acc; methods whose 95% interval of the mean "
                   "(Student t over seeds, clipped to [0, 1]) overlaps the leader's share its rank." if ranked else
                   "Not ranked: these records do not follow the protocol, so no method is placed above another.")
@@ -116,8 +118,8 @@ def corrective_tables(recs: list[dict], failed: list[dict], where: str, ranked: 
              "of the flipped samples is identified and forgotten, the rest staying in the retain set with their "
              f"flipped labels (PROTOCOL 4.8); recovers at f ≥: the smallest f from which on the mean val_acc stays no "
              f"more than {RECOVER_WITHIN:g} below the row's own value at f = 1 ({DASH} without f = 1); "
-             "residual_poison_acc @f: agreement with the flipped labels on the flipped samples not identified, "
-             f"lower is better ({DASH} at f = 1, where none is left); `{F.ORACLE}`: trained from a fresh "
+             f"{residual.name} @f: agreement with the flipped labels on the flipped samples not identified, "
+             f"{residual.direction} ({DASH} at f = 1, where none is left); `{F.ORACLE}`: trained from a fresh "
              "initialization on that f's retain set with the full recipe, the reference, not ranked."]
     return md_table(val_headers, val_rows) + "\n\n" + md_table(res_headers, res_rows), notes
 

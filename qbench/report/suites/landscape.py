@@ -7,12 +7,12 @@ import math
 
 import numpy as np
 
-from qbench.metrics.registry import get_metric
+from qbench.metrics.registry import reported_by
 from qbench.records import schema as F
 from qbench.records.checks import check_one_variant, check_same_seeds, seeds_by_row
 from qbench.records.protocol_rules import table_protocol
-from qbench.report.common import (Section, column, failed_note, family, group, heading, md_table, metric_value,
-                                  model_key, model_order, sort_tables)
+from qbench.report.common import (Section, failed_note, family, group, heading, md_table, metric_value, model_key,
+                                  model_order, sort_tables)
 from qbench.report.plotting import MODEL_TITLES, acc, figure_tables, file_name, pyplot, save
 from qbench.report.registry import figures_for, leaderboard_section
 from qbench.report.stats import Stat, fmt_alpha, fmt_stat, natural_key
@@ -24,6 +24,8 @@ def landscape_sections(ok: list[dict], failed: list[dict], ranked: bool = True) 
         return (table_protocol(r), family(r), r[F.TASK])
 
     tables, fails = group(ok, tkey), group(failed, tkey)
+    # the suite's metrics (their registration): the trace, its ratio, the largest and smallest eigenvalues
+    trace, lrr, top, bottom = reported_by("landscape")
     sections = []
     for key in sort_tables(set(tables) | set(fails)):
         pv, fam, task = key
@@ -40,25 +42,24 @@ def landscape_sections(ok: list[dict], failed: list[dict], ranked: bool = True) 
         clean_mean: dict[tuple, float] = {}
         for k, rs in cells.items():
             if k[3] == 0.0:
-                clean_mean[k[:3]] = Stat.of(metric_value(r, "hessian_trace") for r in rs if not r[F.METRICS].get("collapsed")).mean
-        headers = ["model", "model_size", "α", column("hessian_trace"), f"{column('lrr')} (same seed)",
-                   f"{column('lrr')} (vs mean clean)",
-                   "top eigenvalue", "bottom eigenvalue", "collapsed", "n"]
+                clean_mean[k[:3]] = Stat.of(metric_value(r, trace.name) for r in rs if not r[F.METRICS].get("collapsed")).mean
+        headers = ["model", "model_size", "α", trace.column, f"{lrr.column} (same seed)", f"{lrr.column} (vs mean clean)",
+                   top.column, bottom.column, "collapsed", "n"]
         rows = []
         for k in sorted(cells, key=lambda k: (k[0], k[1], natural_key(k[2]), k[3])):
             rs = sorted(cells[k], key=lambda r: r[F.SEED])
             n = len({r[F.SEED] for r in rs})
             live = [r for r in rs if not r[F.METRICS].get("collapsed")]
             cm = clean_mean.get(k[:3], math.nan)
-            tops = [max(r[F.METRICS]["eig_top"]) if r[F.METRICS].get("eig_top") else None for r in rs]
-            bottoms = [min(r[F.METRICS]["eig_bottom"]) if r[F.METRICS].get("eig_bottom") else None for r in rs]
+            tops = [max(r[F.METRICS][top.name]) if r[F.METRICS].get(top.name) else None for r in rs]
+            bottoms = [min(r[F.METRICS][bottom.name]) if r[F.METRICS].get(bottom.name) else None for r in rs]
             rows.append([k[1], k[2], fmt_alpha(k[3]),
-                         fmt_stat(Stat.of(metric_value(r, "hessian_trace") for r in rs), get_metric("hessian_trace").digits, n),
-                         fmt_stat(Stat.of(metric_value(r, "lrr") for r in live
-                                          if (r[F.MODEL], r[F.MODEL_SIZE], r[F.SEED]) not in bad_clean), 3, n),
-                         fmt_stat(Stat.of((metric_value(r, "hessian_trace") or math.nan) / cm if cm else math.nan
-                                          for r in live), 3, n),
-                         fmt_stat(Stat.of(tops), 4, n), fmt_stat(Stat.of(bottoms), 4, n),
+                         fmt_stat(Stat.of(metric_value(r, trace.name) for r in rs), trace.digits, n),
+                         fmt_stat(Stat.of(metric_value(r, lrr.name) for r in live
+                                          if (r[F.MODEL], r[F.MODEL_SIZE], r[F.SEED]) not in bad_clean), lrr.digits, n),
+                         fmt_stat(Stat.of((metric_value(r, trace.name) or math.nan) / cm if cm else math.nan
+                                          for r in live), lrr.digits, n),
+                         fmt_stat(Stat.of(tops), top.digits, n), fmt_stat(Stat.of(bottoms), bottom.digits, n),
                          str(len(rs) - len(live)), str(n)])
         body = md_table(headers, rows) if rows else "No successful records."
         notes = ["Exact Hessian trace of the mean BCE at the trained parameters; LRR(α) = Tr H(α) / Tr H(0), "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+from qbench.metrics.registry import reported_by
 from qbench.records import schema as F
 from qbench.records.checks import check_one_variant, check_same_seeds, seeds_by_row
 from qbench.records.protocol_rules import table_protocol
@@ -40,6 +41,7 @@ def sweep_sections(ok: list[dict], failed: list[dict], suite: str, row_fields: t
         return (table_protocol(r), family(r), r[F.TASK])
 
     tables, fails = group(ok, tkey), group(failed, tkey)
+    (metric,) = reported_by(suite)  # the one number the sweep tables, per α (val_acc)
     sections = []
     for key in sort_tables(set(tables) | set(fails)):
         pv, fam, task = key
@@ -60,14 +62,14 @@ def sweep_sections(ok: list[dict], failed: list[dict], suite: str, row_fields: t
         headers = list(row_fields) + [f"α={fmt_alpha(a)}" for a in alphas] + [f"max α within {WITHIN:g} of α=0", "n"]
         rows = []
         for rk in row_keys:
-            stats = {a: Stat.of(metric_value(r, "val_acc") for r in cells.get(rk + (a,), [])) for a in alphas}
+            stats = {a: Stat.of(metric_value(r, metric.name) for r in cells.get(rk + (a,), [])) for a in alphas}
             n = max((s.n for s in stats.values()), default=0)
             best = max_alpha_within({a: s.mean for a, s in stats.items() if s.n})
-            rows.append([str(v) for v in rk] + [fmt_stat(stats[a], 3, n) for a in alphas]
+            rows.append([str(v) for v in rk] + [fmt_stat(stats[a], metric.digits, n) for a in alphas]
                         + [DASH if best is None else fmt_alpha(best), str(n)])
         body = md_table(headers, rows) if rows else "No successful records."
-        notes = [f"val_acc (clean validation set) per corrupted fraction α. Last column: the largest α up to "
-                 f"which the mean val_acc stays within {WITHIN:g} ({WITHIN * 100:g} points) of its α=0 value."] if rows else []
+        notes = [f"{metric.name} (clean validation set) per corrupted fraction α. Last column: the largest α up to "
+                 f"which the mean {metric.name} stays within {WITHIN:g} ({WITHIN * 100:g} points) of its α=0 value."] if rows else []
         notes += failed_note(fails.get(key, []), lambda r: "/".join(str(r.get(f)) for f in row_fields)
                               + f" alpha {r[F.ALPHA] if r[F.ALPHA] is None else fmt_alpha(r[F.ALPHA])} seed {r[F.SEED]}")
         sections.append(Section(heading(task, protocol=pv, fam=fam, suite=suite, records=recs + fails.get(key, []),

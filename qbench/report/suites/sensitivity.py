@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 
 from qbench.methods import method_order
+from qbench.metrics.registry import reported_by
 from qbench.records import schema as F
 from qbench.records.checks import check_one_variant, check_same_seeds
 from qbench.records.protocol_rules import table_protocol
-from qbench.report.common import Section, column, failed_note, group, heading, md_table, model_order, sort_tables
+from qbench.report.common import Section, failed_note, group, heading, md_table, model_order, sort_tables
 from qbench.report.plotting import MODEL_TITLES, band, file_name, pyplot, save
 from qbench.report.registry import figures_for, leaderboard_section
 from qbench.report.stats import DASH, fmt_stat, natural_key
@@ -23,6 +24,8 @@ def sensitivity_sections(ok: list[dict], failed: list[dict], ranked: bool = True
         return (table_protocol(r), r[F.TASK], model_order(r[F.MODEL]), r[F.MODEL])
 
     by_table = group(sweeps(ok), lambda sw: (sw.protocol, sw.task, model_order(sw.model), sw.model))
+    # the suite's metrics (their registration): the first chooses the best point, the second is shown beside it
+    first, second = reported_by("sensitivity")
     fails = group(failed, tkey)
     sections = []
     for key in sort_tables(set(by_table) | set(fails)):
@@ -33,13 +36,13 @@ def sensitivity_sections(ok: list[dict], failed: list[dict], ranked: bool = True
             check_one_variant({f"{sw.method} {sw.label(p)}": rs for p, rs in sw.records.items()}, where)
             check_same_seeds({f"{sw.method} {sw.label(p)}": {r[F.SEED] for r in rs} for p, rs in sw.records.items()}, where)
             best, n = sw.best(), len(sw.seeds)
-            cell = lambda p: fmt_stat(sw.cells[p]["val_acc"], 3, n) if p is not None else DASH  # noqa: E731
+            cell = lambda p, m=first: fmt_stat(sw.cells[p][m.name], m.digits, n) if p is not None else DASH  # noqa: E731
             rows.append([f"`{sw.method}`", sw.model_size, ", ".join(sw.params) or DASH, str(len(sw.cells)),
-                         sw.label(best), cell(best), fmt_stat(sw.cells[best]["forget_acc"], 3, n) if best is not None else DASH,
+                         sw.label(best), cell(best), cell(best, second),
                          sw.label(sw.default) if sw.default is not None else "not on the grid", cell(sw.default),
                          ", ".join(str(s) for s in sorted(x for x in sw.steps if x is not None)) or DASH, str(n)])
-        headers = ["method", "model_size", "swept", "points", "best point", f"{column('val_acc')} (best)",
-                   f"{column('forget_acc')} (best)", "default point", f"{column('val_acc')} (default)", "steps", "n"]
+        headers = ["method", "model_size", "swept", "points", "best point", f"{first.column} (best)",
+                   f"{second.column} (best)", "default point", f"{first.column} (default)", "steps", "n"]
         body = md_table(headers, rows) if rows else "No successful records."
         notes = ["Final val_acc after the last unlearning step at each grid point (PROTOCOL 4.7), mean ± std "
                  "over seeds; the best point is chosen by the same seeds that measure it, so its value is an "

@@ -9,7 +9,7 @@ from collections import defaultdict
 from typing import Any
 
 from qbench.metrics.curves import steps_to_reach
-from qbench.metrics.registry import get_metric
+from qbench.metrics.registry import Metric, reported_by
 from qbench.records import schema as F
 from qbench.records.checks import check_complete_steps, check_one_variant, check_same_seeds, seeds_by_row
 from qbench.records.protocol_rules import table_protocol
@@ -18,6 +18,18 @@ from qbench.report.common import (Section, column, failed_note, family, final_st
 from qbench.report.plotting import MODEL_TITLES, acc, band, figure_tables, file_name, legend_below, pyplot, save
 from qbench.report.registry import figures_for, leaderboard_section, record_check
 from qbench.report.stats import DASH, Stat, fmt_ci, fmt_num, fmt_stat, rank_groups
+
+#: the second ranking (from protocol 2): by this metric, in its own direction; the first is by the suite's first
+#: reported metric (val_acc)
+SECOND_RANKING = "gap_to_oracle"
+#: the metrics of protocol 2's oracle and membership inference: their columns only where their records are
+PRIVACY = ("mia_efficacy", "gap_to_oracle")
+
+
+def ranking_stat(metric: Metric, stat: Stat) -> Stat:
+    """``stat`` turned so that a larger mean ranks first (negated where lower is better; the interval is
+    symmetric, so the rank groups are the same)."""
+    return stat if metric.higher_is_better is not False else Stat(-stat.mean, stat.std, stat.n)
 
 
 @leaderboard_section("unlearning")
@@ -50,21 +62,24 @@ def unlearning_table(recs: list[dict], where: str, ranked: bool = True) -> tuple
     for r in recs:
         curves[r[F.METHOD]][r[F.SEED]][r[F.STEP]] = r[F.METRICS]
     # protocol 2 (the oracle, membership inference): its columns and ranking only where its metrics are
-    privacy = F.ORACLE in curves or any("mia_efficacy" in r[F.METRICS] for r in recs)
-    mia, gap = get_metric("mia_efficacy"), get_metric("gap_to_oracle")
+    privacy = F.ORACLE in curves or any(PRIVACY[0] in r[F.METRICS] for r in recs)
+    # the suite's metrics (their registration): the first shown at steps 0, 10 and the last, and ranked; the
+    # others at the last step, the second ranking's with its interval
+    first, *others = reported_by("unlearning")
+    gap = next(m for m in others if m.name == SECOND_RANKING)
+    finals = [m for m in others if m is not gap and (privacy or m.name not in PRIVACY)]
     retrain = curves.get("retrain", {})
-    target = {seed: (c.get(final) or {}).get("val_acc") for seed, c in retrain.items()}
+    target = {seed: (c.get(final) or {}).get(first.name) for seed, c in retrain.items()}
     steps_shown = [s for s in (0, 10) if s < final] + [final]
     rows: dict[str, dict[str, Any]] = {}
     for method, by_seed in curves.items():
         seeds = sorted(by_seed)
         row: dict[str, Any] = {"n": len(seeds)}
         for s in steps_shown:
-            row[f"val@{s}"] = Stat.of(by_seed[seed].get(s, {}).get("val_acc") for seed in seeds)
-        row["forget"] = Stat.of(by_seed[seed].get(final, {}).get("forget_acc") for seed in seeds)
-        for m in (mia, gap):
+            row[f"val@{s}"] = Stat.of(by_seed[seed].get(s, {}).get(first.name) for seed in seeds)
+        for m in others:
             row[m.name] = Stat.of(by_seed[seed].get(final, {}).get(m.name) for seed in seeds)
-        reach = [steps_to_reach({st: m.get("val_acc") for st, m in by_seed[seed].items()}, target.get(seed, math.nan))
+        reach = [steps_to_reach({st: m.get(first.name) for st, m in by_seed[seed].items()}, target.get(seed, math.nan))
                  for seed in seeds]
         row["reach"] = Stat.of(reach)
         row["reach_k"] = sum(1 for v in reach if math.isfinite(v))
@@ -72,20 +87,17 @@ def unlearning_table(recs: list[dict], where: str, ranked: bool = True) -> tuple
         rows[method] = row
     methods = [m for m in rows if m != F.ORACLE]
     if ranked:
-        ranking = rank_groups([(m, rows[m][f"val@{final}"]) for m in methods])
-        # lower is better: rank the negated gaps (the interval is symmetric, so the groups are the same)
-        by_gap = {m: r for r, m, _ in rank_groups([(m, Stat(-rows[m][gap.name].mean, rows[m][gap.name].std,
-                                                             rows[m][gap.name].n)) for m in methods])}
+        ranking = rank_groups([(m, ranking_stat(first, rows[m][f"val@{final}"])) for m in methods])
+        by_gap = {m: r for r, m, _ in rank_groups([(m, ranking_stat(gap, rows[m][gap.name])) for m in methods])}
     else:
         ranking = [(None, m, None) for m in sorted(methods, key=method_key)]
         by_gap = {}
     if F.ORACLE in rows:
         ranking.append((None, F.ORACLE, None))  # the target: shown, never ranked
     headers = (["rank"] + ([f"rank by {gap.column}"] if privacy else []) if ranked else []) + ["method"] + [
-        f"{column('val_acc')} @{s}" for s in steps_shown] + [f"95% CI {column('val_acc')} @{final}",
-                                                           f"{column('forget_acc')} @{final}"] + (
-        [f"{mia.column} @{final}", gap.column, f"95% CI {gap.column}"] if privacy else []) + [
-        "steps to retrain's val_acc", "s/step", "n"]
+        f"{first.column} @{s}" for s in steps_shown] + [f"95% CI {first.column} @{final}"] + [
+        f"{m.column} @{final}" for m in finals] + ([gap.column, f"95% CI {gap.column}"] if privacy else []) + [
+        f"steps to retrain's {first.name}", "s/step", "n"]
     table = []
     for rank, method, _ in ranking:
         row = rows[method]
@@ -98,17 +110,19 @@ def unlearning_table(recs: list[dict], where: str, ranked: bool = True) -> tuple
         gap_rank = by_gap.get(method)
         table.append(([str(rank) if rank else DASH] + ([str(gap_rank) if gap_rank else DASH] if privacy else [])
                       if ranked else []) + [f"`{method}`"]
-                     + [fmt_stat(row[f"val@{s}"], 3, n) for s in steps_shown]
-                     + [fmt_ci(row[f"val@{final}"], bounds=(0.0, 1.0)), fmt_stat(row["forget"], 3, n)]
-                     + ([fmt_stat(row[mia.name], mia.digits, n), fmt_stat(row[gap.name], gap.digits, n),
-                         fmt_ci(row[gap.name], gap.digits, bounds=(0.0, 1.0))] if privacy else [])
+                     + [fmt_stat(row[f"val@{s}"], first.digits, n) for s in steps_shown]
+                     + [fmt_ci(row[f"val@{final}"], first.digits, bounds=first.bounds)]
+                     + [fmt_stat(row[m.name], m.digits, n) for m in finals]
+                     + ([fmt_stat(row[gap.name], gap.digits, n), fmt_ci(row[gap.name], gap.digits, bounds=gap.bounds)]
+                        if privacy else [])
                      + [reach_cell, fmt_stat(row["sps"], 4, n), str(n)])
-    order = (f"Ranked by val_acc at the final step ({final}); methods whose 95% interval of the mean "
+    order = (f"Ranked by {first.name} at the final step ({final}); methods whose 95% interval of the mean "
              "(Student t over seeds, clipped to [0, 1]) overlaps the leader's share its rank." if ranked else
              "Not ranked: these records do not follow the protocol, so no method is placed above another; "
              "95% interval of the mean: Student t over seeds, clipped to [0, 1].")
-    notes = [order + " forget_acc: agreement with the "
-             "flipped labels on the forget set (lower is better). Steps to retrain's val_acc: first step at "
+    forget = finals[0]
+    notes = [order + f" {forget.name}: agreement with the "
+             f"flipped labels on the forget set ({forget.direction}). Steps to retrain's val_acc: first step at "
              "which a seed reaches the final val_acc of the same seed's `retrain` run, mean over the seeds "
              "that reach it (reached/seeds)."]
     if privacy:
@@ -118,7 +132,7 @@ def unlearning_table(recs: list[dict], where: str, ranked: bool = True) -> tuple
                       if ranked else "") +
                      f"`{F.ORACLE}`: the model trained from a fresh initialization on the retain set with the full "
                      "recipe (PROTOCOL 4.2), the target, not ranked. "
-                     f"{mia.column}: {mia.description}. {gap.column}: {gap.description}. "
+                     + "".join(f"{m.column}: {m.description}. " for m in finals[1:] + [gap]) +
                      "A cell with (n=k) has a value for k seeds only (the others' could not be computed).")
     if not retrain:
         notes.append("No `retrain` records in this table: steps to retrain's val_acc cannot be computed.")
