@@ -13,7 +13,7 @@ import pytest
 
 from qbench.cli import main
 from qbench.report.stats import rank_groups
-from qbench.report.suites.forgetting import closer_sentence, distance, forgetting_figures, forgetting_sections
+from qbench.report.suites.forgetting import distance, forgetting_figures, forgetting_sections
 from qbench.report.suites.unlearning import power_note, unlearning_table
 from tests.report_records import forgetting_records, unlearning_unit
 
