@@ -13,6 +13,8 @@ name that depends only on what is plotted:
 - ``corrective_<task>_val_acc.png`` (PROTOCOL 4.8): validation accuracy after the last unlearning step vs the
   known fraction f of the flipped samples, a line per method with a one-std band, MLP and QNN side by side;
   the oracle of each f as a dashed line.
+- ``forgetting_<task>_ulira_acc.png`` (PROTOCOL 4.9): ulira_acc per method with its 95% interval, QNN beside MLP,
+  the ``poisoned`` and ``null`` references at the end and a dashed line at 0.5 (indistinguishable from retraining).
 - ``sensitivity_<task>_<model>_<method>.png``: final val_acc over a method's hyperparameter grid
   (PROTOCOL 4.7): an annotated heat map of the mean over seeds for two swept parameters, a curve
   with a one-std band (and forget_acc dashed) for one.
