@@ -25,7 +25,7 @@ def task_family(task: str) -> str:
 
 
 #: The protocol document's version (``docs/protocol.md``).
-PROTOCOL_VERSION = "2"
+PROTOCOL_VERSION = "3"
 #: Where a protocol version changed a scenario's definition: (suite or "*", task family, model or "*") ->
 #: version. Version 2 gave the xxz states a random global phase (1.2): only a model of the raw
 #: amplitudes (the MLP's [Re, Im]) sees it; the QNN reads the canonical states, so its scenarios are
