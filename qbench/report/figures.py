@@ -30,7 +30,7 @@ from typing import Callable, Sequence
 from qbench.records import schema as F
 from qbench.records.checks import split_failed
 from qbench.report import suites as _suites  # noqa: F401  (registers every suite's figures)
-from qbench.report.registry import FIGURES
+from qbench.report.registry import CROSS_FIGURES, FIGURES
 
 
 def make_figures(records: Sequence[dict], out_dir: str, log: Callable[[str], None] = print) -> list[str]:
@@ -46,6 +46,11 @@ def make_figures(records: Sequence[dict], out_dir: str, log: Callable[[str], Non
         paths = fn(ok, out_dir)
         for p in paths:
             log(f"{suite}: wrote {p}")
+        written += paths
+    for name, fn in CROSS_FIGURES.items():  # reports over several suites: nothing written where nothing is theirs
+        paths = fn(ok, out_dir)
+        for p in paths:
+            log(f"{name}: wrote {p}")
         written += paths
     if failed:
         log(f"{len(failed)} failed unit(s) left out of the figures")
