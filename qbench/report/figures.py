@@ -13,13 +13,17 @@ name that depends only on what is plotted:
 - ``corrective_<task>_val_acc.png`` (PROTOCOL 4.8): validation accuracy after the last unlearning step vs the
   known fraction f of the flipped samples, a line per method with a one-std band, MLP and QNN side by side;
   the oracle of each f as a dashed line.
+- ``controls_resilience.png`` (PROTOCOL 2.4, once a control has records): validation accuracy vs alpha under
+  label flipping, a line per model (the QNN, the MLP and the three controls) with a one-std band, a panel
+  per task.
 - ``sensitivity_<task>_<model>_<method>.png``: final val_acc over a method's hyperparameter grid
   (PROTOCOL 4.7): an annotated heat map of the mean over seeds for two swept parameters, a curve
   with a one-std band (and forget_acc dashed) for one.
 
 Records of another protocol version than the newest of a figure's records get their own file,
 suffixed ``_protocol-<v>``; a ``landscape-study`` family likewise gets ``landscape-study_<task>_lrr.png``.
-Each suite's figures are drawn in its report module (:mod:`qbench.report.suites`), beside its tables.
+Each suite's figures are drawn in its report module (:mod:`qbench.report.suites`), beside its tables; a
+report over several suites' records (the controls) registers its own (``cross_figures``).
 """
 
 from __future__ import annotations
