@@ -16,6 +16,8 @@ name that depends only on what is plotted:
 - ``controls_resilience.png`` (PROTOCOL 2.4, once a control has records): validation accuracy vs alpha under
   label flipping, a line per model (the QNN, the MLP and the three controls) with a one-std band, a panel
   per task.
+- ``forgetting_<task>_ulira_acc.png`` (PROTOCOL 4.9): ulira_acc per method with its 95% interval, QNN beside MLP,
+  the ``poisoned`` and ``null`` references at the end and a dashed line at 0.5 (indistinguishable from retraining).
 - ``sensitivity_<task>_<model>_<method>.png``: final val_acc over a method's hyperparameter grid
   (PROTOCOL 4.7): an annotated heat map of the mean over seeds for two swept parameters, a curve
   with a one-std band (and forget_acc dashed) for one.

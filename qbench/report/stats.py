@@ -37,6 +37,20 @@ class Stat:
         return (self.mean - half, self.mean + half)
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """A value with a 95% interval computed elsewhere (a bootstrap's, say), ranked like a :class:`Stat` by
+    :func:`rank_groups`; ``n`` 0: no value."""
+
+    mean: float
+    low: float
+    high: float
+    n: int = 1
+
+    def ci95(self) -> tuple[float, float]:
+        return (self.low, self.high)
+
+
 def diff_ci95(a: Stat, b: Stat) -> tuple[float, float]:
     """95% confidence interval of mean(a) - mean(b) from two independent samples over seeds: Welch's t
     (unequal variances, Welch-Satterthwaite degrees of freedom); a point where neither sample varies;
@@ -85,7 +99,7 @@ def fmt_ci(s: Stat, digits: int = 3, bounds: tuple[float, float] | None = None) 
     return f"[{fmt_num(lo, digits)}, {fmt_num(hi, digits)}]"
 
 
-def rank_groups(stats: Sequence[tuple[str, Stat]]) -> list[tuple[int, str, Stat]]:
+def rank_groups(stats: Sequence[tuple[str, Stat | Bounds]]) -> list[tuple[int, str, Stat | Bounds]]:
     """Rank rows by mean (higher is better, ties by name); the best remaining row leads a group that
     takes every remaining row whose 95% interval overlaps the leader's; then the next group.
 
@@ -94,7 +108,7 @@ def rank_groups(stats: Sequence[tuple[str, Stat]]) -> list[tuple[int, str, Stat]
     """
     order = sorted(stats, key=lambda kv: (-kv[1].mean if kv[1].n else math.inf, kv[0]))
     ranked = [kv for kv in order if kv[1].n]
-    out: list[tuple[int, str, Stat]] = []
+    out: list[tuple[int, str, Stat | Bounds]] = []
     rank = 0
     remaining = list(ranked)
     while remaining:
