@@ -84,6 +84,16 @@ def _model_fact(task: str, model: str, fact: str) -> Any:
     return value
 
 
+def parameter_count(task: str, model: str) -> int | None:
+    """Trainable parameters of ``model`` at the protocol's size (:func:`model_size`) on the protocol task ``task``,
+    from the registrations (nothing is built); None where the model declares no count or the task no input shape."""
+    from qbench.models import model_info
+    from qbench.tasks import task_info
+
+    info, shape = model_info(model), task_info(task).input_shapes.get(task)
+    return info.count(model_size(task, model), *shape) if info.count and shape else None
+
+
 def unlearning_lr(task: str) -> float:
     """The unlearning learning rate of ``task``'s family (PROTOCOL 4.2)."""
     from qbench.tasks import task_info

@@ -51,7 +51,21 @@ class Bounds:
         return (self.low, self.high)
 
 
-def t_quantile(p: float, df: int) -> float:
+def diff_ci95(a: Stat, b: Stat) -> tuple[float, float]:
+    """95% confidence interval of mean(a) - mean(b) from two independent samples over seeds: Welch's t
+    (unequal variances, Welch-Satterthwaite degrees of freedom); a point where neither sample varies;
+    unbounded where either has fewer than two values (nothing can be claimed)."""
+    if a.n < 2 or b.n < 2:
+        return (-math.inf, math.inf)
+    diff, va, vb = a.mean - b.mean, a.std ** 2 / a.n, b.std ** 2 / b.n
+    if va + vb == 0.0:
+        return (diff, diff)
+    df = (va + vb) ** 2 / (va ** 2 / (a.n - 1) + vb ** 2 / (b.n - 1))
+    half = t_quantile(0.975, df) * math.sqrt(va + vb)
+    return (diff - half, diff + half)
+
+
+def t_quantile(p: float, df: float) -> float:
     from scipy.stats import t
 
     return float(t.ppf(p, df))
