@@ -77,13 +77,9 @@ def planned_models(options=None, suites: Iterable[str] = SHARING_SUITES) -> dict
     return out
 
 
-def plan_coverage(args) -> tuple[int, int]:
-    """(committed, planned) shared models of a ``qbench run`` argument namespace's plan."""
-    from qbench.commands.run import request_from_args
-    from qbench.plan import plan_run
-
-    keys = {k for plan in plan_run(request_from_args(args)) for u in plan.units
-            for k in unit_models(plan.suite.name, u.config)}
+def plan_coverage(plans) -> tuple[int, int]:
+    """(committed, planned) shared models of a run's plans (:func:`qbench.plan.plan_run`)."""
+    keys = {k for plan in plans for u in plan.units for k in unit_models(plan.suite.name, u.config)}
     d = store_dir()
     return len(keys & set(read_index(d))) if d is not None else 0, len(keys)
 

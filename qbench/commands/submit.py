@@ -21,6 +21,7 @@ import argparse
 import filecmp
 import os
 import shutil
+import sys
 import time
 
 from qbench.errors import QbenchError
@@ -101,21 +102,28 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if not conformance.passed:
         raise QbenchError(conformance.reason())
 
-    from qbench.cli import build_parser
-    from qbench.commands.run import cmd_run
+    from qbench.commands.run import print_run
+    from qbench.plan import RunRequest, parse_seeds, plan_run
+    from qbench.runner import run_plans
 
-    argv = ["run", "--suite", "unlearning", "--method", args.method, "--out", out, "--no-progress"]
-    for opt in ("tasks", "models"):
-        for v in getattr(args, opt) or ():
-            argv += [f"--{opt[:-1]}", v]
-    for opt in ("epochs", "steps", "seeds", "data_dir", "cache_dir", "executor", "workers"):
-        if getattr(args, opt) is not None:
-            argv += [f"--{opt.replace('_', '-')}", str(getattr(args, opt))]
-    print(f"3/5 {'a trial run (not the protocol)' if trial else 'the unlearning protocol'}: qbench {' '.join(argv)}")
-    _say_models(build_parser().parse_args(argv))
-    code = cmd_run(build_parser().parse_args(argv))
-    if code:
-        return code
+    def tup(v):
+        return tuple(v) if v else None
+
+    request = RunRequest(suite="unlearning", methods=(args.method,), out=out, tasks=tup(args.tasks),
+                         models=tup(args.models), epochs=args.epochs, steps=args.steps,
+                         seeds=parse_seeds(args.seeds) if args.seeds else None, data_dir=args.data_dir,
+                         cache_dir=args.cache_dir, executor=args.executor, workers=args.workers)
+    given = "".join(f" --{o[:-1]} {v}" for o in ("tasks", "models") for v in getattr(args, o) or ())
+    given += "".join(f" --{o} {getattr(args, o)}" for o in ("epochs", "steps", "seeds") if getattr(args, o) is not None)
+    print(f"3/5 {'a trial run (not the protocol)' if trial else 'the unlearning protocol'}: qbench run --suite "
+          f"unlearning --method {args.method} --out {out}{given}")
+    plans = plan_run(request)
+    _say_models(plans)
+    runs = run_plans(plans, request, after=print_run)
+    if any(report.failed for _, report in runs):
+        print("qbench submit: a unit failed (its record says why); fix the method, or submit the failure as it is "
+              "with `qbench run ... --force`", file=sys.stderr)
+        return 1
 
     from qbench.verify import verify
 
@@ -153,11 +161,11 @@ def _method_records(out: str, method: str) -> list[str]:
                    if rec.get("method") == method})
 
 
-def _say_models(args: argparse.Namespace) -> None:
+def _say_models(plans) -> None:
     """Which shared starting models the run finds committed, and which it trains here (said plainly)."""
     from qbench.commands.models import plan_coverage
 
-    found, total = plan_coverage(args)
+    found, total = plan_coverage(plans)
     if total == 0:
         return
     if found == total:
