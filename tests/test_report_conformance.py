@@ -185,10 +185,13 @@ def test_a_plugin_method_with_its_own_hyperparameters_is_a_protocol_record():
     for r in recs:
         r["config"]["method_source"] = "my-plugin 0.1"
     assert {Checker().deviations(r) for r in recs} == {()}
-    # a method named as module:attribute is not an installed plugin: not the protocol's, and never imported
+    # a method named as module:attribute is data too (a submission's name): the protocol's, never imported
     recs = unlearning_unit("my_plugin:Method", 0, [0.5, 0.7], task="xxz-12", conform=True, hp={"gamma": 3.0})
-    assert {Checker().deviations(r) for r in recs} == {(
-        'method: "my_plugin:Method" names a module, neither built in nor installed (never imported by a report)',)}
+    assert {Checker().deviations(r) for r in recs} == {()}
+    # a task so named is not: it has no registered scenario
+    recs = unlearning_unit("finetune", 0, [0.5, 0.7], task="my_plugin:Task", conform=True,
+                           config=recs[0]["config"] | {"task": "my_plugin:Task"})
+    assert all('task: "my_plugin:Task" names a module' in " ".join(Checker().deviations(r)) for r in recs)
 
 
 
