@@ -48,7 +48,7 @@ def tiny():
         "x_forget": tf.constant(xf), "y_forget": tf.constant(yf, tf.float32),
         "teacher_retain": tf.constant(logit(teacher, xr), tf.float32),
         "teacher_forget": tf.constant(logit(teacher, xf), tf.float32),
-        "teacher_theta": tf.constant(teacher),
+        "teacher_theta": tf.constant(teacher), "total_steps": tf.constant(10, tf.int32),
     }
     zs_r, zs_f = logit(theta, xr), logit(theta, xf)
     zt_r, zt_f = logit(teacher, xr), logit(teacher, xf)
@@ -206,7 +206,7 @@ def test_scrub_alternating_first_max_step_is_exactly_no_move_and_a_last_bit_chan
 
 def test_scrub_alternating_closed_form_kl_gradient_matches_autodiff():
     from qbench.methods.base import bernoulli_kl
-    from qbench.methods.scrub_alternating import _distill_kl
+    from qbench.training.generic_objective import distill_kl as _distill_kl
 
     rng = np.random.default_rng(5)
     t = tf.constant(rng.normal(0, 3, 40), tf.float32)
@@ -330,18 +330,30 @@ def test_a_bad_setup_fails_its_run_in_one_line(unlearn_case, returns, needle):
     assert res.status == "failed" and needle in res.error and len(res.metrics) == 1
 
 
-def test_a_method_without_setup_runs_as_before_and_a_mask_gets_its_own_compiled_step(unlearn_case):
-    from qbench.training.unlearn import step_fn_for
+class _FreeFormFinetune(get_method("finetune").__class__):
+    """finetune's loss written out as a free-form objective (its own compiled step)."""
+
+    def objective(self, logits_fn, theta, data, hp, step):
+        from qbench.methods import mean_bce
+
+        return mean_bce(logits_fn(theta, data["x_retain"]), data["y_retain"])
+
+
+def test_a_free_form_objective_gets_its_own_step_and_a_mask_its_own_graph_and_all_ones_change_nothing(unlearn_case):
+    from qbench.training.unlearn import shared_terms, step_fn_for
 
     model, sets, poisoned, fresh = unlearn_case
-    method = get_method("finetune")
-    assert step_fn_for(model, method) is step_fn_for(model, method)
-    assert step_fn_for(model, method, masked=True) is not step_fn_for(model, method)
+    free = _FreeFormFinetune()
+    assert shared_terms(free) is None and shared_terms(get_method("finetune")) is not None
+    assert step_fn_for(model, free) is step_fn_for(model, free)
+    assert step_fn_for(model, free, masked=True) is not step_fn_for(model, free)
     everything = _BadSetup()
     everything.returns = {"update_mask": np.ones(model.n_params, np.float32)}
-    a = unlearn(model, method, poisoned, fresh, sets, steps=3, lr=0.01)
+    a = unlearn(model, get_method("finetune"), poisoned, fresh, sets, steps=3, lr=0.01)
     b = unlearn(model, everything, poisoned, fresh, sets, steps=3, lr=0.01)
+    c = unlearn(model, free, poisoned, fresh, sets, steps=3, lr=0.01)
     np.testing.assert_array_equal(a.params, b.params)  # an all-ones mask changes nothing
+    np.testing.assert_array_equal(a.params, c.params)  # the shared step's zero-weight terms change nothing
 
 
 def test_mask_key_is_the_same_on_both_sides_of_the_loop():
@@ -360,13 +372,9 @@ def test_unlearn_keeps_the_parameters_of_every_kth_step(unlearn_case):
         assert np.array_equal(full.snapshots[k], short.params)
 
 
-def test_retrain_shares_finetunes_compiled_step_with_the_same_numbers():
-    """One XLA compilation serves both (the same objective function, so the same graph); a step
-    compiled for retrain alone gives bit-identical parameters; a subclass with its own objective
-    gets its own step."""
-    from qbench.methods.retrain import Retrain
-    from qbench.training.unlearn import step_fn_for, step_owner
-
+def test_the_shared_step_gives_a_qnn_the_numbers_of_finetunes_own_step():
+    """Under XLA too, the terms finetune does not use (weight 0) leave its parameters bit for bit as
+    its loss written out alone gives them."""
     rng = np.random.default_rng(5)
     x = rng.standard_normal((24, 16)).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
@@ -374,21 +382,10 @@ def test_retrain_shares_finetunes_compiled_step_with_the_same_numbers():
     sets = UnlearnSets(x[8:], y[8:], x[:8], 1 - y[:8], y[:8], x[:12], y[:12])
     model = get_model("qnn", depth=2).build(16)
     assert model.xla
-    finetune, retrain = get_method("finetune"), get_method("retrain")
-    assert step_owner(retrain) is type(finetune) and step_fn_for(model, retrain) is step_fn_for(model, finetune)
-
-    class OwnStep(Retrain):
-        same_step_as = None
-
-    class OwnObjective(Retrain):
-        def objective(self, logits_fn, theta, data, hp, step):
-            return 2.0 * super().objective(logits_fn, theta, data, hp, step)
-
-    assert step_owner(OwnObjective()) is OwnObjective and step_owner(OwnStep()) is OwnStep
-    assert step_fn_for(model, OwnStep()) is not step_fn_for(model, retrain)
     poisoned, fresh = model.init_params(0) + 0.5, model.init_params(1)
-    shared = unlearn(model, retrain, poisoned, fresh, sets, steps=4, lr=0.05)
-    own = unlearn(model, OwnStep(), poisoned, fresh, sets, steps=4, lr=0.05)
+    shared = unlearn(model, get_method("retrain"), poisoned, fresh, sets, steps=4, lr=0.05)
+    own = unlearn(model, type("FreeFormRetrain", (_FreeFormFinetune,), {"from_scratch": True})(), poisoned, fresh,
+                  sets, steps=4, lr=0.05)
     assert shared.status == own.status == "ok"
     np.testing.assert_array_equal(shared.params, own.params)
     assert not np.array_equal(shared.params, fresh)

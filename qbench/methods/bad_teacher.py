@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qbench.methods import register_method
-from qbench.methods.base import UnlearningMethod, bernoulli_kl
+from qbench.methods.base import WeightedTerms
 
 #: the data key of the incompetent teacher's logits on the forget set
 INCOMPETENT_FORGET = "incompetent_forget"
@@ -33,7 +33,7 @@ class BadTeacherHyperparameters:
 
 
 @register_method("bad_teacher", order=9)
-class BadTeacher(UnlearningMethod):
+class BadTeacher(WeightedTerms):
     Hyperparameters = BadTeacherHyperparameters
 
     def setup(self, logits_fn, theta0, data, hp, context):
@@ -42,8 +42,8 @@ class BadTeacher(UnlearningMethod):
         incompetent = tf.constant(context.init_params(context.seed), tf.float32)
         return {INCOMPETENT_FORGET: logits_fn(incompetent, data["x_forget"])}
 
-    def objective(self, logits_fn, theta, data, hp, step):
-        t = hp["temperature"]
-        retain = bernoulli_kl(data["teacher_retain"] / t, logits_fn(theta, data["x_retain"]) / t)
-        forget = bernoulli_kl(data[INCOMPETENT_FORGET] / t, logits_fn(theta, data["x_forget"]) / t)
-        return retain + forget
+    def terms(self):
+        from qbench.training.generic_objective import Terms, Weights
+
+        return Terms(Weights(kl_retain=1.0, kl_forget=1.0), temperature=self.hp.temperature,
+                     forget_teacher=INCOMPETENT_FORGET)

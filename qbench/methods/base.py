@@ -92,6 +92,12 @@ class UnlearningMethod:
         """
         return {}
 
+    def shared_terms(self) -> Any:
+        """The objective as the built-in terms (:class:`qbench.training.generic_objective.Terms`), which the
+        loop compiles into the one step every built-in method shares; None: ``objective`` is free-form
+        and gets its own compiled step."""
+        return None
+
     # -- plumbing used by the loop --------------------------------------------------------
     def numeric_hyperparameters(self) -> dict[str, float]:
         return {k: float(v) for k, v in dataclasses.asdict(self.hp).items()
@@ -105,12 +111,31 @@ class UnlearningMethod:
         return dataclasses.asdict(self.hp)
 
 
+class WeightedTerms(UnlearningMethod):
+    """A method whose objective is a weighted sum of the built-in terms (CE and KL to a teacher on the
+    retain and forget sets, an L1 penalty; :mod:`qbench.training.generic_objective`): implement
+    ``terms()``. Every such method shares one compiled step per model shape, whatever its weights; a
+    subclass that overrides ``objective`` gets its own step instead."""
+
+    def terms(self) -> Any:
+        """This method's :class:`qbench.training.generic_objective.Terms`, from ``self.hp``."""
+        raise NotImplementedError
+
+    def shared_terms(self) -> Any:
+        return self.terms() if type(self).objective is WeightedTerms.objective else None
+
+    def objective(self, logits_fn, theta, data, hp, step):
+        from qbench.training.generic_objective import generic_loss, step_inputs
+
+        return generic_loss(logits_fn, theta, step_inputs(self.terms(), data, None, int(theta.shape[0])), step)
+
+
 # -- loss helpers every method may use ----------------------------------------------------
 def mean_bce(logits: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
     """Mean binary cross-entropy of labels y under sigmoid(logits)."""
-    import tensorflow as tf
+    from qbench.training.generic_objective import mean_bce
 
-    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(y, logits.dtype), logits=logits))
+    return mean_bce(logits, y)
 
 
 def bernoulli_kl(teacher_logits: tf.Tensor, student_logits: tf.Tensor, form: str = "bernoulli") -> tf.Tensor:
@@ -120,14 +145,8 @@ def bernoulli_kl(teacher_logits: tf.Tensor, student_logits: tf.Tensor, form: str
     ``form='study'``: only p_t log(p_t/p_s), as in the study's code. Computed from logits with
     log-sigmoids, so saturated outputs stay finite.
     """
-    import tensorflow as tf
+    from qbench.training.generic_objective import KL_FORMS, bernoulli_kl
 
-    p_t = tf.sigmoid(teacher_logits)
-    log_pt, log_1mpt = tf.math.log_sigmoid(teacher_logits), tf.math.log_sigmoid(-teacher_logits)
-    log_ps, log_1mps = tf.math.log_sigmoid(student_logits), tf.math.log_sigmoid(-student_logits)
-    kl = p_t * (log_pt - log_ps)
-    if form == "bernoulli":
-        kl = kl + (1.0 - p_t) * (log_1mpt - log_1mps)
-    elif form != "study":
+    if form not in KL_FORMS:
         raise ValueError(f"kl form must be 'bernoulli' or 'study', got {form!r}")
-    return tf.reduce_mean(kl)
+    return bernoulli_kl(teacher_logits, student_logits, KL_FORMS[form])

@@ -1,10 +1,12 @@
 """``finetune``: the poisoned model trained further on the retain set."""
 
 from qbench.methods import register_method
-from qbench.methods.base import UnlearningMethod, mean_bce
+from qbench.methods.base import WeightedTerms
 
 
 @register_method("finetune", order=1)
-class Finetune(UnlearningMethod):
-    def objective(self, logits_fn, theta, data, hp, step):
-        return mean_bce(logits_fn(theta, data["x_retain"]), data["y_retain"])
+class Finetune(WeightedTerms):
+    def terms(self):
+        from qbench.training.generic_objective import Terms, Weights
+
+        return Terms(Weights(ce_retain=1.0))

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from qbench.methods import register_method
-from qbench.methods.base import UnlearningMethod, mean_bce
+from qbench.methods.base import WeightedTerms
 
 
 @dataclass(frozen=True)
@@ -12,10 +12,10 @@ class GradientAscentHyperparameters:
 
 
 @register_method("gradient_ascent", order=2)
-class GradientAscent(UnlearningMethod):
+class GradientAscent(WeightedTerms):
     Hyperparameters = GradientAscentHyperparameters
 
-    def objective(self, logits_fn, theta, data, hp, step):
-        retain = mean_bce(logits_fn(theta, data["x_retain"]), data["y_retain"])
-        forget = mean_bce(logits_fn(theta, data["x_forget"]), data["y_forget"])
-        return retain - hp["beta"] * forget
+    def terms(self):
+        from qbench.training.generic_objective import Terms, Weights, f32
+
+        return Terms(Weights(ce_retain=1.0, ce_forget=-f32(self.hp.beta)))

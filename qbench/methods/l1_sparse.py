@@ -20,7 +20,7 @@ gates.
 from dataclasses import dataclass
 
 from qbench.methods import register_method
-from qbench.methods.base import UnlearningMethod, mean_bce
+from qbench.methods.base import WeightedTerms
 
 
 @dataclass(frozen=True)
@@ -29,12 +29,10 @@ class L1SparseHyperparameters:
 
 
 @register_method("l1_sparse", order=8)
-class L1Sparse(UnlearningMethod):
+class L1Sparse(WeightedTerms):
     Hyperparameters = L1SparseHyperparameters
 
-    def objective(self, logits_fn, theta, data, hp, step):
-        import tensorflow as tf  # here, not at the top: listing methods must not start TensorFlow
+    def terms(self):
+        from qbench.training.generic_objective import Terms, Weights
 
-        frac = tf.cast(step, tf.float32) / tf.cast(data["total_steps"], tf.float32)
-        gamma_t = hp["gamma"] * (1.0 - frac)
-        return mean_bce(logits_fn(theta, data["x_retain"]), data["y_retain"]) + gamma_t * tf.reduce_sum(tf.abs(theta))
+        return Terms(Weights(ce_retain=1.0, l1=self.hp.gamma))

@@ -12,7 +12,7 @@ cross-entropy; nothing else changes.
 from dataclasses import dataclass
 
 from qbench.methods import register_method
-from qbench.methods.base import UnlearningMethod, mean_bce
+from qbench.methods.base import WeightedTerms
 
 
 @dataclass(frozen=True)
@@ -21,10 +21,11 @@ class NegGradPlusHyperparameters:
 
 
 @register_method("neg_grad_plus", order=5)
-class NegGradPlus(UnlearningMethod):
+class NegGradPlus(WeightedTerms):
     Hyperparameters = NegGradPlusHyperparameters
 
-    def objective(self, logits_fn, theta, data, hp, step):
-        retain = mean_bce(logits_fn(theta, data["x_retain"]), data["y_retain"])
-        forget = mean_bce(logits_fn(theta, data["x_forget"]), data["y_forget"])
-        return hp["beta"] * retain - (1.0 - hp["beta"]) * forget
+    def terms(self):
+        from qbench.training.generic_objective import Terms, Weights, f32
+
+        beta = f32(self.hp.beta)
+        return Terms(Weights(ce_retain=beta, ce_forget=-(1.0 - beta)))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from qbench.methods import register_method
-from qbench.methods.base import UnlearningMethod, mean_bce
+from qbench.methods.base import WeightedTerms
 
 #: the data key of the forget set's random labels (float32 in {0, 1})
 RANDOM_LABELS = "random_labels"
@@ -30,10 +30,11 @@ def draw_random_labels(seed: int, n: int) -> np.ndarray:
 
 
 @register_method("random_labels", order=6)
-class RandomLabels(UnlearningMethod):
+class RandomLabels(WeightedTerms):
     def setup(self, logits_fn, theta0, data, hp, context):
         return {RANDOM_LABELS: draw_random_labels(context.seed, int(data["x_forget"].shape[0]))}
 
-    def objective(self, logits_fn, theta, data, hp, step):
-        forget = mean_bce(logits_fn(theta, data["x_forget"]), data[RANDOM_LABELS])
-        return forget + mean_bce(logits_fn(theta, data["x_retain"]), data["y_retain"])
+    def terms(self):
+        from qbench.training.generic_objective import Terms, Weights
+
+        return Terms(Weights(ce_retain=1.0, ce_forget=1.0), forget_labels=RANDOM_LABELS)

@@ -9,6 +9,3 @@ class Retrain(Finetune):
     """``finetune``'s objective (mean BCE on the retain set) from a fresh initialization."""
 
     from_scratch = True
-    #: the same objective function as finetune: one compiled step serves both (the same graph, so
-    #: the same XLA executable and the same numbers; one QNN compilation fewer per model shape)
-    same_step_as = Finetune

@@ -8,7 +8,7 @@ study's code: only the p_t log(p_t/p_s) term).
 from dataclasses import dataclass
 
 from qbench.methods import register_method
-from qbench.methods.base import UnlearningMethod, bernoulli_kl, mean_bce
+from qbench.methods.base import WeightedTerms
 
 
 @dataclass(frozen=True)
@@ -20,15 +20,12 @@ class ScrubHyperparameters:
 
 
 @register_method("scrub", order=3)
-class Scrub(UnlearningMethod):
+class Scrub(WeightedTerms):
     Hyperparameters = ScrubHyperparameters
 
-    def objective(self, logits_fn, theta, data, hp, step):
-        s_retain = logits_fn(theta, data["x_retain"])
-        s_forget = logits_fn(theta, data["x_forget"])
-        form = self.hp.kl
-        return (
-            hp["lambda_ce"] * mean_bce(s_retain, data["y_retain"])
-            + hp["lambda_kl"] * bernoulli_kl(data["teacher_retain"], s_retain, form)
-            - hp["lambda_fo"] * bernoulli_kl(data["teacher_forget"], s_forget, form)
-        )
+    def terms(self):
+        from qbench.training.generic_objective import Terms, Weights, f32
+
+        hp = self.hp
+        return Terms(Weights(ce_retain=hp.lambda_ce, kl_retain=hp.lambda_kl, kl_forget=-f32(hp.lambda_fo)),
+                     kl_form=hp.kl)

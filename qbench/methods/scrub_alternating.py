@@ -19,7 +19,7 @@ sigmoid(s) - sigmoid(t): g is exactly zero and so is the update.
 from dataclasses import dataclass
 
 from qbench.methods import register_method
-from qbench.methods.base import UnlearningMethod, bernoulli_kl, mean_bce
+from qbench.methods.base import WeightedTerms
 
 
 @dataclass(frozen=True)
@@ -30,38 +30,15 @@ class ScrubAlternatingHyperparameters:
     msteps: int = 5
 
 
-def _distill_kl(teacher_logits, student_logits, temperature):
-    """T^2 * KL(teacher || student), with its gradient taken as its closed form."""
-    import tensorflow as tf  # here, not at the top: listing methods must not start TensorFlow
-    t, s = teacher_logits / temperature, student_logits / temperature
-    # d KL / d s = sigmoid(s) - sigmoid(t) per sample: exactly zero where s == t, unlike autodiff
-    # through the log-sigmoids, whose terms round differently and leave a residue
-    slope = tf.stop_gradient(tf.sigmoid(s) - tf.sigmoid(t))
-    surrogate = tf.reduce_mean(slope * s)
-    return (tf.stop_gradient(bernoulli_kl(t, s)) + (surrogate - tf.stop_gradient(surrogate))) * temperature**2
-
-
 @register_method("scrub_alternating", order=4)
-class ScrubAlternating(UnlearningMethod):
+class ScrubAlternating(WeightedTerms):
     Hyperparameters = ScrubAlternatingHyperparameters
 
-    def objective(self, logits_fn, theta, data, hp, step):
-        import tensorflow as tf  # here, not at the top: listing methods must not start TensorFlow
+    def terms(self):
+        from qbench.training.generic_objective import Terms, Weights
 
-        t = hp["temperature"]
-        is_max = tf.logical_and(tf.cast(step, tf.float32) < 2.0 * hp["msteps"], step % 2 == 0)
-
-        def max_step():
-            student = logits_fn(theta, data["x_forget"])
-            # the student is still the teacher (step 0): its own logits are the teacher's, bit for bit
-            same = tf.reduce_all(tf.equal(theta, data["teacher_theta"]))
-            teacher = tf.cond(same, lambda: tf.stop_gradient(student), lambda: data["teacher_forget"])
-            return -_distill_kl(teacher, student, t)
-
-        def min_step():
-            s_retain = logits_fn(theta, data["x_retain"])
-            return hp["gamma"] * mean_bce(s_retain, data["y_retain"]) + hp["alpha"] * _distill_kl(
-                data["teacher_retain"], s_retain, t
-            )
-
-        return tf.cond(is_max, max_step, min_step)
+        hp = self.hp
+        # min-steps: gamma * CE + alpha * KL on the retain set; the alternate (max) steps: -KL on the forget set
+        return Terms(Weights(ce_retain=hp.gamma, kl_retain=hp.alpha), temperature=hp.temperature,
+                     kl_closed_form=True, teacher_is_student_while_unchanged=True,
+                     alternate=Weights(kl_forget=-1.0), alternate_rounds=hp.msteps)

@@ -7,6 +7,7 @@ shapes reuses the compiled XLA executable instead of tracing and compiling again
 
 from __future__ import annotations
 
+import itertools
 from typing import Callable
 
 import tensorflow as tf
@@ -23,6 +24,13 @@ JIT_COMPILE = True
 def use_xla(model: BinaryModel) -> bool:
     """XLA for this model's training functions (global switch AND the model's preference)."""
     return JIT_COMPILE and model.xla
+
+
+def keyed(noisy_fn: Callable, key: tf.Tensor) -> Callable:
+    """``logits_fn(theta, x)`` drawing from ``key``, a different draw for each call in an objective (the
+    calls are counted while tracing, so the compiled step is the same at every step)."""
+    calls = itertools.count()
+    return lambda theta, x: noisy_fn(theta, x, tf.random.experimental.stateless_fold_in(key, next(calls)))
 
 
 def cached(model: BinaryModel, name: str, factory: Callable[[BinaryModel], Callable]) -> Callable:

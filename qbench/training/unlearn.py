@@ -1,14 +1,16 @@
 """The one unlearning loop: fresh Adam, full-batch steps of a method's objective, metrics every step.
 
 The method supplies ``objective`` (and, optionally, ``setup``: state made once before the first step,
-with a mask of the parameters a step may update); this loop owns the optimizer, the compiled step (one
-per model shape and method structure, reused across seeds and hyperparameter values), the metrics and
-the clock, and stops a run that produces non-finite parameters or exceeds its time budget.
+with a mask of the parameters a step may update); this loop owns the optimizer, the compiled step, the
+metrics and the clock, and stops a run that produces non-finite parameters or exceeds its time budget.
+A method whose objective is the built-in weighted terms (``shared_terms()``, every built-in) runs on
+the one step all of them share (:mod:`qbench.training.generic_objective`): one trace and compilation per
+model and data shape for a run of every built-in method. A free-form objective (a plugin) gets its own
+step, one per model shape and method structure; both are reused across seeds and hyperparameter values.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 import traceback
@@ -20,7 +22,7 @@ import tensorflow as tf
 
 from qbench import watchdog
 from qbench.models.base import BinaryModel
-from qbench.training import compiled
+from qbench.training import compiled, generic_objective
 from qbench.training.adam import adam_update
 from qbench.setup_context import SetupContext  # noqa: F401  (the methods' API, defined without TensorFlow)
 from qbench.training.trainer import predict_logits
@@ -34,6 +36,7 @@ class Objective(Protocol):
     def numeric_hyperparameters(self) -> dict[str, float]: ...
     def structural_hyperparameters(self) -> dict[str, Any]: ...
     # optional: def setup(self, logits_fn, theta0, data, hp, context) -> dict[str, tensor]
+    # optional: def shared_terms(self) -> generic_objective.Terms | None
 
 
 #: the entry of a method's ``setup`` result that masks the update (the same as qbench.methods.base.MASK_KEY)
@@ -75,7 +78,7 @@ def _step_factory(model: BinaryModel, method: Objective, masked: bool = False) -
     @tf.function(jit_compile=compiled.use_xla(model), reduce_retracing=False)
     def step_fn(theta, m, v, t, data, hp, step, lr, adam, *mask_and_key):
         mask = mask_and_key[:1] if masked else ()
-        logits_fn = model.logits_fn if noisy_fn is None else _keyed(noisy_fn, mask_and_key[-1])
+        logits_fn = model.logits_fn if noisy_fn is None else compiled.keyed(noisy_fn, mask_and_key[-1])
         with tf.GradientTape() as tape:
             tape.watch(theta)
             loss = method.objective(logits_fn, theta, data, hp, step)
@@ -89,31 +92,19 @@ def _step_factory(model: BinaryModel, method: Objective, masked: bool = False) -
     return step_fn
 
 
-def _keyed(noisy_fn: Callable, key: tf.Tensor) -> Callable:
-    """``logits_fn(theta, x)`` drawing from ``key``, a different draw for each call in the objective (the
-    calls are counted while tracing, so the compiled step is the same at every step)."""
-    calls = itertools.count()
-    return lambda theta, x: noisy_fn(theta, x, tf.random.experimental.stateless_fold_in(key, next(calls)))
-
-
-def step_owner(method: Objective) -> type:
-    """The class whose compiled step ``method`` uses: its own, or the one it names in its own
-    ``same_step_as`` while its ``objective`` is still that class's function (a subclass that
-    overrides ``objective`` gets its own step again)."""
-    cls = type(method)
-    other = cls.__dict__.get("same_step_as")
-    if other is not None and getattr(cls, "objective", None) is getattr(other, "objective", None):
-        return other
-    return cls
-
-
 def step_fn_for(model: BinaryModel, method: Objective, masked: bool = False) -> Callable:
+    """The compiled step of a free-form ``objective``, keyed by the method's class and structural
+    hyperparameters (a mask changes the graph too)."""
     structure = json.dumps(method.structural_hyperparameters(), sort_keys=True, default=str)
-    # keyed by the method class too: two methods share a trace only where one says so (same_step_as)
-    # with the very same objective function; a mask changes the graph
-    owner = step_owner(method)
-    name = f"unlearn:{owner.__module__}.{owner.__qualname__}:{structure}" + (":masked" if masked else "")
+    cls = type(method)
+    name = f"unlearn:{cls.__module__}.{cls.__qualname__}:{structure}" + (":masked" if masked else "")
     return compiled.cached(model, name, lambda m: _step_factory(m, method, masked))
+
+
+def shared_terms(method: Objective) -> generic_objective.Terms | None:
+    """The built-in terms of ``method``'s objective, or None where it is free-form."""
+    terms = getattr(method, "shared_terms", None)
+    return terms() if terms is not None else None
 
 
 def run_setup(model: BinaryModel, method: Objective, theta0: tf.Tensor, data: dict, hp: dict,
@@ -202,16 +193,30 @@ def unlearn(
     watchdog.step_ended()
     result.setup_s = time.perf_counter() - t0
     data.update(state)
-    step_fn = step_fn_for(model, method, masked=mask is not None)
-    extra = () if mask is None else (mask,)
     noise_purpose = f"unlearn:{method.name}"
+    try:
+        terms = shared_terms(method)
+        if terms is not None:
+            inputs = generic_objective.step_inputs(terms, data, mask, model.n_params)
+    except Exception as exc:  # noqa: BLE001  (a method whose terms are bad fails its run, not the suite)
+        return _failed(result, f"terms: {type(exc).__name__}: {exc}")
+    if terms is not None:
+        shared = generic_objective.step_fn(model)
+
+        def step_fn(theta, m, v, t, s, *key):
+            return shared(theta, m, v, t, inputs, s, lr_t, adam_t, *key)
+    else:
+        own, extra = step_fn_for(model, method, masked=mask is not None), () if mask is None else (mask,)
+
+        def step_fn(theta, m, v, t, s, *key):
+            return own(theta, m, v, t, data, hp, s, lr_t, adam_t, *extra, *key)
     elapsed = 0.0
     for s in range(steps):
         t0 = time.perf_counter()
         watchdog.step_started(s, step_budget_s)
         try:
             key = (tf.constant(model.noise_key(noise_purpose, s)),) if model.noisy else ()
-            theta, m, v, t, loss = step_fn(theta, m, v, t, data, hp, tf.constant(s, tf.int32), lr_t, adam_t, *extra, *key)
+            theta, m, v, t, loss = step_fn(theta, m, v, t, tf.constant(s, tf.int32), *key)
             params = theta.numpy()
         except Exception as exc:  # noqa: BLE001  (a method that raises fails its run, not the suite)
             watchdog.step_ended()
