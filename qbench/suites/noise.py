@@ -256,7 +256,7 @@ def run(config: dict, ctx: RunContext, out_dir: str = ".") -> list[dict]:
     spec = TrainSpec.from_dict(config)
     # the unlearning part's poisoned model at alpha 0.3 is this spec: trained once, shared through the cache
     prepared, _, info = poisoned_model(spec, ctx, out_dir)
-    metrics = {"train_acc": info["train_acc"], "val_acc": info["val_acc"], "n_corrupted": int(len(prepared.corrupted.indices)),
+    metrics = {"train_acc": info["train_acc"], "val_acc": info["val_acc"], "n_corrupted": len(prepared.corrupted.indices),
                "train_wall_s": info["train_wall_s"], "wall_s": time.perf_counter() - start}
     return [new_record(suite="noise", scenario=config["scenario"], unit_key=unit.key, config=config, metrics=metrics,
                        task=spec.task, model=spec.model, model_size=prepared.model.size_label(),

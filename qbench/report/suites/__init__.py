@@ -2,5 +2,5 @@
 package registers them (:mod:`qbench.report.registry`), in the order ``qbench plot`` draws them."""
 
 from qbench.report.suites import (  # noqa: F401  (registers them)
-    resilience, unlearning, landscape, capacity, corrective, sensitivity,
+    resilience, unlearning, landscape, capacity, corrective, sensitivity, noise,
 )
