@@ -208,3 +208,14 @@ def test_sentence_says_what_cannot_be_told_when_records_are_missing():
     assert "it cannot be told where the QNN's margin" in no_mlp and "no MLP label-flip records" in no_mlp
     flat = _sentence(*_records_at(levels, MLP, MLP))
     assert "is not significant even without noise (+0.000, 95% CI [+0.000, +0.000], n=5), so no noise level" in flat
+
+
+def test_figures_draw_each_level_beside_the_references(tmp_path):
+    from pathlib import Path
+
+    from qbench.report.suites.noise import noise_figures
+
+    noise, refs = _records_at({lv.name: HIGH for lv in LEVELS}, MLP, HIGH)
+    written = noise_figures(noise + refs, str(tmp_path))
+    assert [Path(p).name for p in written] == ["noise_xxz-12_val_acc.png"]  # no unlearning records: no curves
+    assert Path(written[0]).stat().st_size > 10_000

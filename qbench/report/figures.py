@@ -13,6 +13,9 @@ name that depends only on what is plotted:
 - ``corrective_<task>_val_acc.png`` (PROTOCOL 4.8): validation accuracy after the last unlearning step vs the
   known fraction f of the flipped samples, a line per method with a one-std band, MLP and QNN side by side;
   the oracle of each f as a dashed line.
+- ``noise_<task>_val_acc.png`` (PROTOCOL 4.10): validation accuracy vs alpha, a panel per noise level, the noisy
+  QNN beside the MLP and the noiseless QNN (the resilience suite's records); ``noise_<task>_unlearning.png``:
+  val_acc and forget_acc vs unlearning step, a column per level, a line per method, the oracle dashed.
 - ``sensitivity_<task>_<model>_<method>.png``: final val_acc over a method's hyperparameter grid
   (PROTOCOL 4.7): an annotated heat map of the mean over seeds for two swept parameters, a curve
   with a one-std band (and forget_acc dashed) for one.
