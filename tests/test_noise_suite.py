@@ -219,3 +219,36 @@ def test_figures_draw_each_level_beside_the_references(tmp_path):
     written = noise_figures(noise + refs, str(tmp_path))
     assert [Path(p).name for p in written] == ["noise_xxz-12_val_acc.png"]  # no unlearning records: no curves
     assert Path(written[0]).stat().st_size > 10_000
+
+
+def test_protocol_noise_records_find_the_committed_references(tmp_path, capsys):
+    """Noise records at the protocol's configs pass the strict leaderboard beside the committed resilience records,
+    which it reads as the references: the MLP's and the noiseless QNN's rows and margins."""
+    import shutil
+    from pathlib import Path
+
+    from tests.report_records import protocol_config, write_records
+
+    committed = Path(__file__).resolve().parents[1] / "leaderboard" / "results" / "resilience"
+    if not committed.is_dir():
+        pytest.skip("no committed records in this checkout")
+    shutil.copytree(committed, tmp_path / "results" / "resilience")
+    recs = []
+    for name, val in (("shots-100", 0.95), ("depolarizing-0.01", 0.70)):
+        scenario = f"noise/xxz-12/qnn-{name}/resilience"
+        for alpha in (0.0, 0.3):
+            for seed in range(5):
+                config = protocol_config("noise", scenario, alpha, seed)
+                recs.append(new_record(suite="noise", scenario=scenario, unit_key=unit_key("noise-t", config),
+                                       config=config, task="xxz-12", model="qnn", model_size="n12-d4",
+                                       corruption="label_flip", alpha=alpha, seed=seed,
+                                       metrics={"train_acc": val, "val_acc": val + 0.001 * seed, "wall_s": 1.0}))
+    write_records(tmp_path / "results" / "noise", recs)
+    out = tmp_path / "board.md"
+    assert main(["leaderboard", "--results", str(tmp_path / "results"), "--output", str(out)]) == 0
+    text = out.read_text().split("### Device noise (PROTOCOL 4.10)")[1]
+    assert "| MLP (reference)" in text and "| QNN, noiseless (reference)" in text
+    (sentence,) = [line for line in text.splitlines() if line.startswith("**xxz-12:**")]
+    assert "stops being significant under depolarizing noise at p = 0.01 or earlier (-0.0" in sentence
+    assert "; no records at p = 0.001)" in sentence and "; without noise it is +" in sentence
+    assert "no MLP" not in sentence and "nan" not in text.lower()

@@ -111,23 +111,30 @@ def margin_sentence(task: str, margins: dict[str, Margin | None], metric: Metric
     for lv in LEVELS:
         ladders.setdefault(lv.axis, []).append(lv)
     for axis, levels in ladders.items():
-        where = (lambda lv: f"under {AXIS_NAMES[axis]} at {lv.label}") if axis in AXIS_NAMES else (
-            lambda lv: f"at the combined level ({lv.label})")
-        last = None
+        def where(lv: NoiseLevel, axis: str = axis) -> str:
+            return f"under {AXIS_NAMES[axis]} at {lv.label}" if axis in AXIS_NAMES else f"at the combined level ({lv.label})"
+
+        last, missing = None, []
         for lv in levels:
             m = margins.get(lv.name)
-            if m is None:
-                unknown.append(f"{where(lv)} (fewer than two seeds with records there and for the MLP)")
+            if m is None:  # no verdict here; a later level may still end the margin
+                missing.append(lv)
+            elif not m.significant:
+                before = (f"; significant at {last[0].label}: {last[1].text(d)}" if last and not missing else
+                          f"; no records at {_join([x.label for x in missing])}" if missing else "")
+                stops.append(f"{where(lv)}{' or earlier' if missing else ''} ({m.text(d)}{before})")
                 break
-            if not m.significant:
-                before = f"; significant at {last[0].label}: {last[1].text(d)}" if last else ""
-                stops.append(f"{where(lv)} ({m.text(d)}{before})")
-                break
-            last = (lv, m)
+            else:
+                last = (lv, m)
         else:
-            lv, m = last
-            span = (f"down to {lv.label}" if axis == "shots" else f"up to {lv.label}") if len(levels) > 1 else ""
-            stays.append(f"{'under ' + AXIS_NAMES[axis] + ' ' + span if axis in AXIS_NAMES else where(lv)} ({m.text(d)})")
+            if missing:
+                unknown.append(f"{_join([where(x) for x in missing])} (fewer than two seeds with records there and "
+                               "for the MLP)")
+            elif last is not None:
+                lv, m = last
+                span = (f"down to {lv.label}" if axis == "shots" else f"up to {lv.label}") if len(levels) > 1 else ""
+                stays.append(f"{'under ' + AXIS_NAMES[axis] + ' ' + span if axis in AXIS_NAMES else where(lv)} "
+                             f"({m.text(d)})")
     parts = (["stops being significant " + _join(stops)] if stops else []) + (
         ["stays significant " + _join(stays)] if stays else [])
     if not stops and not unknown:
