@@ -6,6 +6,10 @@ count XLA's reductions round differently and, where the loss is flat, training e
 so a unit re-run (``qbench verify``) with its recorded count must never be handed a model trained
 under another one. Each model's ``info`` says which revision and thread count trained it, and the
 records that use it carry that ``info``.
+
+A committed protocol model (:mod:`qbench.models_store`, ``leaderboard/models``) whose spec matches is
+used before any of these, on every machine and thread count, and never trained again; its ``info``
+names its file and sha256 (``protocol_model``).
 """
 
 from __future__ import annotations
@@ -31,10 +35,16 @@ def cached_params(root: str | os.PathLike, spec: dict, compute: Callable[[], tup
     from qbench.records.provenance import git_revision
     from qbench.threads import tf_threads
 
+    from qbench.models_store import find
+
     threads = tf_threads()
     key = config_hash({"spec": spec, "tf_threads": threads})
     if key in _MEMORY:
         return (*_MEMORY[key], False)
+    committed = find(spec)  # a committed protocol model: the same bits on every machine and thread count
+    if committed is not None:
+        _MEMORY[key] = committed
+        return (*committed, False)
     path = Path(root) / "models" / f"{key}.npz"
     for found in [path] + [Path(r) / "models" / f"{key}.npz" for r in also]:
         if found.exists():

@@ -125,7 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
     vf.add_argument("--suite", action="append", dest="suites", metavar="SUITE", help="--all: only this suite (repeatable)")
     vf.add_argument("--one-seed-per-scenario", action="store_true",
                     help="--all: only the lowest seed of each suite x scenario x method x alpha (x grid point)")
-    vf.add_argument("--sample", type=int, metavar="N", help="re-run a random sample of N units (default: all)")
+    mode = vf.add_mutually_exclusive_group()
+    mode.add_argument("--statistical", action="store_true",
+                      help="re-run every seed of each (sampled) suite x scenario x method x alpha and test each "
+                           "metric's values over seeds against the records' (PROTOCOL 8; the default for records "
+                           "made on another CPU model)")
+    mode.add_argument("--bitwise", action="store_true",
+                      help="compare every unit bit for bit (within --atol/--rtol) even for records made on another "
+                           "CPU model (the default for records made on this machine's)")
+    vf.add_argument("--sample", type=int, metavar="N",
+                    help="re-run a random sample of N units (--statistical: N cells, every seed) (default: all)")
     vf.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
     vf.add_argument("--rtol", type=float, default=None,
                     help="relative tolerance for non-accuracy metrics (default 1e-5)")
@@ -135,11 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
     vf.add_argument("--cache-dir", help="cache directory for XXZ ground states (or set QBENCH_CACHE_DIR)")
     vf.add_argument("--threads", type=int, metavar="N",
                     help="TensorFlow threads for records without provenance.tf_threads (older records; "
-                         "default: TensorFlow's default here); a record's own count is capped at the cores")
+                         "default: TensorFlow's default here); a record's own count is capped at the cores; "
+                         "--statistical: the count of every re-run")
     vf.add_argument("--trust-code", action="store_true",
                     help="import the module:attribute methods, tasks and models the records name that are neither "
                          "built in nor installed (verify names them first, with their files; without this flag "
                          "it refuses them)")
+    from qbench.commands import models, submit
+
+    submit.add_parser(sub)
+    models.add_parser(sub)
     for command in sub.choices.values():  # also after the command: `qbench run ... --verbose`
         command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return p
@@ -238,6 +252,14 @@ def _handler(command: str):
         from qbench.commands.run import cmd_run
 
         return cmd_run
+    if command == "submit":
+        from qbench.commands.submit import cmd_submit
+
+        return cmd_submit
+    if command == "models":
+        from qbench.commands.models import cmd_models
+
+        return cmd_models
     if command == "verify":
         from qbench.commands.verify import cmd_verify
 

@@ -225,16 +225,22 @@ def check_out_dir(out: str) -> None:
     for path in (os.path.join(out, "records"), out):
         if os.path.exists(path) and not os.path.isdir(path):
             raise QbenchError(f"--out {out}: {path} exists and is not a directory")
-    probe = os.path.abspath(out)
+    check_writable_dir(out, "--out")
+
+
+def check_writable_dir(path: str, flag: str) -> None:
+    """QbenchError unless ``path`` is, or can be made, a writable directory (checked at its nearest
+    existing ancestor), so that a run stops before any work rather than when it first writes."""
+    probe = os.path.abspath(path)
     while not os.path.exists(probe):
         parent = os.path.dirname(probe)
         if parent == probe:
             break
         probe = parent
     if not os.path.isdir(probe):
-        raise QbenchError(f"--out {out}: {probe} is not a directory")
+        raise QbenchError(f"{flag} {path}: {probe} is not a directory")
     if not os.access(probe, os.W_OK | os.X_OK) or os.statvfs(probe).f_flag & os.ST_RDONLY:
-        raise QbenchError(f"--out {out}: {probe} is not writable")
+        raise QbenchError(f"{flag} {path}: {probe} is not writable")
 
 
 # -- planning ----------------------------------------------------------------------------------
@@ -308,6 +314,9 @@ def plan_suite(suite, request: RunRequest) -> Plan:
     budget = r.step_budget
     ctx = RunContext(data_dir=r.data_dir, cache_dir=r.cache_dir,
                      step_budget_s=float(budget) if isinstance(budget, (int, float)) else None)
+    from qbench.tasks.xxz import default_cache_dir
+
+    check_writable_dir(str(default_cache_dir(r.cache_dir)), "--cache-dir (or QBENCH_CACHE_DIR)")
     for task in sorted(suite.tasks_needed(scenarios)):
         opts = {**default_task_options(task), **task_options_for(task, task_options)}
         load_task(task, 0, ctx.data_dir, ctx.cache_dir, tuple(sorted(opts.items())))

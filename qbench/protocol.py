@@ -25,7 +25,7 @@ def task_family(task: str) -> str:
 
 
 #: The protocol document's version (``docs/protocol.md``).
-PROTOCOL_VERSION = "2"
+PROTOCOL_VERSION = "3"
 #: Where a protocol version changed a scenario's definition: (suite or "*", task family, model or "*") ->
 #: version. Version 2 gave the xxz states a random global phase (1.2): only a model of the raw
 #: amplitudes (the MLP's [Re, Im]) sees it; the QNN reads the canonical states, so its scenarios are
@@ -84,6 +84,16 @@ def _model_fact(task: str, model: str, fact: str) -> Any:
         raise QbenchError(f"no {what} for model {model!r} on task {task!r}: neither task family "
                           f"{family.name!r} nor the model registers one")
     return value
+
+
+def parameter_count(task: str, model: str) -> int | None:
+    """Trainable parameters of ``model`` at the protocol's size (:func:`model_size`) on the protocol task ``task``,
+    from the registrations (nothing is built); None where the model declares no count or the task no input shape."""
+    from qbench.models import model_info
+    from qbench.tasks import task_info
+
+    info, shape = model_info(model), task_info(task).input_shapes.get(task)
+    return info.count(model_size(task, model), *shape) if info.count and shape else None
 
 
 def unlearning_lr(task: str) -> float:

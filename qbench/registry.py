@@ -108,7 +108,7 @@ class Registry(Generic[T]):
         if is_path(name):
             obj = self._check(load_path(name, self.what), name, f"{self.what} {name!r}")
             module = importlib.import_module(name.partition(":")[0])
-            self._sources[name] = f"{name} ({getattr(module, '__file__', '?')})"
+            self._sources[name] = f"{name} ({_where(getattr(module, '__file__', None))})"
             if self._own_name is not None:
                 self._plugins.setdefault(self._own_name(obj), obj)
         elif name in plugins:
@@ -139,3 +139,15 @@ class Registry(Generic[T]):
     def forget_plugins(self) -> None:
         """Forget the entry points seen and the plugins loaded (tests that install plugins)."""
         self._entry_points, self._plugins, self._sources = None, {}, {}
+
+
+def _where(file: str | None) -> str:
+    """A module's file, relative to the qbench checkout when it lies inside it (a submission under
+    leaderboard/submissions/: its records must not depend on where the repository was cloned)."""
+    import os
+
+    if not file:
+        return "?"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.abspath(file)
+    return os.path.relpath(path, root) if path.startswith(root + os.sep) else path

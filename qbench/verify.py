@@ -246,10 +246,14 @@ def named_code(recs: Sequence[dict]) -> list[tuple[str, str, str | None, bool]]:
 
 
 def check_named_code(recs: Sequence[dict], trust_code: bool, log: Callable[[str], None]) -> None:
-    """Say which modules re-running ``recs`` imports, with their files; a module that is neither built in nor
-    installed needs ``trust_code`` (verify runs other people's records)."""
+    """Say which modules re-running ``recs`` imports, with their files; a module that is neither built in,
+    installed, nor a committed submission (``leaderboard/submissions/``) needs ``trust_code`` (verify runs
+    other people's records)."""
+    from qbench.submissions import add_to_path, is_submission
+
+    add_to_path()  # a committed submission's module (leaderboard/submissions/) is found by its name
     found = named_code(recs)
-    untrusted = [(f, n, where) for f, n, where, installed in found if not installed]
+    untrusted = [(f, n, where) for f, n, where, installed in found if not installed and not is_submission(where)]
     if untrusted and not trust_code:
         f, n, where = untrusted[0]
         more = f" and {len(untrusted) - 1} more" if len(untrusted) > 1 else ""
@@ -257,7 +261,8 @@ def check_named_code(recs: Sequence[dict], trust_code: bool, log: Callable[[str]
                           f"built in nor installed: read it, then re-run with --trust-code to import it")
     for f, n, where, installed in found:
         log(f"verify imports {f} {n} from {where or 'a module not found here'}"
-            + (" (an installed entry point)" if installed else " (--trust-code)"))
+            + (" (an installed entry point)" if installed else " (a committed submission)" if is_submission(where)
+               else " (--trust-code)"))
 
 
 def rebuild_units(keys: Sequence[str], by_unit: dict[str, list[dict]]) -> dict:
@@ -365,12 +370,27 @@ def _report(key, recorded, fresh, pre, rtol, atol, log, on_unit, note: str) -> N
     on_unit(key, found, max_deviation(recorded, fresh) if fresh else math.nan)
 
 
+def read_selected(paths: Sequence[str], only: Callable[[list[dict]], bool] | None = None
+                  ) -> tuple[dict[str, list[dict]], list[str]]:
+    """The records under ``paths`` by unit key (those ``only`` keeps), and the keys of the failed units."""
+    by_unit: dict[str, list[dict]] = defaultdict(list)
+    for _, rec in iter_records(paths, recursive=True):
+        by_unit[rec[F.UNIT_KEY]].append(rec)
+    if only is not None:
+        by_unit = defaultdict(list, {k: v for k, v in by_unit.items() if only(v)})
+    if not by_unit:
+        raise QbenchError(f"no records under {', '.join(map(str, paths))}")
+    return by_unit, sorted(k for k, rs in by_unit.items() if any(r[F.STATUS] == "failed" for r in rs))
+
+
 def verify(paths: Sequence[str], *, sample: int | None = None, seed: int = 0, rtol: float = DEFAULT_RTOL,
            atol: float = DEFAULT_ATOL, data_dir: str | None = None, cache_dir: str | None = None,
-           threads: int | None = None, trust_code: bool = False, log: Callable[[str], None] = print) -> VerifyReport:
+           threads: int | None = None, trust_code: bool = False, only: Callable[[list[dict]], bool] | None = None,
+           log: Callable[[str], None] = print) -> VerifyReport:
     """Re-run the units of the records under ``paths`` (all, or a seeded sample of ``sample``);
     ``threads``: the thread count for records that do not say theirs; ``trust_code``: import the
-    ``module:attribute`` code the records name that is neither built in nor installed."""
+    ``module:attribute`` code the records name that is neither built in nor installed; ``only``: keep
+    a unit only if it says so of its records."""
     from qbench.experiment import RunContext
 
     if sample is not None and sample < 1:
@@ -379,12 +399,7 @@ def verify(paths: Sequence[str], *, sample: int | None = None, seed: int = 0, rt
         raise QbenchError("--rtol and --atol must be >= 0")
     if threads is not None and threads < 1:
         raise QbenchError(f"--threads must be >= 1, got {threads}")
-    by_unit: dict[str, list[dict]] = defaultdict(list)
-    for _, rec in iter_records(paths, recursive=True):
-        by_unit[rec[F.UNIT_KEY]].append(rec)
-    if not by_unit:
-        raise QbenchError(f"no records under {', '.join(map(str, paths))}")
-    failed = sorted(k for k, rs in by_unit.items() if any(r[F.STATUS] == "failed" for r in rs))
+    by_unit, failed = read_selected(paths, only)
     candidates = sorted(k for k in by_unit if k not in failed)
     if not candidates:
         raise QbenchError("no successful units to verify (failed units are not re-run)")

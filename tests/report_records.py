@@ -155,3 +155,32 @@ def _quick_configs():
     opts = RunOptions(tasks=("xxz-12",), models=("qnn",), quick=True, methods=("retrain", "finetune"), seeds=(0, 1))
     return {(u.config["method"], u.config["seed"]): u.config for u in suite.plan(suite.scenarios(opts), opts)}
 
+
+
+
+def forgetting_records(model, shifts, *, k=8, n=6, task="xxz-4", spread=1.0, failed=(), mia=None):
+    """A forgetting run's records (one per model of each kind): phi (here the logit, every label 1) of model
+    seed s on forget sample j is ``shifts[kind] + spread * noise``; the oracles' shift is 0. ``failed``: (kind,
+    seed) units recorded as failed; ``mia``: per seed, the final mia_efficacy (default 0.5)."""
+    import numpy as np
+
+    shifts = {"oracle": 0.0, **shifts}
+    recs = []
+    for kind, shift in shifts.items():
+        for seed in range(k):
+            noise = np.random.default_rng([seed, sorted(shifts).index(kind), 7]).normal(size=n)
+            config = {"suite": "forgetting", "scenario": f"forgetting/{task}/{model}", "task": task, "model": model,
+                      "method": kind, "seed": seed, "steps": 3, "poisoned": {"seed": seed, "corruption_seed": 0},
+                      "protocol_version": "3"}
+            key = unit_key(f"forgetting-{task}-{model}-s{seed}-{kind}", config)
+            ok = (kind, seed) not in failed
+            metrics = {"val_acc": 0.8 + 0.01 * (seed % 3), "retain_acc": 0.9 - 0.01 * (seed % 2), "forget_acc": 0.3,
+                       "mia_efficacy": (mia or {}).get(seed, 0.5), "mia_attack_acc": 0.52} if ok else {}
+            recs.append(new_record(
+                suite="forgetting", scenario=config["scenario"], unit_key=key, config=config, task=task, model=model,
+                model_size="n4-d4" if model == "qnn" else "16x4", corruption="label_flip", alpha=0.3, seed=seed,
+                method=kind, step=3 if ok else 0, metrics=metrics, status="ok" if ok else "failed",
+                error=None if ok else "boom",
+                forget_logits=[float(shift + spread * v) for v in noise], forget_labels=[1] * n,
+                forget_indices=list(range(n))))
+    return recs

@@ -106,3 +106,22 @@ def test_rows_refuse_records_whose_forget_sets_differ():
     row = {r["method"]: r for r in forgetting_rows([recs[0]])}["null"]
     assert row["ulira_acc"] is None and "no finished models" in row["notes"]["ulira_acc"]
     np.testing.assert_equal(row["forget_score"], None)
+
+
+def test_quick_plan_is_seed_major_so_split_groups_never_train_one_poisoned_model_twice():
+    """The quick tier (xxz-12, K = 8, three methods, 10 steps) on two workers: each group is cut into contiguous
+    pieces; each piece holds the poisoned unit of every seed its method units start from."""
+    from qbench.executors.base import make_batches
+    from qbench.scenarios import RunOptions
+    from qbench.suites import get_suite
+
+    suite = get_suite("forgetting")
+    opts = RunOptions(quick=True)
+    units = suite.plan(suite.scenarios(opts), opts)
+    assert len(units) == 2 * K * 5 and {u.config["steps"] for u in units} == {10}
+    assert [u.config["method"] for u in units[:5]] == ["poisoned", "oracle", "finetune", "gradient_ascent", "scrub"]
+    batches = make_batches(units, 2)
+    assert len(batches) == 4  # each group (40 units) in two pieces, one per worker
+    for b in batches:
+        poisoned = {(u.config["model"], u.config["seed"]) for u in b.units if u.config["method"] == "poisoned"}
+        assert {(u.config["model"], u.config["seed"]) for u in b.units} == poisoned

@@ -211,6 +211,18 @@ def test_a_file_size_limit_is_one_line_and_status_2(tmp_path, cache_dir, executo
     assert [f.name for f in (out / "records").iterdir()] == []
 
 
+def test_a_cache_directory_that_cannot_be_made_is_one_line_before_any_work(tmp_path, capsys):
+    """(A read-only directory would do too, but tests may run as root, which writes anywhere.)"""
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache directory should be")
+    out = tmp_path / "out"
+    code = main([*SMALL, "--no-progress", "--out", str(out), "--cache-dir", str(blocker / "qbench")])
+    assert code == 2
+    assert one_line(capsys.readouterr().err).endswith(
+        f"--cache-dir (or QBENCH_CACHE_DIR) {blocker / 'qbench'}: {blocker} is not a directory")
+    assert not out.exists()
+
+
 # -- bad input, refused when the run is planned ---------------------------------------------------
 @pytest.mark.parametrize("argv, needle", [
     (["--set", "scrub.lambda_fo=abc"], "--set scrub.lambda_fo=abc: expected a number (default 0.2)"),

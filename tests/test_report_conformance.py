@@ -45,7 +45,7 @@ def test_quick_tier_records_are_refused_and_shown_apart_unranked_only_on_request
     # the ranked tables are exactly those of the protocol records alone
     assert ranked.split(L.START)[1] == alone.read_text().split(L.START)[1].split(L.END)[0] + "\n"
     assert "0.990" not in ranked and "| rank" in ranked
-    heading = "#### Unlearning (PROTOCOL 4.2) · xxz-12 · qnn (protocol 2; quick tier, not ranked)"
+    heading = "#### Unlearning (PROTOCOL 4.2) · xxz-12 · qnn (protocol 3; quick tier, not ranked)"
     assert heading in apart and "| rank" not in apart and "Not ranked" in apart
     rows = [l for l in apart.splitlines() if l.startswith("| `")]
     assert [r.split("|")[1].strip() for r in rows] == ["`retrain`", "`finetune`"]  # protocol order, not by score
@@ -66,7 +66,7 @@ def test_overridden_settings_are_labelled_not_protocol(capsys, tmp_path):
     code, _, _ = run_cli(capsys, "leaderboard", "--results", tmp_path / "r", "--output", tmp_path / "o.md",
                          "--allow-nonprotocol")
     text = (tmp_path / "o.md").read_text()
-    assert code == 0 and "#### Resilience (PROTOCOL 4.1) · xxz-12 (protocol 2; NOT the protocol settings, not ranked)" in text
+    assert code == 0 and "#### Resilience (PROTOCOL 4.1) · xxz-12 (protocol 3; NOT the protocol settings, not ranked)" in text
 
 
 
@@ -186,10 +186,13 @@ def test_a_plugin_method_with_its_own_hyperparameters_is_a_protocol_record():
     for r in recs:
         r["config"]["method_source"] = "my-plugin 0.1"
     assert {Checker().deviations(r) for r in recs} == {()}
-    # a method named as module:attribute is not an installed plugin: not the protocol's, and never imported
+    # a method named as module:attribute is data too (a submission's name): the protocol's, never imported
     recs = unlearning_unit("my_plugin:Method", 0, [0.5, 0.7], task="xxz-12", conform=True, hp={"gamma": 3.0})
-    assert {Checker().deviations(r) for r in recs} == {(
-        'method: "my_plugin:Method" names a module, neither built in nor installed (never imported by a report)',)}
+    assert {Checker().deviations(r) for r in recs} == {()}
+    # a task so named is not: it has no registered scenario
+    recs = unlearning_unit("finetune", 0, [0.5, 0.7], task="my_plugin:Task", conform=True,
+                           config=recs[0]["config"] | {"task": "my_plugin:Task"})
+    assert all('task: "my_plugin:Task" names a module' in " ".join(Checker().deviations(r)) for r in recs)
 
 
 

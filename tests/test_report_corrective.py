@@ -83,7 +83,7 @@ def test_recovers_from_needs_every_larger_fraction_within_reach():
 
 def test_corrective_tables_on_hand_computed_numbers():
     (section,) = C.corrective_sections(table_records(), [])
-    assert section.heading == "xxz-12 · mlp (protocol 2)"
+    assert section.heading == "xxz-12 · mlp (protocol 3)"
     val, res = rows_of(section.body)
     header = section.body.splitlines()[0]
     assert [c.strip() for c in header.split("|")[1:-1]] == [
@@ -107,8 +107,8 @@ def test_corrective_tables_on_hand_computed_numbers():
 def test_tables_per_model_and_unranked_rows_in_method_order():
     sections = C.corrective_sections(table_records("qnn") + table_records("mlp"), [], ranked=False)
     assert [s.heading for s in sections] == [
-        "xxz-12 · mlp (protocol 2; NOT the protocol settings, not ranked)",
-        "xxz-12 · qnn (protocol 2; NOT the protocol settings, not ranked)"]
+        "xxz-12 · mlp (protocol 3; NOT the protocol settings, not ranked)",
+        "xxz-12 · qnn (protocol 3; NOT the protocol settings, not ranked)"]
     val, _ = rows_of(sections[0].body)
     assert list(val) == ["`retrain`", "`finetune`", "`oracle` (reference)"]
     assert not sections[0].body.startswith("| rank")
@@ -186,7 +186,7 @@ def test_leaderboard_command_shows_the_tables_apart_when_not_protocol(capsys, tm
     _, err = capsys.readouterr()
     assert code == 0, err
     text = out.read_text()
-    assert f"#### {corrective_suite.title} · xxz-12 · mlp (protocol 2; NOT the protocol settings, not ranked)" in text
+    assert f"#### {corrective_suite.title} · xxz-12 · mlp (protocol 3; NOT the protocol settings, not ranked)" in text
     val = rows_of(text.split(corrective_suite.title, 1)[1])[1]
     assert val["`finetune`"][1:4] == ["0.820 ± 0.020", "0.900 ± 0.020", "0.910 ± 0.010"]
     # optional heading: a leaderboard without corrective records has no corrective heading at all

@@ -18,7 +18,7 @@ def test_rewrite_keeps_text_around_the_markers(capsys, tmp_path, results):
     text = out.read_text()
     assert text.startswith(before + L.START) and text.endswith(L.END + after)
     assert "stale table" not in text
-    assert "#### xxz-12 · qnn (protocol 2)" in text and "| rank" in text
+    assert "#### xxz-12 · qnn (protocol 3)" in text and "| rank" in text
 
 
 
@@ -92,7 +92,7 @@ def test_leaderboard_of_another_run_leaves_the_committed_one_byte_identical(caps
     # '-': standard output, nothing written
     own.unlink()
     code, stdout, _ = run_cli(capsys, "leaderboard", "--results", results, "--output", "-")
-    assert code == 0 and stdout.startswith("# qbench leaderboard") and "#### xxz-12 · qnn (protocol 2)" in stdout
+    assert code == 0 and stdout.startswith("# qbench leaderboard") and "#### xxz-12 · qnn (protocol 3)" in stdout
     assert not own.exists() and committed.read_bytes() == before
 
 

@@ -102,10 +102,10 @@ def test_protocol_versions_are_never_mixed():
         recs += unlearning_unit("retrain", seed, [0.5, 0.6], model="mlp", protocol="2")
         recs += unlearning_unit("retrain", seed, [0.5, 0.9], model="qnn")
     block = L.render_block(recs)
-    assert "#### xxz-4 · mlp (protocol 1 (superseded))" in block and "#### xxz-4 · mlp (protocol 2)" in block
+    assert "#### xxz-4 · mlp (protocol 1 (superseded))" in block and "#### xxz-4 · mlp (protocol 3)" in block
     assert "#### xxz-4 · qnn (protocol 1 (superseded))" in block
     assert "0.800 ± 0.000" in block and "0.600 ± 0.000" in block and "0.700" not in block
-    assert "protocol version(s) 1 (superseded), 2" in block
+    assert "protocol version(s) 1 (superseded), 3" in block
 
 
 

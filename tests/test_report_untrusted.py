@@ -37,7 +37,8 @@ def naming_records():
     """Unlearning and resilience records whose task, or method, is the planted module."""
     task = f"{PLANTED}:Thing"
     recs = [r for s in (0, 1) for r in unlearning_unit("retrain", s, [0.5, 0.7], task=task)]
-    recs += [r for s in (0, 1) for r in unlearning_unit(f"{PLANTED}:Thing", s, [0.5, 0.8])]
+    recs += [r for s in range(5) for r in unlearning_unit(f"{PLANTED}:Thing", s, [0.5, 0.8], task="xxz-12",
+                                                           conform=True)]
     recs += [sweep_record("resilience", "mlp", "label_flip", a, s, 0.9, task=task) for a in (0.0, 0.3) for s in (0, 1)]
     return recs
 
@@ -52,7 +53,13 @@ def test_no_report_command_imports_a_module_a_record_names(tmp_path, planted):
     assert not planted.exists()
     assert shown.returncode == 0, shown.stderr
     text = (tmp_path / "shown.md").read_text()
-    assert f'task: "{PLANTED}:Thing" names a module' in text and f'method: "{PLANTED}:Thing" names a module' in text
+    assert f'task: "{PLANTED}:Thing" names a module' in text and f'method: "{PLANTED}:Thing" names' not in text
+    # a method named module:attr is data: its protocol records are ranked, its module never imported
+    write_records(tmp_path / "method", [r for r in naming_records() if r["task"] == "xxz-12"])
+    ranked = qbench(tmp_path, "leaderboard", "--results", "method", "--output", "ranked.md")
+    assert not planted.exists()
+    assert ranked.returncode == 0, ranked.stderr
+    assert f"`{PLANTED}:Thing`" in (tmp_path / "ranked.md").read_text()
     plot = qbench(tmp_path, "plot", "--results", "run", "--out", "figures")
     assert not planted.exists()
     assert plot.returncode == 0, plot.stderr

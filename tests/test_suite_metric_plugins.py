@@ -48,7 +48,7 @@ def test_a_suite_and_a_metric_from_entry_points_run_and_table(tmp_path, cache_di
     margins = [x["metrics"]["toy_margin"] for x in recs]
     cell = f"{sum(margins) / 2:.3f} ± {abs(margins[0] - margins[1]) / 2 ** 0.5:.3f}"
     # the run's table: the generic one of a suite without a report module, the suite's metrics as columns
-    assert "== `toy` · xxz-4 · centroid (protocol 2; NOT the protocol settings, not ranked)" in r.stdout
+    assert "== `toy` · xxz-4 · centroid (protocol 3; NOT the protocol settings, not ranked)" in r.stdout
     header = next(line for line in r.stdout.splitlines() if line.startswith("| model_size"))
     assert [c.strip() for c in header.strip("|").split("|")] == ["model_size", "toy_margin", "val_acc", "n"]
     assert cell in r.stdout
@@ -60,5 +60,5 @@ def test_a_suite_and_a_metric_from_entry_points_run_and_table(tmp_path, cache_di
                    "--allow-nonprotocol")
     assert shown.returncode == 0, shown.stderr
     text = (tmp_path / "lb.md").read_text()
-    assert "#### `toy` · xxz-4 · centroid (protocol 2; NOT the protocol settings, not ranked)" in text and cell in text
+    assert "#### `toy` · xxz-4 · centroid (protocol 3; NOT the protocol settings, not ranked)" in text and cell in text
     assert not (tmp_path / "imported").exists()  # reports read records only

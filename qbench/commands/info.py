@@ -72,7 +72,7 @@ def _model_lines() -> list[str]:
     on each protocol task (without building it); the controls (PROTOCOL 2.4) say that a run names them.
     Then, for a model that declares them (``ModelInfo.options``), its options with their defaults."""
     from qbench.models import list_models, model_info
-    from qbench.protocol import model_size
+    from qbench.protocol import model_size, parameter_count
     from qbench.tasks import task_families
 
     lines = []
@@ -84,13 +84,14 @@ def _model_lines() -> list[str]:
             continue
         per_task = []
         for family in task_families():
-            for task, (n_amplitudes, complex_input) in family.input_shapes.items():
+            for task in family.input_shapes:
                 try:
                     size = model_size(task, name)
                 except QbenchError:
                     continue
                 shown = ", ".join(f"{k}={list(v) if isinstance(v, tuple) else v}" for k, v in size.items())
-                count = f"{info.count(size, n_amplitudes, complex_input):,} parameters" if info.count else "size"
+                n_params = parameter_count(task, name)
+                count = f"{n_params:,} parameters" if n_params is not None else "size"
                 per_task.append(f"{task} {count}{f' ({shown})' if shown else ''}")
         control = ["control (PROTOCOL 2.4): runs only where named, --model " + name] if info.control else []
         lines.append(f"{name:<12} {info.title or name:<12} {'; '.join(control + per_task)}")

@@ -58,7 +58,7 @@ are multiples of 1/K, so the best finite ratio is (1 - delta - 1/K) / (1/K)): 1.
 K = 32 (the challenge's 512: 6.24). A larger difference only shows as perfect separation. The same
 granularity sets the score's floor for identical populations, which the ``null`` reference row measures.
 
-Pure numpy: no TensorFlow, no scikit-learn.
+numpy (and scipy's t quantile): no TensorFlow, no scikit-learn.
 """
 
 from __future__ import annotations
@@ -204,13 +204,15 @@ def bucket_points(k: int) -> list[tuple[float, float]]:
     return out
 
 
+def example_points(eps: np.ndarray, k: int) -> np.ndarray:
+    """Each epsilon's bucket points for ``k`` models (0 beyond the last bucket)."""
+    buckets = bucket_points(k)
+    return np.array([next((p for edge, p in buckets if e < edge), 0.0) for e in np.asarray(eps, dtype=np.float64)])
+
+
 def score_of_epsilons(eps: np.ndarray, k: int) -> float:
     """The challenge's score: each epsilon's bucket points (0 beyond the last bucket), averaged."""
-    buckets = bucket_points(k)
-    total = 0.0
-    for e in np.asarray(eps, dtype=np.float64):
-        total += next((p for edge, p in buckets if e < edge), 0.0)
-    return total / len(eps)
+    return float(np.mean(example_points(eps, k)))
 
 
 def forget_score(unlearned: np.ndarray, retrained: np.ndarray) -> float | Missing:
@@ -221,6 +223,23 @@ def forget_score(unlearned: np.ndarray, retrained: np.ndarray) -> float | Missin
     if problem:
         return Missing(problem)
     return score_of_epsilons(example_epsilons(unlearned, retrained), unlearned.shape[0])
+
+
+def forget_score_interval(unlearned: np.ndarray, retrained: np.ndarray) -> Interval | Missing:
+    """``forget_score`` with a 95% interval over the forget samples (Student t on the samples' points, the
+    models fixed, clipped to [0, 1]; a single sample: the interval is [0, 1]), or Missing with why."""
+    from scipy.stats import t
+
+    unlearned, retrained = np.asarray(unlearned, dtype=np.float64), np.asarray(retrained, dtype=np.float64)
+    problem = _problem(unlearned, retrained)
+    if problem:
+        return Missing(problem)
+    points = example_points(example_epsilons(unlearned, retrained), unlearned.shape[0])
+    value, n = float(np.mean(points)), len(points)
+    if n < 2:
+        return Interval(value, 0.0, 1.0)
+    half = float(t.ppf(0.975, n - 1)) * float(np.std(points, ddof=1)) / math.sqrt(n)
+    return Interval(value, max(0.0, value - half), min(1.0, value + half))
 
 
 # ----------------------------------------------------------------------------------------------------------

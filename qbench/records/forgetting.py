@@ -1,8 +1,9 @@
 """The ``forgetting`` suite's rows (PROTOCOL 4.9) from its records: a pure function, for the leaderboard.
 
 A row per (task, model, model size, tier) and method: ``ulira_acc`` with its bootstrap 95% interval and
-``forget_score`` of the method's K unlearned models against the K oracles (phi on every forget sample,
-:mod:`qbench.metrics.forgetting`), and the K models' mean ``val_acc``, ``retain_acc``, ``forget_acc``,
+``forget_score`` with its 95% interval over forget samples, of the method's K unlearned models against the
+K oracles (phi on every forget sample, :mod:`qbench.metrics.forgetting`), and the K models' mean
+``val_acc``, ``retain_acc``, ``forget_acc``,
 ``mia_efficacy`` and ``mia_attack_acc``. Two reference rows, computed the same way and never ranked:
 ``poisoned`` (the poisoned models against the oracles: what forgetting nothing looks like) and ``null``
 (the oracles of seeds 0..K/2-1 against those of K/2..K-1: the test's calibration). Failed units are left
@@ -17,7 +18,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from qbench.errors import QbenchError
-from qbench.metrics.forgetting import Interval, forget_score, halves, max_resolvable_epsilon, phi, ulira_acc
+from qbench.metrics.forgetting import Interval, forget_score_interval, halves, max_resolvable_epsilon, phi, ulira_acc
 from qbench.metrics.registry import Missing
 from qbench.records import schema as F
 
@@ -64,7 +65,7 @@ def _row(head: dict, method: str, kind: str, unlearned: Sequence[dict], oracles:
     notes: dict[str, str] = {}
     u, o = _phi(unlearned) if unlearned else np.zeros((0, 0)), _phi(oracles) if oracles else np.zeros((0, 0))
     acc = ulira_acc(u, o, seed=seed) if unlearned and oracles else Missing("no finished models")
-    score = forget_score(u, o) if unlearned and oracles else Missing("no finished models")
+    score = forget_score_interval(u, o) if unlearned and oracles else Missing("no finished models")
     if isinstance(acc, Missing):
         notes["ulira_acc"] = acc.reason
     if isinstance(score, Missing):
@@ -74,7 +75,9 @@ def _row(head: dict, method: str, kind: str, unlearned: Sequence[dict], oracles:
         "ulira_acc": acc.value if isinstance(acc, Interval) else None,
         "ulira_low": acc.low if isinstance(acc, Interval) else None,
         "ulira_high": acc.high if isinstance(acc, Interval) else None,
-        "forget_score": None if isinstance(score, Missing) else score,
+        "forget_score": score.value if isinstance(score, Interval) else None,
+        "forget_score_low": score.low if isinstance(score, Interval) else None,
+        "forget_score_high": score.high if isinstance(score, Interval) else None,
         "max_resolvable_epsilon": max_resolvable_epsilon(len(unlearned)) if len(unlearned) > 1 else None,
         **_means(means_over), "bootstrap_seed": seed,
     }

@@ -52,10 +52,13 @@ def _flatten(value: Any, prefix: str) -> dict[str, Any]:
 
 
 def named_modules(rec: dict) -> tuple[str, ...]:
-    """How ``rec`` names code by a 'module:attribute' name (task, model, method): such a name is neither
-    built in nor an installed plugin's entry point, and a report never imports it to find out."""
+    """How ``rec`` names code by a 'module:attribute' task or model: such a name is neither built in nor an
+    installed plugin's entry point, has no registered scenario, and a report never imports it to find out.
+
+    A method so named is not one: the method under test is free (its name, hyperparameters and source are
+    data in the record), and ranking it needs only the records' numbers, never its code."""
     return tuple(f"{f}: {_text(rec.get(f))} names a module, neither built in nor installed (never imported "
-                 "by a report)" for f in (F.TASK, F.MODEL, F.METHOD) if is_path(rec.get(f)))
+                 "by a report)" for f in (F.TASK, F.MODEL) if is_path(rec.get(f)))
 
 
 def _free(path: str, free: tuple[str, ...]) -> bool:

@@ -16,13 +16,19 @@ name that depends only on what is plotted:
 - ``noise_<task>_val_acc.png`` (PROTOCOL 4.10): validation accuracy vs alpha, a panel per noise level, the noisy
   QNN beside the MLP and the noiseless QNN (the resilience suite's records); ``noise_<task>_unlearning.png``:
   val_acc and forget_acc vs unlearning step, a column per level, a line per method, the oracle dashed.
+- ``controls_resilience.png`` (PROTOCOL 2.4, once a control has records): validation accuracy vs alpha under
+  label flipping, a line per model (the QNN, the MLP and the three controls) with a one-std band, a panel
+  per task.
+- ``forgetting_<task>_ulira_acc.png`` (PROTOCOL 4.9): ulira_acc per method with its 95% interval, QNN beside MLP,
+  the ``poisoned`` and ``null`` references at the end and a dashed line at 0.5 (indistinguishable from retraining).
 - ``sensitivity_<task>_<model>_<method>.png``: final val_acc over a method's hyperparameter grid
   (PROTOCOL 4.7): an annotated heat map of the mean over seeds for two swept parameters, a curve
   with a one-std band (and forget_acc dashed) for one.
 
 Records of another protocol version than the newest of a figure's records get their own file,
 suffixed ``_protocol-<v>``; a ``landscape-study`` family likewise gets ``landscape-study_<task>_lrr.png``.
-Each suite's figures are drawn in its report module (:mod:`qbench.report.suites`), beside its tables.
+Each suite's figures are drawn in its report module (:mod:`qbench.report.suites`), beside its tables; a
+report over several suites' records (the controls) registers its own (``cross_figures``).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from typing import Callable, Sequence
 from qbench.records import schema as F
 from qbench.records.checks import split_failed
 from qbench.report import suites as _suites  # noqa: F401  (registers every suite's figures)
-from qbench.report.registry import FIGURES
+from qbench.report.registry import CROSS_FIGURES, FIGURES
 
 
 def make_figures(records: Sequence[dict], out_dir: str, log: Callable[[str], None] = print) -> list[str]:
@@ -49,6 +55,11 @@ def make_figures(records: Sequence[dict], out_dir: str, log: Callable[[str], Non
         paths = fn(ok, out_dir)
         for p in paths:
             log(f"{suite}: wrote {p}")
+        written += paths
+    for name, fn in CROSS_FIGURES.items():  # reports over several suites: nothing written where nothing is theirs
+        paths = fn(ok, out_dir)
+        for p in paths:
+            log(f"{name}: wrote {p}")
         written += paths
     if failed:
         log(f"{len(failed)} failed unit(s) left out of the figures")

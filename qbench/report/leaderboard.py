@@ -25,7 +25,7 @@ from qbench.report.common import Section
 from qbench.report.conformance import Deviation, split_protocol
 from qbench.report.coverage import coverage_lines
 from qbench.report.generic import generic_sections
-from qbench.report.registry import RECORD_CHECKS, SECTIONS, build_sections, section_suites
+from qbench.report.registry import CROSS_SECTIONS, CROSS_TITLES, RECORD_CHECKS, SECTIONS, build_sections, section_suites
 from qbench.report.stats import DASH
 
 START = "<!-- qbench:leaderboard:start -->"
@@ -43,15 +43,17 @@ def provenance_line(records: Sequence[dict]) -> str:
 
 
 def _suite_sections(records: Sequence[dict], ranked: bool) -> dict[str, list[Section]]:
-    """Each suite's sections (registered builders, in leaderboard order) from the checked records."""
+    """Each suite's sections (registered builders, in leaderboard order) from the checked records, then
+    the cross-suite reports' (each given every record)."""
     check_publication(records, RECORD_CHECKS)
     check_task_option_rules(records)
     ok, failed = split_failed(records)
-    return {suite: build_sections(suite, ok, failed, ranked) for suite in (s.name for s in section_suites())}
+    by_suite = {suite: build_sections(suite, ok, failed, ranked) for suite in (s.name for s in section_suites())}
+    return by_suite | {name: f(ok, failed, ranked=ranked) for name, f in CROSS_SECTIONS.items()}
 
 
 def _titles() -> dict[str, str]:
-    return {s.name: s.title for s in section_suites()}
+    return {s.name: s.title for s in section_suites()} | CROSS_TITLES
 
 
 def render_block(records: Sequence[dict], nonprotocol: Sequence[Deviation] = (), ablation: Sequence[dict] = (),
@@ -74,7 +76,7 @@ def render_block(records: Sequence[dict], nonprotocol: Sequence[Deviation] = (),
             lines += ["No records yet.", ""]
         for s in by_suite[suite]:
             lines += [s.render(), ""]
-    for suite in [s.name for s in section_suites(optional=True)]:
+    for suite in [s.name for s in section_suites(optional=True)] + list(CROSS_SECTIONS):
         if by_suite[suite]:
             lines += [f"### {titles[suite]}", ""] + [x for s in by_suite[suite] for x in (s.render(), "")]
     if ablation:

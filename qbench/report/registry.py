@@ -18,6 +18,14 @@ REFERENCES: dict[str, tuple[str, ...]] = {}
 FIGURES: dict[str, Callable] = {}
 #: suite -> ``f(records, failed_unit_keys) -> list[problems]`` run by the publication check
 RECORD_CHECKS: dict[str, Callable[[Sequence[dict], set[str]], list[str]]] = {}
+#: a report that reads several suites' records (the controls, PROTOCOL 2.4), by name -> its leaderboard title;
+#: its builders sit in :data:`CROSS_SECTIONS` and :data:`CROSS_FIGURES`, they get every suite's records and
+#: return nothing where there is nothing of theirs (the leaderboard then shows no heading)
+CROSS_TITLES: dict[str, str] = {}
+#: name -> ``f(ok, failed, ranked=True) -> list[Section]``, in registration order, after the suites' sections
+CROSS_SECTIONS: dict[str, Callable] = {}
+#: name -> ``f(ok, out_dir) -> list[written paths]``
+CROSS_FIGURES: dict[str, Callable] = {}
 
 
 def _register(table: dict[str, Callable], what: str, suite: str) -> Callable[[F], F]:
@@ -56,6 +64,21 @@ def figures_for(suite: str) -> Callable[[F], F]:
 def record_check(suite: str) -> Callable[[F], F]:
     """Register a publication check of ``suite``'s records (beyond the checks every record gets)."""
     return _register(RECORD_CHECKS, "record check", suite)
+
+
+def cross_section(name: str, title: str) -> Callable[[F], F]:
+    """Register the leaderboard section builder of the cross-suite report ``name`` (heading ``title``)."""
+    def deco(f: F) -> F:
+        _register(CROSS_SECTIONS, "leaderboard section", name)(f)
+        CROSS_TITLES[name] = title
+        return f
+
+    return deco
+
+
+def cross_figures(name: str) -> Callable[[F], F]:
+    """Register the figure builder of the cross-suite report ``name``."""
+    return _register(CROSS_FIGURES, "figures", name)
 
 
 def section_suites(optional: bool | None = None):

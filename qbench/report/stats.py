@@ -37,7 +37,35 @@ class Stat:
         return (self.mean - half, self.mean + half)
 
 
-def t_quantile(p: float, df: int) -> float:
+@dataclass(frozen=True)
+class Bounds:
+    """A value with a 95% interval computed elsewhere (a bootstrap's, say), ranked like a :class:`Stat` by
+    :func:`rank_groups`; ``n`` 0: no value."""
+
+    mean: float
+    low: float
+    high: float
+    n: int = 1
+
+    def ci95(self) -> tuple[float, float]:
+        return (self.low, self.high)
+
+
+def diff_ci95(a: Stat, b: Stat) -> tuple[float, float]:
+    """95% confidence interval of mean(a) - mean(b) from two independent samples over seeds: Welch's t
+    (unequal variances, Welch-Satterthwaite degrees of freedom); a point where neither sample varies;
+    unbounded where either has fewer than two values (nothing can be claimed)."""
+    if a.n < 2 or b.n < 2:
+        return (-math.inf, math.inf)
+    diff, va, vb = a.mean - b.mean, a.std ** 2 / a.n, b.std ** 2 / b.n
+    if va + vb == 0.0:
+        return (diff, diff)
+    df = (va + vb) ** 2 / (va ** 2 / (a.n - 1) + vb ** 2 / (b.n - 1))
+    half = t_quantile(0.975, df) * math.sqrt(va + vb)
+    return (diff - half, diff + half)
+
+
+def t_quantile(p: float, df: float) -> float:
     from scipy.stats import t
 
     return float(t.ppf(p, df))
@@ -71,7 +99,7 @@ def fmt_ci(s: Stat, digits: int = 3, bounds: tuple[float, float] | None = None) 
     return f"[{fmt_num(lo, digits)}, {fmt_num(hi, digits)}]"
 
 
-def rank_groups(stats: Sequence[tuple[str, Stat]]) -> list[tuple[int, str, Stat]]:
+def rank_groups(stats: Sequence[tuple[str, Stat | Bounds]]) -> list[tuple[int, str, Stat | Bounds]]:
     """Rank rows by mean (higher is better, ties by name); the best remaining row leads a group that
     takes every remaining row whose 95% interval overlaps the leader's; then the next group.
 
@@ -80,7 +108,7 @@ def rank_groups(stats: Sequence[tuple[str, Stat]]) -> list[tuple[int, str, Stat]
     """
     order = sorted(stats, key=lambda kv: (-kv[1].mean if kv[1].n else math.inf, kv[0]))
     ranked = [kv for kv in order if kv[1].n]
-    out: list[tuple[int, str, Stat]] = []
+    out: list[tuple[int, str, Stat | Bounds]] = []
     rank = 0
     remaining = list(ranked)
     while remaining:

@@ -13,7 +13,7 @@ records of a kind by :func:`qbench.records.forgetting.forgetting_rows`, never in
 The poisoned models and the oracles are cached under ``OUT/models`` (the unlearning suite's cache
 functions, keyed by their specs), so a method unit trains its poisoned model only if no unit has yet.
 K is ``--models K`` (default 32, at least 8); the quick tier: xxz-12 (without ``--task``), K = 8, a tenth of
-the epochs, three methods.
+the epochs, 10 unlearning steps, three methods.
 """
 
 from __future__ import annotations
@@ -48,6 +48,9 @@ class ForgettingConfig:
     corruption_seed: int = 0
     steps: int = STEPS
     quick_models: int = 8
+    #: the quick tier's unlearning steps, as the unlearning suite's quick tier: the QNN's 50 full-batch steps
+    #: per method unit were more than half of the tier's time
+    quick_steps: int = 10
     quick_tasks: tuple[str, ...] = ("xxz-12",)  # without --task
     quick_epoch_fraction: float = 0.1
     quick_methods: tuple[str, ...] = ("finetune", "gradient_ascent", "scrub")
@@ -81,9 +84,9 @@ def run_methods(options: RunOptions) -> tuple[str, ...]:
 
 
 def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
-    """Per scenario: the poisoned models and oracles of every seed, then each method over the seeds."""
+    """Per scenario and seed: its poisoned model, its oracle, then each method from that poisoned model."""
     methods = run_methods(options)
-    steps = options.steps or CONFIG.steps
+    steps = options.steps or (CONFIG.quick_steps if options.quick else CONFIG.steps)
     configs = []
     for s in scenarios:
         cfg = effective_train(s.train, options, CONFIG.quick_epoch_fraction)
@@ -100,13 +103,15 @@ def _plan(scenarios: list[Scenario], options: RunOptions) -> list[Unit]:
                     "task": s.task, "model": s.model, "corruption": s.corruption, "alpha": float(alpha), "seed": int(seed),
                 }
 
-            for name in (POISONED, ORACLE):
-                configs += [config(seed, name, {}, "builtin") for seed in s.seeds]
+            kinds = [(POISONED, {}, "builtin"), (ORACLE, {}, "builtin")]
             for name in methods:
                 if name in (POISONED, ORACLE):
                     raise QbenchError(f"{name!r} is not a method: its units are planned in every forgetting run")
                 method = get_method(name, **dict(options.method_overrides.get(name, {})))  # validated up front
-                configs += [config(seed, name, method.hyperparameters(), method_source(name)) for seed in s.seeds]
+                kinds.append((name, method.hyperparameters(), method_source(name)))
+            # seed-major: an executor that cuts a group into contiguous pieces (qbench.executors.base.make_batches)
+            # then gives each piece the poisoned models its methods start from, so no two workers train one
+            configs += [config(seed, name, hp, source) for seed in s.seeds for name, hp, source in kinds]
     return [unit_from_config(c) for c in configs]
 
 
@@ -144,7 +149,8 @@ def run(config: dict, ctx: RunContext, out_dir: str = ".") -> list[dict]:
                   alpha=spec.alpha, seed=spec.seed, method=name)
     if name not in (POISONED, ORACLE):
         hp = dict(config.get("method_hyperparameters") or {})
-        _, _, res = run_method(spec, ctx, out_dir, name, hp, config, curves=(), keep_every=None)
+        # no metrics inside the loop: the record's are the final model's, evaluated once below
+        _, _, res = run_method(spec, ctx, out_dir, name, hp, config, curves=(), keep_every=None, evaluate=False)
         if res.status != "ok":
             return [new_record(**common, step=len(res.metrics), metrics={}, status="failed", error=res.error,
                                **extra, **({"traceback": res.extras["traceback"]} if "traceback" in res.extras else {}))]

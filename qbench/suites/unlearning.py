@@ -237,10 +237,12 @@ def step_budget(config: dict, ctx: RunContext) -> float:
 
 def run_method(spec: TrainSpec, ctx: RunContext, out_dir: str, name: str, hp: dict, config: dict,
                curves: tuple[str, ...] | None = None, sets: UnlearnSets | None = None,
-               keep_every: int | None = PRIVACY_EVERY, also: Sequence[str] = (), curve_every: int = 1):
+               keep_every: int | None = PRIVACY_EVERY, also: Sequence[str] = (), evaluate: bool = True,
+               curve_every: int = 1):
     """Unlearn the shared poisoned model of ``spec`` with method ``name``: (prepared, poisoned info, result).
     ``curves``: the metrics evaluated at every ``curve_every``-th step (default all; the last step always
-    gets all); ``sets``: the retain and forget sets (default :func:`unlearn_sets`); ``keep_every``: see ``unlearn``."""
+    gets all); ``sets``: the retain and forget sets (default :func:`unlearn_sets`); ``keep_every``: see
+    ``unlearn``; ``evaluate`` False: no metrics at any step (the result's metrics hold only the clock and the loss)."""
     from qbench.metrics.evaluate import evaluator
     from qbench.training.unlearn import unlearn
 
@@ -248,7 +250,8 @@ def run_method(spec: TrainSpec, ctx: RunContext, out_dir: str, name: str, hp: di
     method = get_method(name, **hp)
     fresh = prepared.model.init_params(int_seed(spec.seed, "retrain_init"))
     sets = sets or unlearn_sets(prepared)
-    res = unlearn(prepared.model, method, poisoned, fresh, sets, evaluate=evaluator(prepared.model, sets),
+    res = unlearn(prepared.model, method, poisoned, fresh, sets,
+                  evaluate=evaluator(prepared.model, sets) if evaluate else None,
                   steps=config["steps"], lr=config["lr"], step_budget_s=step_budget(config, ctx),
                   method_seed=int_seed(spec.seed, "method", name), keep_every=keep_every, curves=curves,
                   curve_every=curve_every)

@@ -136,7 +136,28 @@ def unlearning_table(recs: list[dict], where: str, ranked: bool = True) -> tuple
                      "A cell with (n=k) has a value for k seeds only (the others' could not be computed).")
     if not retrain:
         notes.append("No `retrain` records in this table: steps to retrain's val_acc cannot be computed.")
+    if privacy:
+        notes.append(power_note([m for by_seed in curves.values() for c in by_seed.values() for m in [c.get(final, {})]]))
     return md_table(headers, table), notes
+
+
+#: a final mia_efficacy at or outside these bounds calls (nearly) the whole forget set one thing
+POWERLESS = (0.1, 0.9)
+
+
+def power_note(finals: list[dict]) -> str:
+    """Where mia_efficacy has no power, from the units' final metrics: how many are at most 0.1 or at least 0.9,
+    and the mean of mia_attack_acc where the records carry it."""
+    mias = [v for m in finals if (v := m.get("mia_efficacy")) is not None]
+    extreme = sum(1 for v in mias if not POWERLESS[0] < v < POWERLESS[1])
+    attack = Stat.of(m.get("mia_attack_acc") for m in finals)
+    acc = (f" The attack's balanced accuracy on its own training set (mia_attack_acc; 0.5: no power) averages "
+           f"{fmt_num(attack.mean)} over the {attack.n} unit(s) that record it." if attack.n else "")
+    return ("mia_efficacy is a population attack: one threshold for the whole forget set, fitted on retain vs "
+            "validation, so against a model that barely overfits it has no power and calls (nearly) the whole forget "
+            f"set member or non-member. Here {extreme} of the {len(mias)} units' final mia_efficacy are at most "
+            f"{POWERLESS[0]:g} or at least {POWERLESS[1]:g}." + acc + " Per-example membership tests with power "
+            "(ulira_acc, forget_score, over many models) are in the Forgetting section (PROTOCOL 4.9).")
 
 
 record_check("unlearning")(check_complete_steps)
