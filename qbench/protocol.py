@@ -41,6 +41,8 @@ CHANGED_IN: dict[tuple[str, str, str], str] = {
     ("*", "*", "linear"): "3",
     # protocol 3 added the forgetting suite (4.9)
     ("forgetting", "*", "*"): "3",
+    # and the noise suite (4.10)
+    ("noise", "*", "*"): "3",
 }
 
 

@@ -109,6 +109,7 @@ PROTOCOL_UNITS = {
     "resilience": ("resilience/mnist-1v9/qnn/feature_randomization", 0.7, None, ()),
     "capacity": ("capacity/xxz-12/qnn-d6/label_flip", 0.1, None, ()),
     "landscape": ("landscape-study/mnist-1v9/qnn", None, None, ()),
+    "noise": ("noise/xxz-12/qnn-combined/unlearning", 0.3, None, METHOD_FIELDS),
 }
 
 

@@ -180,10 +180,10 @@ def _acc(name: str, on: str, description: str, labels: str | None = None, title:
 for _m in (
     _acc("train_acc", "train", "accuracy on the training set as trained (corrupted labels included)"),
     _acc("val_acc", "val", "accuracy on the clean validation set",
-         suites=("resilience", "capacity", "unlearning", "corrective", "sensitivity")),
+         suites=("resilience", "capacity", "unlearning", "corrective", "sensitivity", "noise")),
     Metric("forget_acc", "accuracy on the forget set's flipped (polluted) labels; lower: more forgotten", False,
            _FRACTION, ("logits:forget", "labels:forget"), "qbench.metrics.registry:accuracy",
-           suites=("unlearning", "sensitivity")),
+           suites=("unlearning", "sensitivity", "noise")),
     _acc("forget_clean_acc", "forget", "accuracy on the forget set's true labels", labels="forget_clean"),
     _acc("retain_acc", "retain", "accuracy on the retain set (the clean part of the training set)"),
     Metric("residual_poison_acc", "agreement with the flipped labels on the flipped samples not identified "

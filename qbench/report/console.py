@@ -13,7 +13,7 @@ from qbench.records.checks import split_failed
 from qbench.report import suites as _suites  # noqa: F401  (registers every suite's sections)
 from qbench.report.common import Section
 from qbench.report.generic import generic_sections
-from qbench.report.registry import SECTIONS, section_suites
+from qbench.report.registry import SECTIONS, build_sections, section_suites
 
 
 def plain(section: Section, title: str = "") -> str:
@@ -33,7 +33,7 @@ def run_summary(records: Sequence[dict], ranked: bool) -> str:
         if not mine_ok and not mine_failed:
             continue
         try:
-            sections = SECTIONS[suite.name](mine_ok, mine_failed, ranked=ranked)
+            sections = build_sections(suite.name, ok, failed, ranked)
         except QbenchError as exc:  # e.g. a run stopped half-way: its records are there, its table is not
             parts.append(f"== {suite.title}\n\n(no table: {exc})")
             continue

@@ -13,6 +13,9 @@ name that depends only on what is plotted:
 - ``corrective_<task>_val_acc.png`` (PROTOCOL 4.8): validation accuracy after the last unlearning step vs the
   known fraction f of the flipped samples, a line per method with a one-std band, MLP and QNN side by side;
   the oracle of each f as a dashed line.
+- ``noise_<task>_val_acc.png`` (PROTOCOL 4.10): validation accuracy vs alpha, a panel per noise level, the noisy
+  QNN beside the MLP and the noiseless QNN (the resilience suite's records); ``noise_<task>_unlearning.png``:
+  val_acc and forget_acc vs unlearning step, a column per level, a line per method, the oracle dashed.
 - ``controls_resilience.png`` (PROTOCOL 2.4, once a control has records): validation accuracy vs alpha under
   label flipping, a line per model (the QNN, the MLP and the three controls) with a one-std band, a panel
   per task.

@@ -25,7 +25,7 @@ from qbench.report.common import Section
 from qbench.report.conformance import Deviation, split_protocol
 from qbench.report.coverage import coverage_lines
 from qbench.report.generic import generic_sections
-from qbench.report.registry import CROSS_SECTIONS, CROSS_TITLES, RECORD_CHECKS, SECTIONS, section_suites
+from qbench.report.registry import CROSS_SECTIONS, CROSS_TITLES, RECORD_CHECKS, SECTIONS, build_sections, section_suites
 from qbench.report.stats import DASH
 
 START = "<!-- qbench:leaderboard:start -->"
@@ -48,9 +48,7 @@ def _suite_sections(records: Sequence[dict], ranked: bool) -> dict[str, list[Sec
     check_publication(records, RECORD_CHECKS)
     check_task_option_rules(records)
     ok, failed = split_failed(records)
-    by_suite = {suite: SECTIONS[suite]([r for r in ok if r[F.SUITE] == suite], [r for r in failed if r[F.SUITE] == suite],
-                                       ranked=ranked)
-                for suite in (s.name for s in section_suites())}
+    by_suite = {suite: build_sections(suite, ok, failed, ranked) for suite in (s.name for s in section_suites())}
     return by_suite | {name: f(ok, failed, ranked=ranked) for name, f in CROSS_SECTIONS.items()}
 
 

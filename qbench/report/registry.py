@@ -9,8 +9,11 @@ from typing import Callable, Sequence, TypeVar
 
 F = TypeVar("F", bound=Callable)
 
-#: suite -> ``f(ok, failed, ranked=True) -> list[Section]``
+#: suite -> ``f(ok, failed, ranked=True) -> list[Section]`` (with ``references=`` where :data:`REFERENCES` names any)
 SECTIONS: dict[str, Callable] = {}
+#: suite -> the other suites whose successful records its section reads as references (``references=``), from the
+#: same set of records as its own (protocol records beside protocol records, the others beside the others)
+REFERENCES: dict[str, tuple[str, ...]] = {}
 #: suite -> ``f(ok, out_dir) -> list[written paths]``, in registration order
 FIGURES: dict[str, Callable] = {}
 #: suite -> ``f(records, failed_unit_keys) -> list[problems]`` run by the publication check
@@ -35,9 +38,22 @@ def _register(table: dict[str, Callable], what: str, suite: str) -> Callable[[F]
     return deco
 
 
-def leaderboard_section(suite: str) -> Callable[[F], F]:
-    """Register the leaderboard section builder of ``suite``."""
+def leaderboard_section(suite: str, references: tuple[str, ...] = ()) -> Callable[[F], F]:
+    """Register the leaderboard section builder of ``suite``; ``references``: the suites whose records it also
+    reads (its keyword argument ``references``)."""
+    if references:
+        REFERENCES[suite] = tuple(references)
     return _register(SECTIONS, "leaderboard section", suite)
+
+
+def build_sections(suite: str, ok: Sequence[dict], failed: Sequence[dict], ranked: bool = True) -> list:
+    """The sections of ``suite`` from the successful and failed records of every suite: its own, and the
+    successful records of the suites it reads as references (:data:`REFERENCES`)."""
+    from qbench.records.schema import SUITE
+
+    refs = {"references": [r for r in ok if r[SUITE] in REFERENCES[suite]]} if suite in REFERENCES else {}
+    return SECTIONS[suite]([r for r in ok if r[SUITE] == suite], [r for r in failed if r[SUITE] == suite],
+                           ranked=ranked, **refs)
 
 
 def figures_for(suite: str) -> Callable[[F], F]:

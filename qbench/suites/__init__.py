@@ -8,7 +8,7 @@ it, never the other way round."""
 from __future__ import annotations
 
 from qbench.scenarios import SUITE_REGISTRY, SUITES, Scenario, Suite, registered_scenarios
-from qbench.suites import capacity, corrective, forgetting, landscape, resilience, sensitivity, unlearning  # noqa: F401  (registers them)
+from qbench.suites import capacity, corrective, forgetting, landscape, noise, resilience, sensitivity, unlearning  # noqa: F401  (registers them)
 
 
 def get_suite(name: str) -> Suite:

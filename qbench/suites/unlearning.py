@@ -237,11 +237,12 @@ def step_budget(config: dict, ctx: RunContext) -> float:
 
 def run_method(spec: TrainSpec, ctx: RunContext, out_dir: str, name: str, hp: dict, config: dict,
                curves: tuple[str, ...] | None = None, sets: UnlearnSets | None = None,
-               keep_every: int | None = PRIVACY_EVERY, also: Sequence[str] = (), evaluate: bool = True):
+               keep_every: int | None = PRIVACY_EVERY, also: Sequence[str] = (), evaluate: bool = True,
+               curve_every: int = 1):
     """Unlearn the shared poisoned model of ``spec`` with method ``name``: (prepared, poisoned info, result).
-    ``curves``: the metrics evaluated at every step (default all; the last step always gets all); ``sets``:
-    the retain and forget sets (default :func:`unlearn_sets`); ``keep_every``: see ``unlearn``; ``evaluate``
-    False: no metrics at any step (the result's metrics hold only the clock and the loss)."""
+    ``curves``: the metrics evaluated at every ``curve_every``-th step (default all; the last step always
+    gets all); ``sets``: the retain and forget sets (default :func:`unlearn_sets`); ``keep_every``: see
+    ``unlearn``; ``evaluate`` False: no metrics at any step (the result's metrics hold only the clock and the loss)."""
     from qbench.metrics.evaluate import evaluator
     from qbench.training.unlearn import unlearn
 
@@ -252,25 +253,36 @@ def run_method(spec: TrainSpec, ctx: RunContext, out_dir: str, name: str, hp: di
     res = unlearn(prepared.model, method, poisoned, fresh, sets,
                   evaluate=evaluator(prepared.model, sets) if evaluate else None,
                   steps=config["steps"], lr=config["lr"], step_budget_s=step_budget(config, ctx),
-                  method_seed=int_seed(spec.seed, "method", name), keep_every=keep_every, curves=curves)
+                  method_seed=int_seed(spec.seed, "method", name), keep_every=keep_every, curves=curves,
+                  curve_every=curve_every)
     return prepared, info, res
 
 
 def run(config: dict, ctx: RunContext, out_dir: str = ".") -> list[dict]:
     """Unlearn the shared poisoned model of ``config`` with its method; a record at step 0 and after every step
     (the oracle's unit: one record, at the final step)."""
+    return unit_records(config, ctx, out_dir, unit_from_config(config).key, "unlearning")
+
+
+def unit_records(config: dict, ctx: RunContext, out_dir: str, key: str, suite: str,
+                 curve_every: int = 1) -> list[dict]:
+    """The records of an unlearning unit of ``suite`` (this one's, or a suite that runs its units at other
+    settings: ``noise``): the oracle's one record, or a method's at step 0, every ``curve_every`` steps (the
+    steps between are not evaluated) and the final step."""
     start = time.perf_counter()
-    unit, spec = unit_from_config(config), TrainSpec.from_dict(config["poisoned"])
+    spec = TrainSpec.from_dict(config["poisoned"])
     if config["method"] == ORACLE:
-        return [_oracle_record(config, ctx, out_dir, unit.key, spec, start)]
+        return [_oracle_record(config, ctx, out_dir, key, spec, start, suite)]
     name, hp = config["method"], dict(config.get("method_hyperparameters") or {})
-    prepared, info, res = run_method(spec, ctx, out_dir, name, hp, config)
+    prepared, info, res = run_method(spec, ctx, out_dir, name, hp, config, curve_every=curve_every)
     theta0 = (prepared.model.init_params(int_seed(spec.seed, "retrain_init")) if get_method(name, **hp).from_scratch
               else poisoned_model(spec, ctx, out_dir)[1])
     notes = privacy_metrics(prepared.model, unlearn_sets(prepared), theta0, res, spec.seed,
                             lambda: oracle_model(spec, ctx, out_dir)[2])
-    common = _common(config, unit.key, spec, prepared, name)
-    records = [new_record(**common, step=i, metrics=m) for i, m in enumerate(res.metrics)]
+    common = _common(config, key, spec, prepared, name, suite)
+    last = len(res.metrics) - 1
+    kept = [i for i in range(len(res.metrics)) if i % curve_every == 0 or (i == last and res.status == "ok")]
+    records = [new_record(**common, step=i, metrics=res.metrics[i]) for i in kept]
     if res.status != "ok":
         records.append(new_record(**common, step=len(res.metrics), metrics={}, status="failed", error=res.error,
                                   **({"traceback": res.extras["traceback"]} if "traceback" in res.extras else {})))
@@ -278,22 +290,23 @@ def run(config: dict, ctx: RunContext, out_dir: str = ".") -> list[dict]:
         r["metrics"]["first_step_s"] = res.compile_s
         r["metrics"]["setup_s"] = res.setup_s
         r["poisoned_model"] = info
-    for step, why in notes.items():
-        records[step]["metric_notes"] = why
+        if r[F.STEP] in notes:
+            r["metric_notes"] = notes[r[F.STEP]]
     records[-1]["metrics"]["unit_wall_s"] = time.perf_counter() - start
     return records
 
 
-def _common(config: dict, key: str, spec: TrainSpec, prepared: Prepared, method: str) -> dict:
-    return dict(suite="unlearning", scenario=config["scenario"], unit_key=key, config=config, task=spec.task,
+def _common(config: dict, key: str, spec: TrainSpec, prepared: Prepared, method: str, suite: str) -> dict:
+    return dict(suite=suite, scenario=config["scenario"], unit_key=key, config=config, task=spec.task,
                 model=spec.model, model_size=prepared.model.size_label(), corruption=spec.corruption,
                 alpha=spec.alpha, seed=spec.seed, method=method)
 
 
-def _oracle_record(config: dict, ctx: RunContext, out_dir: str, key: str, spec: TrainSpec, start: float) -> dict:
+def _oracle_record(config: dict, ctx: RunContext, out_dir: str, key: str, spec: TrainSpec, start: float,
+                   suite: str) -> dict:
     prepared, _, info = oracle_model(spec, ctx, out_dir)
     metrics = {**info["metrics"], "train_wall_s": info["train_wall_s"], "unit_wall_s": time.perf_counter() - start}
-    rec = new_record(**_common(config, key, spec, prepared, ORACLE), step=config["steps"], metrics=metrics)
+    rec = new_record(**_common(config, key, spec, prepared, ORACLE, suite), step=config["steps"], metrics=metrics)
     if info["notes"]:
         rec["metric_notes"] = info["notes"]
     rec["oracle_model"] = {k: v for k, v in info.items() if k not in ("metrics", "notes")}

@@ -146,6 +146,7 @@ def unlearn(
     curves: tuple[str, ...] | None = None,
     method_seed: int = 0,
     keep_every: int | None = None,
+    curve_every: int = 1,
 ) -> UnlearnResult:
     """Run ``steps`` full-batch steps of ``method`` from the poisoned (or, for retrain, fresh) parameters.
 
@@ -153,7 +154,9 @@ def unlearn(
     ``setup`` (reported as ``setup_s``, with ``method_seed`` its seed) and the one-off compilation of
     the step (reported as ``compile_s``). ``evaluate`` gives the metrics (none but the loss and the
     clock without it): step 0 and the last step get all of its metrics, the steps between only those in
-    ``curves`` (default all; a sweep that keeps only some curves need not pay for the rest at every step). ``keep_every``: keep the
+    ``curves`` (default all; a sweep that keeps only some curves need not pay for the rest at every step),
+    and only after every ``curve_every``-th step (the others get none: a noisy model's evaluation can cost
+    more than its step). ``keep_every``: keep the
     parameters after every ``keep_every``-th step in ``result.snapshots`` (for metrics computed after
     the run at a few steps, such as the membership-inference attack).
     """
@@ -233,7 +236,8 @@ def unlearn(
         if step_budget_s is not None and s > 0 and dt > step_budget_s:
             return _failed(result, f"step {s}: took {dt:.2f} s, over the step budget of {step_budget_s} s")
         # step 0's time is its compile; charge it the mean of later steps once known (see below)
-        metrics.append({**measured(params, None if s == steps - 1 else curves), "wall_s": elapsed, "loss": float(loss)})
+        names = None if s == steps - 1 else curves if (s + 1) % curve_every == 0 else ()
+        metrics.append({**measured(params, names), "wall_s": elapsed, "loss": float(loss)})
         result.params = params
         if keep_every and (s + 1) % keep_every == 0:
             result.snapshots[s + 1] = params

@@ -2,6 +2,6 @@
 package registers them (:mod:`qbench.report.registry`), in the order ``qbench plot`` draws them."""
 
 from qbench.report.suites import (  # noqa: F401  (registers them)
-    resilience, unlearning, landscape, capacity, corrective, sensitivity, forgetting,
+    resilience, unlearning, landscape, capacity, corrective, sensitivity, forgetting, noise,
     controls,  # after the suites: it reads the resilience and unlearning records
 )
