@@ -12,9 +12,9 @@ class XXZGroundStates:
     repeat = (1, 3, 60.0)
 
     def time_all_protocol_deltas(self, L):
-        from qbench.tasks.xxz import train_deltas, val_deltas, solve_ground_states
-
         import numpy as np
+
+        from qbench.tasks.xxz import solve_ground_states, train_deltas, val_deltas
 
         deltas = np.concatenate([train_deltas()[0], val_deltas()[0]])
         solve_ground_states(L, deltas)

@@ -32,10 +32,9 @@ def cached_params(root: str | os.PathLike, spec: dict, compute: Callable[[], tup
                   also: Sequence[str | os.PathLike] = ()) -> tuple[np.ndarray, dict, bool]:
     """Parameters for ``spec`` from memory, disk (``root``, then the read-only roots ``also``), or ``compute()``
     -> (params, info), kept under ``root``; returns (params, info, trained_now)."""
+    from qbench.models_store import find
     from qbench.records.provenance import git_revision
     from qbench.threads import tf_threads
-
-    from qbench.models_store import find
 
     threads = tf_threads()
     key = config_hash({"spec": spec, "tf_threads": threads})

@@ -10,6 +10,7 @@ from typing import Sequence
 from qbench.errors import QbenchError
 from qbench.plan import parse_floats, parse_seeds, parse_step_budget
 
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse prints usage + message; we promise one line
         raise QbenchError(f"{self.prog}: {message}")
@@ -163,9 +164,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
     The committed leaderboard/README.md is written only from the committed records or when named
     with --output: a table of one's own run lands in that run's directory (or on standard output)."""
-    from qbench.report.leaderboard import (default_ablations, default_leaderboard, default_output, default_results,
-                                           regenerate)
     from qbench.records.ledger import default_ledger
+    from qbench.report.leaderboard import (
+        default_ablations,
+        default_leaderboard,
+        default_output,
+        default_results,
+        regenerate,
+    )
 
     if args.check and args.allow_nonprotocol:
         raise QbenchError("--check is strict (protocol records only): it does not take --allow-nonprotocol")

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from qbench.executors import Executor, Progress, SerialExecutor
-from qbench.executors.unit import DONE, FAILED, SKIPPED, failure_record, run_unit  # noqa: F401  (the runner's API)
-from qbench.executors.unit import tracking_sigint
+from qbench.executors.unit import DONE, FAILED, SKIPPED, failure_record, run_unit, tracking_sigint  # noqa: F401  (the runner's API)
 from qbench.experiment import RunContext
 from qbench.plan import Plan, RunRequest
 from qbench.records import RecordStore

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from qbench.errors import QbenchError
-from qbench.protocol import ALPHAS, QUICK, SEEDS, TrainConfig, scenario_version
 from qbench.plugins import is_path
+from qbench.protocol import ALPHAS, QUICK, SEEDS, TrainConfig, scenario_version
 from qbench.registry import Registry
 
 

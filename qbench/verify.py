@@ -42,8 +42,8 @@ from tabulate import tabulate
 
 from qbench.errors import QbenchError
 from qbench.records import schema as F
-from qbench.records.provenance import config_hash
 from qbench.records.ledger import LEDGER_NAME, default_ledger, ledger_coverage, read_ledger, read_units  # noqa: F401
+from qbench.records.provenance import config_hash
 from qbench.records.store import RecordStore, _clean, iter_records
 from qbench.threads import default_tf_threads, tf_threads
 

@@ -345,8 +345,14 @@ def verify_statistical(paths: Sequence[str], *, sample: int | None = None, seed:
     ``sample`` cells; ``only``: keep a unit's records only if it says so) and test each cell.
     ``threads``: the TensorFlow thread count of every re-run (default: each record's, capped at the cores)."""
     from qbench.experiment import RunContext
-    from qbench.verify import (_rerun_elsewhere, _unit_disagreements_before_run, check_named_code, read_selected,
-                               rebuild_units, recorded_threads)
+    from qbench.verify import (
+        _rerun_elsewhere,
+        _unit_disagreements_before_run,
+        check_named_code,
+        read_selected,
+        rebuild_units,
+        recorded_threads,
+    )
 
     if sample is not None and sample < 1:
         raise QbenchError(f"--sample must be >= 1, got {sample}")

@@ -322,8 +322,8 @@ def test_verbose_is_accepted_before_and_after_the_command():
 def test_console_summary_is_the_leaderboard_section_of_each_suite():
     from qbench.records.checks import split_failed
     from qbench.report.console import plain, run_summary
-    from qbench.report.registry import SECTIONS
     from qbench.report.leaderboard import Section
+    from qbench.report.registry import SECTIONS
 
     base = {"task": "xxz-6", "model": "mlp", "status": "ok", "model_size": "64x16", "config": {}, "protocol_version": "2",
             "provenance": {}, "corruption": "label_flip", "scenario": "resilience/xxz-6/mlp/label_flip"}

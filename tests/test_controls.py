@@ -117,8 +117,7 @@ def test_qbench_list_models_shows_the_counts(capsys):
 def test_qnn_product_is_the_qnn_with_its_rzz_angles_at_zero(complex_input):
     """Same outputs and the same gradients with respect to the rotation angles; the same initial rotation angles
     (the same seed stream); and the fast engine equals the literal TensorCircuit circuit without RZZ gates."""
-    from qbench.models.qnn_circuit import reference_logits
-    from qbench.models.qnn_circuit import entangler_pairs, n_params
+    from qbench.models.qnn_circuit import entangler_pairs, n_params, reference_logits
 
     assert entangler_pairs(4, "none") == [] and n_params(10, 6, "none") == 180 and n_params(12, 4, "none") == 144
     n, depth = 4, 3

@@ -36,8 +36,8 @@ def test_every_file_qbench_writes_has_the_default_mode(tmp_path, umask):
     from qbench.records import RecordStore
     from qbench.records.build import new_record
     from qbench.report.leaderboard import regenerate
-    from qbench.views.tsne import embed
     from qbench.tasks.xxz import _save_atomic
+    from qbench.views.tsne import embed
 
     expected = 0o666 & ~umask
     store = RecordStore(tmp_path / "run")

@@ -7,8 +7,18 @@ import numpy as np
 import pytest
 
 from qbench.metrics.forgetting import (
-    DELTA, EPSILON_CAP, bucket_points, example_epsilon, example_epsilons, forget_score, halves,
-    max_resolvable_epsilon, phi, score_of_epsilons, ulira_acc, ulira_correct,
+    DELTA,
+    EPSILON_CAP,
+    bucket_points,
+    example_epsilon,
+    example_epsilons,
+    forget_score,
+    halves,
+    max_resolvable_epsilon,
+    phi,
+    score_of_epsilons,
+    ulira_acc,
+    ulira_correct,
 )
 from qbench.metrics.registry import Missing
 

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from qbench.models import bce_with_logits, get_model
 from qbench.metrics import (
     collapsed_output,
     dense_hessian,
@@ -14,6 +13,7 @@ from qbench.metrics import (
     hessian_trace_hutchinson,
     hvp_fn,
 )
+from qbench.models import bce_with_logits, get_model
 
 
 def _unit_rows(rng, shape, complex_input=False):

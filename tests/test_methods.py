@@ -6,9 +6,10 @@ import tensorflow as tf
 
 from qbench.errors import QbenchError
 from qbench.methods import get_method, list_methods
-from qbench.models import get_model
 from qbench.metrics.evaluate import evaluate, evaluator
-from qbench.training.unlearn import UnlearnSets, unlearn as _loop
+from qbench.models import get_model
+from qbench.training.unlearn import UnlearnSets
+from qbench.training.unlearn import unlearn as _loop
 
 
 def unlearn(model, method, poisoned, fresh, sets, **kw):

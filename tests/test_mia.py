@@ -2,8 +2,8 @@
 whose answer is known; numpy and scikit-learn only."""
 
 import math
-import sys
 import subprocess
+import sys
 
 import numpy as np
 import pytest

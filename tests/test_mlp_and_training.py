@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from qbench.metrics.accuracy import accuracy
 from qbench.models import bce_with_logits, get_model
 from qbench.protocol import TrainConfig
-from qbench.metrics.accuracy import accuracy
 from qbench.training import predict_logits, train
 from qbench.training.trainer import batch_plan
 

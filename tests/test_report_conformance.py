@@ -116,7 +116,6 @@ PROTOCOL_UNITS = {
 @pytest.mark.parametrize("suite", list_suites())
 def test_every_protocol_field_is_checked_and_only_the_methods_own_are_free(suite):
     from qbench.report.conformance import Checker
-
     from qbench.scenarios import registered_scenarios
 
     scenario, alpha, fraction, free = PROTOCOL_UNITS[suite]  # a new suite names one of its units here

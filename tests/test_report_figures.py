@@ -3,7 +3,6 @@ skipped."""
 
 from tests.report_records import results, run_cli, sweep_record, write_records  # noqa: F401  (fixture)
 
-
 EXPECTED_PNGS = ["capacity_xxz-12.png", "landscape_mnist-1v9_lrr.png", "resilience_xxz-12.png",
                  "unlearning_xxz-12_forget_acc.png", "unlearning_xxz-12_val_acc.png"]
 

@@ -5,8 +5,7 @@ import random
 from pathlib import Path
 
 from qbench.report import leaderboard as L
-from tests.report_records import (all_suites_records, results, run_cli, unlearning_unit,  # noqa: F401  (fixture)
-                                  write_records)
+from tests.report_records import all_suites_records, results, run_cli, unlearning_unit, write_records  # noqa: F401  (fixture)
 
 
 def test_rewrite_keeps_text_around_the_markers(capsys, tmp_path, results):

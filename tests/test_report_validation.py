@@ -6,8 +6,7 @@ import pytest
 
 from qbench.cli import main
 from qbench.report import leaderboard as L
-from tests.report_records import (results, run_cli, sweep_record, unlearning_unit,  # noqa: F401  (fixture)
-                                  write_records)
+from tests.report_records import results, run_cli, sweep_record, unlearning_unit, write_records  # noqa: F401  (fixture)
 
 
 def test_broken_record_is_one_error_with_path_and_line_and_output_untouched(capsys, tmp_path, results):

@@ -165,8 +165,8 @@ def test_records_carry_the_thread_count_and_verify_honours_it(capsys, fresh, tmp
 
 def test_rerun_elsewhere_runs_with_the_asked_thread_count(fresh, tmp_path, cache_dir):
     from qbench.experiment import RunContext
-    from qbench.verify import _rerun_elsewhere
     from qbench.suites import get_suite
+    from qbench.verify import _rerun_elsewhere
 
     rec = json.loads(_one_file(fresh / "resilience").read_text().splitlines()[0])
     unit = get_suite(rec["suite"]).unit_from_config(rec["config"])
@@ -177,8 +177,8 @@ def test_rerun_elsewhere_runs_with_the_asked_thread_count(fresh, tmp_path, cache
 
 def test_recorded_threads_policy():
     from qbench.errors import QbenchError
-    from qbench.verify import recorded_threads
     from qbench.threads import default_tf_threads
+    from qbench.verify import recorded_threads
 
     def recs(*counts):
         return [{"unit_key": "u", "provenance": {} if c == "absent" else {"tf_threads": c}} for c in counts]

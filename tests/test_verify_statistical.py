@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from qbench.cli import main
-from qbench.verify_stats import (MetricTest, flagged_seeds, holm, judge, paired_p, prediction_interval, tost_p)
+from qbench.verify_stats import MetricTest, flagged_seeds, holm, judge, paired_p, prediction_interval, tost_p
 
 # --- the statistics, against hand-computed values -----------------------------------------------------
 

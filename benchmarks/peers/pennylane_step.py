@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pennylane as qml
-
 from common import SCALE, inputs, split, time_step
 
 

@@ -7,8 +7,8 @@ import sys
 
 import numpy as np
 import tensorflow as tf
-
 from common import SCALE, inputs, time_step
+
 from qbench.models.qnn_circuit import make_logits_fn
 
 

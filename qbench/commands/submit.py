@@ -179,8 +179,13 @@ def _regenerate(out: str, trial: bool) -> list[str]:
     """Rewrite the leaderboard and draw the figures; the paths to commit."""
     from qbench.records.ledger import default_ledger
     from qbench.report.figures import make_figures
-    from qbench.report.leaderboard import (default_ablations, default_leaderboard, default_results, load_results,
-                                           regenerate)
+    from qbench.report.leaderboard import (
+        default_ablations,
+        default_leaderboard,
+        default_results,
+        load_results,
+        regenerate,
+    )
 
     if trial:
         regenerate([out], os.path.join(out, "leaderboard.md"), allow_nonprotocol=True)

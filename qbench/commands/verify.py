@@ -11,7 +11,6 @@ from qbench.errors import QbenchError
 def cmd_verify(args: argparse.Namespace) -> int:
     """0: every compared metric agrees; 1: a disagreement (table on stdout); 2: bad input."""
     from qbench.verify import DEFAULT_ATOL, DEFAULT_RTOL
-
     from qbench.xla_cache import enable_xla_cache
 
     rtol = DEFAULT_RTOL if args.rtol is None else args.rtol
@@ -86,9 +85,8 @@ def _cmd_statistical(args: argparse.Namespace, only) -> int:
 
 def _cmd_verify_all(args: argparse.Namespace, rtol: float, atol: float) -> int:
     """0: every selected unit agrees (checked now or in the ledger); 1: a disagreement; 2: bad input."""
-    from qbench.verify import verify_all
     from qbench.suites import list_suites
-
+    from qbench.verify import verify_all
     from qbench.xla_cache import enable_xla_cache
 
     for name in args.suites or ():

@@ -24,8 +24,8 @@ from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from qbench.executors.base import Batch, Dispatch, Executor, check_rebuildable, make_batches
 from qbench.errors import QbenchError
+from qbench.executors.base import Batch, Dispatch, Executor, check_rebuildable, make_batches
 from qbench.executors.unit import user_interrupted
 from qbench.executors.worker import configure_worker, run_batch
 from qbench.scenarios import Unit

@@ -23,8 +23,8 @@ class SerialExecutor(Executor):
         self._worker = None
 
     def run(self, units, store, ctx, *, force, tracker):
-        from qbench.executors.worker import configure_worker
         from qbench.executors.unit import run_unit
+        from qbench.executors.worker import configure_worker
 
         watched = [u for u in units if self.watch and has_steps(u)]
         ids = {id(u) for u in watched}

@@ -10,9 +10,9 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from qbench.experiment import RunContext
+from qbench.files import WriteError
 from qbench.records import RecordStore
 from qbench.records.build import new_record
-from qbench.files import WriteError
 from qbench.records.store import encode_unit
 from qbench.scenarios import Unit
 

@@ -108,9 +108,9 @@ def run_batch(payload: list[tuple[str, str, dict]], out_dir: str, ctx: dict, for
     from qbench.xla_cache import enable_xla_cache
 
     enable_xla_cache(ctx.get("cache_dir"))  # a remote Dask worker does not inherit the client's environment
+    from qbench.executors.unit import FAILED, failure_record, run_unit, user_interrupted
     from qbench.experiment import RunContext
     from qbench.records import RecordStore
-    from qbench.executors.unit import FAILED, failure_record, run_unit, user_interrupted
 
     store, context, out = RecordStore(out_dir), RunContext(**ctx), []
     for suite, key, config in payload:

@@ -35,7 +35,15 @@ def _plugin_class(obj: object, name: str, where: str) -> type[UnlearningMethod]:
 
 def _load_builtins() -> None:
     from qbench.methods import (  # noqa: F401
-        bad_teacher, finetune, gradient_ascent, l1_sparse, neg_grad_plus, random_labels, retrain, salun, scrub,
+        bad_teacher,
+        finetune,
+        gradient_ascent,
+        l1_sparse,
+        neg_grad_plus,
+        random_labels,
+        retrain,
+        salun,
+        scrub,
         scrub_alternating,
     )
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from qbench.models.base import BinaryModel, LogitsFn, NoisyLogitsFn
 from qbench.models import qnn_circuit, qnn_cnot_circuit, qnn_noise
+from qbench.models.base import BinaryModel, LogitsFn, NoisyLogitsFn
 
 #: "none" is the product control (PROTOCOL 2.4): no RZZ angles in the parameter vector; the rotation
 #: angles come first in its layout, so they are the same draws of the same seed stream as the ring's

@@ -17,7 +17,6 @@ from qbench.errors import QbenchError
 from qbench.records import schema as F
 from qbench.records.store import iter_records
 
-
 LEDGER_NAME = "verify-ledger.jsonl"
 
 

@@ -17,9 +17,9 @@ from qbench.errors import QbenchError
 from qbench.files import new_temp_file
 from qbench.records import schema as F
 from qbench.records.checks import check_publication, split_failed
+from qbench.records.ledger import LedgerView
 from qbench.records.protocol_rules import check_task_option_rules, table_protocol
 from qbench.report import suites as _suites  # noqa: F401  (registers every suite's sections)
-from qbench.records.ledger import LedgerView
 from qbench.report.ablations import ablation_sections, load_ablations
 from qbench.report.common import Section
 from qbench.report.conformance import Deviation, split_protocol

@@ -14,7 +14,6 @@ from qbench.records.protocol_rules import table_protocol
 from qbench.report.common import family, group
 from qbench.report.stats import Stat, natural_key
 
-
 DPI = 150
 MODEL_TITLES = {m: model_info(m).title for m in registered_models()}
 CORRUPTION_TITLES = {"label_flip": "label flipping", "feature_randomization": "feature randomization"}

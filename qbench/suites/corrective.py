@@ -29,11 +29,24 @@ from qbench.experiment import Prepared, RunContext, TrainSpec
 from qbench.methods import get_method
 from qbench.records import schema as F
 from qbench.records.build import new_record, unit_key
-from qbench.scenarios import model_unit, RunOptions, Scenario, Suite, Unit, register_suite
+from qbench.scenarios import RunOptions, Scenario, Suite, Unit, model_unit, register_suite
 from qbench.seeding import int_seed
-from qbench.suites.unlearning import (FAMILIES, METHOD_FIELDS, ORACLE, PRIVACY_METRICS,
-                                      PROTOCOL_METHODS, UnlearningSettings, oracle_key, oracle_model, plan_configs, poisoned_model,
-                                      privacy_metrics, register_poisoned_scenarios, run_method, select_poisoned_scenarios)
+from qbench.suites.unlearning import (
+    FAMILIES,
+    METHOD_FIELDS,
+    ORACLE,
+    PRIVACY_METRICS,
+    PROTOCOL_METHODS,
+    UnlearningSettings,
+    oracle_key,
+    oracle_model,
+    plan_configs,
+    poisoned_model,
+    privacy_metrics,
+    register_poisoned_scenarios,
+    run_method,
+    select_poisoned_scenarios,
+)
 
 if TYPE_CHECKING:  # the unlearning loop imports TensorFlow: only when a unit runs
     from qbench.training.unlearn import UnlearnSets

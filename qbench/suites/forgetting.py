@@ -31,9 +31,20 @@ from qbench.records import schema as F
 from qbench.records.build import new_record, unit_key
 from qbench.scenarios import RunOptions, Scenario, Suite, Unit, config_head, effective_train, model_unit, register_suite
 from qbench.suites.unlearning import CONFIG as UNLEARNING
-from qbench.suites.unlearning import (FAMILIES, METHOD_FIELDS, ORACLE, PROTOCOL_METHODS, STEPS, UnlearningSettings,
-                                      oracle_model, poisoned_model, register_poisoned_scenarios, run_method,
-                                      select_poisoned_scenarios, unlearn_sets)
+from qbench.suites.unlearning import (
+    FAMILIES,
+    METHOD_FIELDS,
+    ORACLE,
+    PROTOCOL_METHODS,
+    STEPS,
+    UnlearningSettings,
+    oracle_model,
+    poisoned_model,
+    register_poisoned_scenarios,
+    run_method,
+    select_poisoned_scenarios,
+    unlearn_sets,
+)
 
 POISONED = F.POISONED
 #: what every record of the suite holds

@@ -22,12 +22,23 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from qbench.artifacts import cached_params
-from qbench.experiment import RunContext, TrainSpec, prepare, train_prepared, task_options_for
+from qbench.errors import QbenchError
+from qbench.experiment import RunContext, TrainSpec, prepare, task_options_for, train_prepared
 from qbench.protocol import SEEDS, TrainConfig, family_tasks, model_size, protocol_models, train_config
 from qbench.records.build import new_record, unit_key
-from qbench.errors import QbenchError
-from qbench.scenarios import (config_head, model_unit, RunOptions, Scenario, Suite, Unit, effective_train, frozen_options, registered_scenarios,
-                              register_scenario, register_suite)
+from qbench.scenarios import (
+    RunOptions,
+    Scenario,
+    Suite,
+    Unit,
+    config_head,
+    effective_train,
+    frozen_options,
+    model_unit,
+    register_scenario,
+    register_suite,
+    registered_scenarios,
+)
 from qbench.seeding import rng
 
 ALPHAS = (0.2, 0.3, 0.4)

@@ -29,10 +29,32 @@ from qbench.experiment import RunContext, TrainSpec, task_options_for
 from qbench.methods import get_method, method_source
 from qbench.protocol import SEEDS, family_tasks, model_size, train_config, unlearning_lr
 from qbench.records.build import new_record, unit_key
-from qbench.scenarios import (RunOptions, Scenario, Suite, Unit, config_head, covering, effective_train,
-                              frozen_options, model_unit, register_scenario, register_suite, registered_scenarios)
-from qbench.suites.unlearning import (ALPHA, FAMILIES, METHOD_FIELDS, ORACLE, PRIVACY_EVERY, PRIVACY_METRICS,
-                                      STEP_METRICS, STEPS, poisoned_model, unit_records)
+from qbench.scenarios import (
+    RunOptions,
+    Scenario,
+    Suite,
+    Unit,
+    config_head,
+    covering,
+    effective_train,
+    frozen_options,
+    model_unit,
+    register_scenario,
+    register_suite,
+    registered_scenarios,
+)
+from qbench.suites.unlearning import (
+    ALPHA,
+    FAMILIES,
+    METHOD_FIELDS,
+    ORACLE,
+    PRIVACY_EVERY,
+    PRIVACY_METRICS,
+    STEP_METRICS,
+    STEPS,
+    poisoned_model,
+    unit_records,
+)
 from qbench.suites.unlearning import CONFIG as UNLEARNING
 
 MODEL = "qnn"

@@ -5,11 +5,23 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-
-from qbench.experiment import RunContext, TrainSpec, train_corrupted, task_options_for
+from qbench.experiment import RunContext, TrainSpec, task_options_for, train_corrupted
 from qbench.protocol import QUICK, control_models, family_tasks, model_size, protocol_models, train_config
 from qbench.records.build import new_record, unit_key
-from qbench.scenarios import model_unit, config_head, effective_train, frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, covering, select
+from qbench.scenarios import (
+    RunOptions,
+    Scenario,
+    Suite,
+    Unit,
+    config_head,
+    covering,
+    effective_train,
+    frozen_options,
+    model_unit,
+    register_scenario,
+    register_suite,
+    select,
+)
 
 CORRUPTIONS = ("label_flip", "feature_randomization")
 METRICS = ("train_acc", "val_acc", "final_loss", "wall_s")

@@ -29,16 +29,21 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-
 from qbench.errors import QbenchError
 from qbench.experiment import RunContext, TrainSpec, task_options_for
 from qbench.grids import DEFAULT_GRIDS, QUICK_GRIDS, check_grid, grid_points, parse_grid_args
 from qbench.methods import get_method, method_class, method_source
 from qbench.protocol import unlearning_lr
 from qbench.records.build import new_record, unit_key
-from qbench.scenarios import model_unit, config_head, RunOptions, Scenario, Suite, Unit, effective_train, register_suite
+from qbench.scenarios import RunOptions, Scenario, Suite, Unit, config_head, effective_train, model_unit, register_suite
 from qbench.suites.unlearning import (
-    ALPHA, FAMILIES, METHOD_FIELDS, STEPS, UnlearningSettings, register_poisoned_scenarios, run_method,
+    ALPHA,
+    FAMILIES,
+    METHOD_FIELDS,
+    STEPS,
+    UnlearningSettings,
+    register_poisoned_scenarios,
+    run_method,
     select_poisoned_scenarios,
 )
 from qbench.suites.unlearning import CONFIG as UNLEARNING

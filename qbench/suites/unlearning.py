@@ -24,12 +24,32 @@ import numpy as np
 
 from qbench.artifacts import cached_params
 from qbench.errors import QbenchError
-from qbench.experiment import Prepared, RunContext, TrainSpec, prepare, train_corrupted, task_options_for
+from qbench.experiment import Prepared, RunContext, TrainSpec, prepare, task_options_for, train_corrupted
 from qbench.methods import get_method, method_source
-from qbench.protocol import SEEDS, control_models, family_tasks, model_size, protocol_models, train_config, unlearning_lr
+from qbench.protocol import (
+    SEEDS,
+    control_models,
+    family_tasks,
+    model_size,
+    protocol_models,
+    train_config,
+    unlearning_lr,
+)
 from qbench.records import schema as F
 from qbench.records.build import new_record, unit_key
-from qbench.scenarios import model_unit, config_head, effective_train, frozen_options, RunOptions, Scenario, Suite, Unit, register_scenario, register_suite, covering
+from qbench.scenarios import (
+    RunOptions,
+    Scenario,
+    Suite,
+    Unit,
+    config_head,
+    covering,
+    effective_train,
+    frozen_options,
+    model_unit,
+    register_scenario,
+    register_suite,
+)
 from qbench.seeding import int_seed, rng
 
 if TYPE_CHECKING:  # the unlearning loop imports TensorFlow: only when a unit runs
@@ -203,8 +223,8 @@ def oracle_model(spec: TrainSpec, ctx: RunContext, out_dir: str, sets_of: Callab
     sets_of = sets_of or unlearn_sets
 
     def compute():
-        from qbench.training import train
         from qbench.metrics.evaluate import evaluate
+        from qbench.training import train
 
         sets = sets_of(prepared)
         theta0 = prepared.model.init_params(int_seed(spec.seed, "oracle_init"))
@@ -318,8 +338,8 @@ def privacy_metrics(model, sets: UnlearnSets, start: np.ndarray, res, seed: int,
     """Add ``mia_efficacy`` and ``gap_to_oracle`` to the metrics of ``res`` at step 0 (the starting model), every
     :data:`PRIVACY_EVERY` steps and the final step of a run that finished; ``oracle()`` gives the oracle's
     info (its ``metrics``). Returns {step: {metric: why it is null}} for those that are."""
-    from qbench.metrics.registry import GAP_METRICS, Missing, compute
     from qbench.metrics.evaluate import evaluate
+    from qbench.metrics.registry import GAP_METRICS, Missing, compute
 
     params = {0: start, **res.snapshots}
     if res.status == "ok":

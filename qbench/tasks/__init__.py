@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from qbench.errors import QbenchError
 from qbench.plugins import is_path
-from qbench.tasks.base import _TASKS, ENCODINGS, FAMILIES, TaskData, TaskFamily, register_family, register_task
 from qbench.tasks import mnist, xxz  # noqa: E402,F401  (registration)
+from qbench.tasks.base import _TASKS, ENCODINGS, FAMILIES, TaskData, TaskFamily, register_family, register_task
 
 __all__ = ["ENCODINGS", "ENTRY_POINT_GROUP", "TaskData", "TaskFamily", "check_task_name", "check_task_options",
            "default_task_options", "family_name", "get_task", "legacy_task_options", "list_tasks", "NamedTask",

@@ -22,9 +22,9 @@ import tensorflow as tf
 
 from qbench import watchdog
 from qbench.models.base import BinaryModel
+from qbench.setup_context import SetupContext  # noqa: F401  (the methods' API, defined without TensorFlow)
 from qbench.training import compiled, generic_objective
 from qbench.training.adam import adam_update
-from qbench.setup_context import SetupContext  # noqa: F401  (the methods' API, defined without TensorFlow)
 from qbench.training.trainer import predict_logits
 
 

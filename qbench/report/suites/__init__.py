@@ -2,6 +2,13 @@
 package registers them (:mod:`qbench.report.registry`), in the order ``qbench plot`` draws them."""
 
 from qbench.report.suites import (  # noqa: F401  (registers them)
-    resilience, unlearning, landscape, capacity, corrective, sensitivity, forgetting, noise,
+    capacity,
     controls,  # after the suites: it reads the resilience and unlearning records
+    corrective,
+    forgetting,
+    landscape,
+    noise,
+    resilience,
+    sensitivity,
+    unlearning,
 )

@@ -21,8 +21,18 @@ from qbench.models import registered_models
 from qbench.protocol import control_models, parameter_count
 from qbench.records import schema as F
 from qbench.records.protocol_rules import table_protocol
-from qbench.report.common import (Section, failed_note, family, final_step, group, heading, md_table, method_key,
-                                  model_key, sort_tables)
+from qbench.report.common import (
+    Section,
+    failed_note,
+    family,
+    final_step,
+    group,
+    heading,
+    md_table,
+    method_key,
+    model_key,
+    sort_tables,
+)
 from qbench.report.plotting import MODEL_TITLES, acc, band, file_name, legend_below, pyplot, save
 from qbench.report.registry import cross_figures, cross_section
 from qbench.report.stats import DASH, Stat, diff_ci95, fmt_alpha, fmt_ci, fmt_num, fmt_stat, natural_key

@@ -14,8 +14,19 @@ from qbench.metrics.forgetting import max_resolvable_epsilon
 from qbench.records import schema as F
 from qbench.records.forgetting import NULL, forgetting_rows
 from qbench.records.protocol_rules import table_protocol
-from qbench.report.common import (Section, column, family, failed_note, group, heading, md_table, method_key, model_key,
-                                  model_order, sort_tables)
+from qbench.report.common import (
+    Section,
+    column,
+    failed_note,
+    family,
+    group,
+    heading,
+    md_table,
+    method_key,
+    model_key,
+    model_order,
+    sort_tables,
+)
 from qbench.report.plotting import MODEL_TITLES, figure_tables, file_name, legend_below, pyplot, save
 from qbench.report.registry import figures_for, leaderboard_section
 from qbench.report.stats import DASH, Bounds, Stat, fmt_ci, fmt_num, rank_groups

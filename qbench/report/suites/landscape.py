@@ -11,8 +11,18 @@ from qbench.metrics.registry import reported_by
 from qbench.records import schema as F
 from qbench.records.checks import check_one_variant, check_same_seeds, seeds_by_row
 from qbench.records.protocol_rules import table_protocol
-from qbench.report.common import (Section, failed_note, family, group, heading, md_table, metric_value, model_key,
-                                  model_order, sort_tables)
+from qbench.report.common import (
+    Section,
+    failed_note,
+    family,
+    group,
+    heading,
+    md_table,
+    metric_value,
+    model_key,
+    model_order,
+    sort_tables,
+)
 from qbench.report.plotting import MODEL_TITLES, acc, figure_tables, file_name, pyplot, save
 from qbench.report.registry import figures_for, leaderboard_section
 from qbench.report.stats import Stat, fmt_alpha, fmt_stat, natural_key

@@ -18,12 +18,22 @@ from qbench.metrics.registry import Metric, reported_by
 from qbench.records import schema as F
 from qbench.records.checks import check_one_variant, check_same_seeds, check_unit_steps, seeds_by_row
 from qbench.records.protocol_rules import table_protocol
-from qbench.report.common import (Section, failed_note, family, final_step, group, heading, md_table, method_key,
-                                  metric_value, sort_tables)
+from qbench.report.common import (
+    Section,
+    failed_note,
+    family,
+    final_step,
+    group,
+    heading,
+    md_table,
+    method_key,
+    metric_value,
+    sort_tables,
+)
 from qbench.report.plotting import acc, band, figure_tables, file_name, legend_below, pyplot, save
 from qbench.report.registry import figures_for, leaderboard_section, record_check
 from qbench.report.stats import DASH, Stat, fmt_alpha, fmt_num, fmt_stat, natural_key
-from qbench.suites.noise import ALPHAS, LEVELS, NoiseLevel, RESILIENCE, UNLEARNING_PART, level
+from qbench.suites.noise import ALPHAS, LEVELS, RESILIENCE, UNLEARNING_PART, NoiseLevel, level
 
 #: the α at which the margin over the MLP is tested (the unlearning suites' poisoning level)
 MARGIN_ALPHA = 0.3

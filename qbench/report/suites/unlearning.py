@@ -13,8 +13,19 @@ from qbench.metrics.registry import Metric, reported_by
 from qbench.records import schema as F
 from qbench.records.checks import check_complete_steps, check_one_variant, check_same_seeds, seeds_by_row
 from qbench.records.protocol_rules import table_protocol
-from qbench.report.common import (Section, column, failed_note, family, final_step, group, heading, md_table,
-                                  method_key, model_key, model_order, sort_tables)
+from qbench.report.common import (
+    Section,
+    failed_note,
+    family,
+    final_step,
+    group,
+    heading,
+    md_table,
+    method_key,
+    model_key,
+    model_order,
+    sort_tables,
+)
 from qbench.report.plotting import MODEL_TITLES, acc, band, figure_tables, file_name, legend_below, pyplot, save
 from qbench.report.registry import figures_for, leaderboard_section, record_check
 from qbench.report.stats import DASH, Stat, fmt_ci, fmt_num, fmt_stat, rank_groups
