@@ -248,28 +248,18 @@ def _cmd_plot_tsne(args: argparse.Namespace) -> int:
     print(f"{len(written)} figure(s) in {args.out}")
     return 0
 
+#: command -> (module, function) of the commands whose module is imported only when they run
+_COMMANDS = {"check": ("info", "cmd_check"), "list": ("info", "cmd_list"), "run": ("run", "cmd_run"),
+             "submit": ("submit", "cmd_submit"), "models": ("models", "cmd_models"), "verify": ("verify", "cmd_verify")}
+
+
 def _handler(command: str):
-    """The function that runs ``command``; its module is imported only when it runs."""
-    if command in ("check", "list"):
-        from qbench.commands import info
+    """The function that runs ``command``."""
+    if command in _COMMANDS:
+        import importlib
 
-        return getattr(info, f"cmd_{command}")
-    if command == "run":
-        from qbench.commands.run import cmd_run
-
-        return cmd_run
-    if command == "submit":
-        from qbench.commands.submit import cmd_submit
-
-        return cmd_submit
-    if command == "models":
-        from qbench.commands.models import cmd_models
-
-        return cmd_models
-    if command == "verify":
-        from qbench.commands.verify import cmd_verify
-
-        return cmd_verify
+        module, function = _COMMANDS[command]
+        return getattr(importlib.import_module(f"qbench.commands.{module}"), function)
     return {"leaderboard": cmd_leaderboard, "plot": cmd_plot}[command]
 
 

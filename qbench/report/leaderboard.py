@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from qbench.errors import QbenchError
-from qbench.files import new_temp_file
+from qbench.files import atomic_write
 from qbench.records import schema as F
 from qbench.records.checks import check_publication, split_failed
 from qbench.records.ledger import LedgerView
@@ -240,18 +240,5 @@ def regenerate(results: Sequence[str], output: str | None, *, check: bool = Fals
     new = replace_block(old, block, str(out)) if old is not None else skeleton
     changed = old != new
     if changed and not check:
-        _atomic_write(out, new)
+        atomic_write(out, lambda fh: fh.write(new.encode()))
     return changed, new
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = new_temp_file(path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
