@@ -126,7 +126,7 @@ def test_landscape_family_end_to_end(family, tmp_path, cache_dir, capsys):
         assert cfg["train"]["epochs"] == 3 and cfg["train"]["batch_size"] == 32
     # the console prints the leaderboard's section, with its collapsed-model count
     assert out.count("== Loss landscape") == 1 and out.count("| collapsed") == 1
-    assert ("(landscape-study, protocol 2" in out) == study
+    assert ("(landscape-study, protocol 3" in out) == study
 
 
 def test_landscape_variant_option(tmp_path, cache_dir, capsys):
