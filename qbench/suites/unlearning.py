@@ -86,8 +86,8 @@ class UnlearningConfig:
     quick_steps: int = 10
     quick_epoch_fraction: float = 0.1
     quick_seeds: tuple[int, ...] = (0,)
-    # the quick tier's methods: each method compiles its own QNN step (10-20 s), so ten would take the
-    # tier past 5 minutes; ``--method`` adds any other
+    # the quick tier's methods: the paper's (the built-ins share one compiled step, so more would cost
+    # only their steps); ``--method`` adds any other
     quick_methods: tuple[str, ...] = PAPER_METHODS
 
 
