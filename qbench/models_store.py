@@ -106,13 +106,16 @@ def _npz_bytes(params: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def export(run_dirs: Iterable[str | os.PathLike], dest: str | os.PathLike) -> tuple[int, int, int]:
+def export(run_dirs: Iterable[str | os.PathLike], dest: str | os.PathLike,
+           max_params: int | None = None) -> tuple[int, int, int, int]:
     """Add the trained shared models of ``run_dirs`` (their ``models/*.npz``) to the store ``dest``; returns
-    (added, already there, bytes added). The provenance is the records' of the run that used each model."""
+    (added, already there, bytes added, left out). A model of more than ``max_params`` parameters is left
+    out (a run trains it again where it is needed). The provenance is the records' of the run that used
+    each model."""
     dest = Path(dest)
     index = read_index(dest) if (dest / INDEX).exists() else {}
     provenance = _run_provenance(run_dirs)
-    added = present = size = 0
+    added = present = size = left_out = 0
     new_lines = []
     for run in run_dirs:
         files = sorted((Path(run) / "models").glob("*.npz"))
@@ -122,6 +125,9 @@ def export(run_dirs: Iterable[str | os.PathLike], dest: str | os.PathLike) -> tu
             with np.load(f, allow_pickle=False) as z:
                 params, spec, info = z["params"], json.loads(str(z["spec"])), json.loads(str(z["info"]))
             key = spec_key(spec)
+            if max_params is not None and params.size > max_params:
+                left_out += 1
+                continue
             if key in index:
                 present += 1
                 continue
@@ -138,7 +144,7 @@ def export(run_dirs: Iterable[str | os.PathLike], dest: str | os.PathLike) -> tu
         dest.mkdir(parents=True, exist_ok=True)
         with open(dest / INDEX, "a") as fh:
             fh.write("".join(line + "\n" for line in new_lines))
-    return added, present, size
+    return added, present, size, left_out
 
 
 def _run_provenance(run_dirs: Iterable[str | os.PathLike]) -> dict[str, dict]:

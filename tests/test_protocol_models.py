@@ -23,6 +23,10 @@ def test_a_committed_model_is_used_not_trained_and_named_by_its_sha256(tmp_path,
     clear_memory()
     assert main([*TINY, "--out", str(tmp_path / "made"), "--cache-dir", cache_dir]) == 0
     store = tmp_path / "store"
+    # a size cap leaves a model out (the xxz-4 MLP has more than 10 parameters), and writes no index line for it
+    assert main(["models", "export", str(tmp_path / "made"), "--to", str(store), "--max-params", "10"]) == 0
+    assert "0 model(s) added" in (out := capsys.readouterr().out) and "2 left out" in out
+    assert not (store / "index.jsonl").exists() or not (store / "index.jsonl").read_text().strip()
     assert main(["models", "export", str(tmp_path / "made"), "--to", str(store)]) == 0
     assert "2 model(s) added" in capsys.readouterr().out  # the poisoned model and the oracle of seed 0
     index = [json.loads(line) for line in (store / "index.jsonl").read_text().splitlines()]

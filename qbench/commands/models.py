@@ -20,6 +20,8 @@ def add_parser(sub) -> None:
     mp.add_argument("what", choices=["export", "count"])
     mp.add_argument("runs", nargs="*", metavar="RUN_DIR", help="export: run output directories (with models/)")
     mp.add_argument("--to", help="export: the store directory (default: leaderboard/models)")
+    mp.add_argument("--max-params", type=int, metavar="N",
+                    help="export: leave out models of more than N parameters (they are trained where needed)")
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -28,16 +30,19 @@ def cmd_models(args: argparse.Namespace) -> int:
     from qbench.models_store import export
 
     if args.what == "count":
-        if args.runs or args.to:
-            raise QbenchError("qbench models count takes no RUN_DIR and no --to")
+        if args.runs or args.to or args.max_params is not None:
+            raise QbenchError("qbench models count takes no RUN_DIR, --to or --max-params")
         for line in count_lines():
             print(line)
         return 0
     if not args.runs:
         raise QbenchError("qbench models export: give RUN_DIR (a run's output directory)")
+    if args.max_params is not None and args.max_params < 0:
+        raise QbenchError(f"--max-params must be >= 0, got {args.max_params}")
     dest = args.to or os.path.join("leaderboard", "models")
-    added, present, size = export(args.runs, dest)
-    print(f"{added} model(s) added to {dest} ({size:,} bytes), {present} already there")
+    added, present, size, left_out = export(args.runs, dest, args.max_params)
+    more = f", {left_out} left out (more than {args.max_params:,} parameters)" if args.max_params is not None else ""
+    print(f"{added} model(s) added to {dest} ({size:,} bytes), {present} already there{more}")
     return 0
 
 
