@@ -25,6 +25,8 @@ STREAMS = {
     "ulira_bootstrap": 12,
     # the QNN's device noise: shots, Pauli trajectories, readout (PROTOCOL 2.1, protocol 3)
     "noise": 13,
+    # the null row's random half-splits of the oracles (PROTOCOL 4.9)
+    "null_calibration": 14,
 }
 
 

@@ -27,6 +27,7 @@ recorded the count is re-run with ``threads`` if given, else with TensorFlow's d
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -168,6 +169,35 @@ def _unit_disagreements_before_run(key: str, recs: list[dict], unit) -> list[Dis
     return out
 
 
+def started_from_committed(recs: Sequence[dict]) -> bool:
+    """Whether a unit's records started from committed protocol models (they name a model file and its sha256)."""
+    return any(isinstance(r.get(f), dict) and r[f].get("protocol_model") for r in recs
+               for f in ("poisoned_model", "oracle_model"))
+
+
+@contextlib.contextmanager
+def models_as_recorded(committed: bool):
+    """Re-run as the records were made: from the committed protocol models (``committed``), or, for records made
+    before their models were committed (they trained their own), with the store off, training them again."""
+    from qbench.artifacts import clear_memory
+    from qbench.models_store import ENV
+
+    if committed:
+        yield
+        return
+    old = os.environ.get(ENV)
+    os.environ[ENV] = "off"  # also what a spawned worker inherits
+    clear_memory()
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = old
+        clear_memory()
+
+
 def thread_cap() -> int:
     """The most TensorFlow threads verify gives a re-run: this machine's cores."""
     return os.cpu_count() or 1
@@ -187,7 +217,21 @@ def recorded_threads(recs: list[dict], unknown: int | None = None) -> int:
     return unknown or default_tf_threads()
 
 
-def _rerun_elsewhere(units: dict, keys: list[str], threads: int, ctx, tmp: str) -> dict[str, list[dict]]:
+def _rerun_elsewhere(units: dict, keys: list[str], threads: int, ctx, tmp: str,
+                     recorded: dict[str, list[dict]] | None = None) -> dict[str, list[dict]]:
+    """Run ``keys`` in fresh worker processes with ``threads`` threads, one for the units whose ``recorded``
+    records started from committed models and one for the others (:func:`models_as_recorded`); their
+    records by key. Without ``recorded``, every unit uses the committed models."""
+    out: dict[str, list[dict]] = {}
+    for committed in (True, False):
+        part = [k for k in keys if recorded is None or started_from_committed(recorded[k]) == committed]
+        if part:
+            with models_as_recorded(committed):
+                out.update(_rerun_in_worker(units, part, threads, ctx, f"{tmp}/{'committed' if committed else 'own'}"))
+    return out
+
+
+def _rerun_in_worker(units: dict, keys: list[str], threads: int, ctx, tmp: str) -> dict[str, list[dict]]:
     """Run ``keys`` in one fresh worker process with ``threads`` threads; their records by key."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -324,13 +368,15 @@ def check_units(chosen: Sequence[str], by_unit: dict[str, list[dict]], units: di
     here = tf_threads()
     with tempfile.TemporaryDirectory(prefix="qbench-verify-") as tmp:
         store = RecordStore(tmp)
-        for key in sorted(chosen, key=lambda k: (want[k] != here, want[k], order[units[k].group], k)):
+        committed = {k: started_from_committed(by_unit[k]) for k in chosen}
+        for key in sorted(chosen, key=lambda k: (want[k] != here, want[k], not committed[k], order[units[k].group], k)):
             if want[key] != here:
                 continue
             unit = units[key]
             pre = _unit_disagreements_before_run(key, by_unit[key], unit)
             try:
-                fresh = get_suite(unit.suite).run(unit.config, ctx, tmp)
+                with models_as_recorded(committed[key]):
+                    fresh = get_suite(unit.suite).run(unit.config, ctx, tmp)
             except QbenchError:
                 raise
             except Exception as exc:  # noqa: BLE001  (a unit that no longer runs is a disagreement)
@@ -345,7 +391,7 @@ def check_units(chosen: Sequence[str], by_unit: dict[str, list[dict]], units: di
             log(f"  re-running {len(keys)} unit(s) in a worker process with {n} TensorFlow thread(s)")
             for i in range(0, len(keys), CHUNK):
                 part = keys[i:i + CHUNK]
-                fresh_by_key = _rerun_elsewhere(units, part, n, ctx, tmp)
+                fresh_by_key = _rerun_elsewhere(units, part, n, ctx, tmp, by_unit)
                 for key in part:
                     pre = _unit_disagreements_before_run(key, by_unit[key], units[key])
                     _report(key, by_unit[key], fresh_by_key[key], pre, rtol, atol, log, on_unit, f" ({n} thread(s))")

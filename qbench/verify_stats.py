@@ -378,7 +378,7 @@ def verify_statistical(paths: Sequence[str], *, sample: int | None = None, seed:
         for n in sorted(set(want.values())):
             part = [k for k in keys if want[k] == n]
             log(f"  re-running {len(part)} unit(s) with {n} TensorFlow thread(s)")
-            fresh.update(_rerun_elsewhere(units, part, n, ctx, f"{tmp}/main"))
+            fresh.update(_rerun_elsewhere(units, part, n, ctx, f"{tmp}/main", by_unit))
         for c in chosen:
             rec = {k: by_unit[k] for k in cells[c]}
             report = compare_cell(c, rec, {k: fresh.get(k, []) for k in cells[c]}, alpha)
@@ -402,7 +402,8 @@ def _confirm_flagged(report: CellReport, recorded: dict[str, list[dict]], units:
         key = by_seed[s]
         counts = [n for n in CONFIRM_THREADS if n != want[key]][:CONFIRM_RUNS]
         log(f"  seed {s} flagged: re-running {key} with {', '.join(map(str, counts))} thread(s) to see its own spread")
-        runs = [observations(_rerun_elsewhere(units, [key], n, ctx, f"{tmp}/{s}-{n}")[key])[0] for n in counts]
+        runs = [observations(_rerun_elsewhere(units, [key], n, ctx, f"{tmp}/{s}-{n}", recorded)[key])[0]
+                for n in counts]
         for t in report.tests:
             if s not in t.flagged:
                 continue

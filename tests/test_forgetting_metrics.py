@@ -15,6 +15,7 @@ from qbench.metrics.forgetting import (
     forget_score,
     halves,
     max_resolvable_epsilon,
+    null_calibration,
     phi,
     score_of_epsilons,
     ulira_acc,
@@ -161,3 +162,19 @@ def test_ulira_is_calibrated_on_small_identical_populations():
         right_u, right_o = ulira_correct(u, r)
         accs.append(0.5 * (right_u.mean() + right_o.mean()))
     assert abs(np.mean(accs) - 0.5) < 3 * np.std(accs) / np.sqrt(len(accs))
+
+
+def test_null_calibration_over_random_half_splits():
+    """Identical oracles: random half-splits average 0.5 (within 3 standard errors of the splits' mean) with a
+    positive spread. Oracles of two kinds (the first half shifted): a fixed first-vs-second split would see it
+    (ulira_acc near 1), random splits mostly mix the kinds and average far below that."""
+    oracles, _ = populations(0.0, k=16, n=30, seed=3)
+    mean, sd = null_calibration(oracles, n_splits=100, seed=0)
+    assert sd > 0 and abs(mean - 0.5) < 3 * sd / math.sqrt(100)
+    assert null_calibration(oracles, n_splits=100, seed=0) == (mean, sd)  # seeded
+    shifted, rest = populations(6.0, k=8, n=30, seed=4)
+    two_kinds = np.concatenate([shifted, rest])
+    right_u, right_o = ulira_correct(*halves(two_kinds))
+    assert 0.5 * (right_u.mean() + right_o.mean()) > 0.95
+    assert null_calibration(two_kinds, n_splits=100, seed=0)[0] < 0.8
+    assert isinstance(null_calibration(oracles[:6]), Missing)  # 3 vs 3: too few models

@@ -74,3 +74,36 @@ def test_the_protocol_models_are_counted_from_the_plan(capsys):
     # 2 tasks x 2 models x 5 seeds, a poisoned model and an oracle each; the xxz-12 MLP: 525,409 parameters
     assert out.startswith("unlearning: 40 model(s), 5,423,140 parameters, 21,692,560 bytes as float32")
     assert "unlearning + corrective + forgetting: 376 model(s)" in out
+
+
+def test_verify_reruns_each_record_from_the_models_it_started_from(tmp_path, cache_dir, monkeypatch, capsys):
+    """A record made before its models were committed (it trained its own) is re-run training them, even where
+    a store holds other parameters for the same spec; a record that names a committed model is re-run from it."""
+    from qbench.models_store import INDEX, _npz_bytes, read_index, sha256_file
+
+    monkeypatch.setenv("QBENCH_PROTOCOL_MODELS", "off")
+    clear_memory()
+    assert main([*TINY, "--out", str(tmp_path / "own"), "--cache-dir", cache_dir]) == 0
+    store = tmp_path / "store"
+    assert main(["models", "export", str(tmp_path / "own"), "--to", str(store)]) == 0
+    # the store's models are other parameters for the same specs (as a model trained on another CPU would be)
+    lines = []
+    for e in read_index(store).values():
+        with np.load(store / e["file"]) as z:
+            params = z["params"] + np.float32(0.05)
+        (store / e["file"]).write_bytes(_npz_bytes(params))
+        lines.append(json.dumps({**e, "sha256": sha256_file(store / e["file"])}))
+    (store / INDEX).write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("QBENCH_PROTOCOL_MODELS", str(store))
+    clear_memory()
+    assert main([*TINY, "--out", str(tmp_path / "committed"), "--cache-dir", cache_dir]) == 0
+    own, committed = _records(tmp_path / "own"), _records(tmp_path / "committed")
+    assert not any("protocol_model" in (r.get("poisoned_model") or {}) for r in own)
+    assert all("protocol_model" in r["poisoned_model"] for r in committed if r["method"] == "finetune")
+    assert [r["metrics"]["val_acc"] for r in own] != [r["metrics"]["val_acc"] for r in committed]
+    capsys.readouterr()
+    for run in ("own", "committed"):
+        clear_memory()
+        assert main(["verify", str(tmp_path / run / "records"), "--cache-dir", cache_dir]) == 0, run
+        assert "disagree" not in capsys.readouterr().out
+    clear_memory()

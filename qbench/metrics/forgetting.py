@@ -331,6 +331,30 @@ def ulira_acc(unlearned: np.ndarray, oracles: np.ndarray, seed: int = 0,
 # Reference rows
 
 
+#: random half-splits of the oracles behind the ``null`` row's calibration figures
+NULL_SPLITS = 200
+
+
+def null_calibration(oracles: np.ndarray, n_splits: int = NULL_SPLITS, seed: int = 0) -> tuple[float, float] | Missing:
+    """(mean, sd) of ulira_acc over ``n_splits`` seeded random half-splits of the oracles' (models, samples) phi.
+
+    One split (the ``null`` row: first half of the seeds against the second) scatters around 0.5 by the
+    models' own spread: the split-to-split sd is that scatter, and a mean near 0.5 shows the test is
+    calibrated on the suite's own outputs, where a single split only gives one draw."""
+    oracles = np.asarray(oracles, dtype=np.float64)
+    h = oracles.shape[0] // 2 if oracles.ndim == 2 else 0
+    problem = _problem(oracles[:h], oracles[h:2 * h]) if h else "no oracles"
+    if problem:
+        return Missing(problem)
+    g = rng(seed, "null_calibration")
+    accs = []
+    for _ in range(n_splits):
+        p = g.permutation(oracles.shape[0])
+        right_u, right_o = ulira_correct(oracles[p[:h]], oracles[p[h:2 * h]])
+        accs.append(0.5 * (right_u.mean() + right_o.mean()))
+    return float(np.mean(accs)), float(np.std(accs, ddof=1))
+
+
 def halves(oracles: Sequence[T]) -> tuple[Sequence[T], Sequence[T]]:
     """The ``null`` reference's two populations: the first and the second half of the oracles (rows of a phi
     matrix, or records, in seed order; an odd last one is left out)."""

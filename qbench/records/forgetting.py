@@ -6,7 +6,8 @@ K oracles (phi on every forget sample, :mod:`qbench.metrics.forgetting`), and th
 ``val_acc``, ``retain_acc``, ``forget_acc``,
 ``mia_efficacy`` and ``mia_attack_acc``. Two reference rows, computed the same way and never ranked:
 ``poisoned`` (the poisoned models against the oracles: what forgetting nothing looks like) and ``null``
-(the oracles of seeds 0..K/2-1 against those of K/2..K-1: the test's calibration). Failed units are left
+(the oracles of seeds 0..K/2-1 against those of K/2..K-1: the test's calibration), which also carries the
+mean and sd of ulira_acc over :data:`NULL_SPLITS` seeded random half-splits of the oracles. Failed units are left
 out and counted (``failed``); a number that cannot be computed is None with its reason under ``notes``.
 """
 
@@ -18,7 +19,16 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from qbench.errors import QbenchError
-from qbench.metrics.forgetting import Interval, forget_score_interval, halves, max_resolvable_epsilon, phi, ulira_acc
+from qbench.metrics.forgetting import (
+    NULL_SPLITS,
+    Interval,
+    forget_score_interval,
+    halves,
+    max_resolvable_epsilon,
+    null_calibration,
+    phi,
+    ulira_acc,
+)
 from qbench.metrics.registry import Missing
 from qbench.records import schema as F
 
@@ -122,5 +132,11 @@ def forgetting_rows(records: Iterable[dict], seed: int = 0) -> list[dict]:
         poisoned = per.get(F.POISONED, [])
         rows.append(_row(head, F.POISONED, "reference", poisoned, oracles, failed[F.POISONED], poisoned, seed))
         first, second = halves(oracles)
-        rows.append(_row(head, NULL, "reference", first, second, failed[F.ORACLE], oracles, seed))
+        null = _row(head, NULL, "reference", first, second, failed[F.ORACLE], oracles, seed)
+        calibration = null_calibration(_phi(oracles), seed=seed) if oracles else Missing("no finished models")
+        if isinstance(calibration, Missing):
+            null.setdefault("notes", {})["null_splits"] = calibration.reason
+        else:
+            null.update(null_split_mean=calibration[0], null_split_sd=calibration[1], null_splits=NULL_SPLITS)
+        rows.append(null)
     return rows

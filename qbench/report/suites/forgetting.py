@@ -139,6 +139,10 @@ def _notes(t: Table, ranked: bool) -> list[str]:
     null_text = (f" Here the `{NULL}` row's ulira_acc is {fmt_num(null['ulira_acc'])} "
                  f"{_interval(null, 'ulira_low', 'ulira_high')} and its forget_score {fmt_num(null['forget_score'])}."
                  if null.get("ulira_acc") is not None and null.get("forget_score") is not None else "")
+    if null.get("null_split_mean") is not None:
+        null_text += (f" Over {null['null_splits']} random half-splits of the oracles (seeded) its ulira_acc averages "
+                      f"{fmt_num(null['null_split_mean'])} (sd {fmt_num(null['null_split_sd'])}): the mean shows "
+                      "whether the test is calibrated on these outputs, the sd how far one split scatters.")
     cap = (f"With K = {k} models per population a finite epsilon is at most log(K − 1 − Kδ) = "
            f"{fmt_num(max_resolvable_epsilon(k), 2)}, so a larger difference shows only as perfect separation. "
            if k > 1 else "")
