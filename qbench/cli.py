@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     vf.add_argument("--sample", type=int, metavar="N",
                     help="re-run a random sample of N units (--statistical: N cells, every seed) (default: all)")
     vf.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
+    vf.add_argument("--budget", type=float, metavar="SECONDS",
+                    help="--statistical: sample only cells whose re-run, estimated from the records' timings, "
+                         "takes at most SECONDS (the others are counted and named as not checked)")
     vf.add_argument("--rtol", type=float, default=None,
                     help="relative tolerance for non-accuracy metrics (default 1e-5)")
     vf.add_argument("--atol", type=float, default=None,

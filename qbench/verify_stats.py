@@ -323,6 +323,8 @@ class StatisticalReport:
     cells: list[CellReport]
     cells_total: int
     failed_units: list[str]
+    #: cells left out because their estimated re-run exceeds the budget
+    over_budget: list[tuple] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -336,14 +338,38 @@ def group_cells(by_unit: dict[str, list[dict]]) -> dict[tuple, list[str]]:
     return cells
 
 
+def unit_cost_s(recs: list[dict]) -> float:
+    """Seconds a re-run of one unit takes, estimated from its records' timings: the unit's own wall time, plus
+    the training of its starting models (poisoned, oracle) where the records trained them (a re-run trains them
+    again) rather than starting from committed ones. Timings a record lacks count 0."""
+    from qbench.verify import started_from_committed
+
+    def num(x) -> float:
+        return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else 0.0
+
+    own = max((num(r[F.METRICS].get("unit_wall_s")) or num(r[F.METRICS].get("wall_s")) for r in recs), default=0.0)
+    if started_from_committed(recs):
+        return own
+    models = {json.dumps(r.get(f), sort_keys=True, default=str): num((r.get(f) or {}).get("train_wall_s"))
+              for r in recs for f in ("poisoned_model", "oracle_model") if isinstance(r.get(f), dict)}
+    return own + sum(models.values())
+
+
+def cell_cost_s(keys: Sequence[str], by_unit: dict[str, list[dict]]) -> float:
+    """Estimated seconds to re-run every seed of a cell (:func:`unit_cost_s`, summed)."""
+    return sum(unit_cost_s(by_unit[k]) for k in keys)
+
+
 def verify_statistical(paths: Sequence[str], *, sample: int | None = None, seed: int = 0,
                        data_dir: str | None = None, cache_dir: str | None = None, threads: int | None = None,
                        trust_code: bool = False, alpha: float = ALPHA, confirm: bool = True,
-                       only: Callable[[list[dict]], bool] | None = None,
+                       only: Callable[[list[dict]], bool] | None = None, budget_s: float | None = None,
                        log: Callable[[str], None] = print) -> StatisticalReport:
     """Re-run every seed of the cells of the records under ``paths`` (all, or a seeded sample of
     ``sample`` cells; ``only``: keep a unit's records only if it says so) and test each cell.
-    ``threads``: the TensorFlow thread count of every re-run (default: each record's, capped at the cores)."""
+    ``threads``: the TensorFlow thread count of every re-run (default: each record's, capped at the cores).
+    ``budget_s``: only cells whose estimated re-run (:func:`cell_cost_s`) fits it are checked or sampled;
+    the others are counted and named (CI's bound on its own time)."""
     from qbench.experiment import RunContext
     from qbench.verify import (
         _rerun_elsewhere,
@@ -362,7 +388,20 @@ def verify_statistical(paths: Sequence[str], *, sample: int | None = None, seed:
     cells = group_cells({k: v for k, v in by_unit.items() if k not in failed})
     if not cells:
         raise QbenchError("no successful units to verify (failed units are not re-run)")
+    if budget_s is not None and not (budget_s > 0 and math.isfinite(budget_s)):
+        raise QbenchError(f"--budget must be a positive number of seconds, got {budget_s}")
     names = sorted(cells)
+    over: list[tuple] = []
+    if budget_s is not None:
+        cost = {c: cell_cost_s(cells[c], by_unit) for c in names}
+        over = [c for c in names if cost[c] > budget_s]
+        names = [c for c in names if cost[c] <= budget_s]
+        log(f"budget {budget_s:.0f} s: {len(names)} cell(s) fit (estimated from the records' timings); "
+            f"NOT checked here, over the budget: {len(over)} cell(s)"
+            + (f", e.g. {cell_label(over[0])} (about {cost[over[0]]:.0f} s)" if over else ""))
+        if not names:
+            log("no cell fits the budget: nothing re-run")
+            return StatisticalReport([], len(over), failed, over)
     chosen = sorted(random.Random(seed).sample(names, min(sample, len(names)))) if sample else names
     keys = sorted(k for c in chosen for k in cells[c])
     check_named_code([r for k in keys for r in by_unit[k]], trust_code, log)
@@ -388,7 +427,7 @@ def verify_statistical(paths: Sequence[str], *, sample: int | None = None, seed:
             if confirm:
                 _confirm_flagged(report, rec, units, want, ctx, f"{tmp}/confirm", alpha, log)
             reports.append(report)
-    return StatisticalReport(reports, len(names), failed)
+    return StatisticalReport(reports, len(names) + len(over), failed, over)
 
 
 def _confirm_flagged(report: CellReport, recorded: dict[str, list[dict]], units: dict, want: dict[str, int], ctx,
@@ -432,6 +471,10 @@ def print_report(report: StatisticalReport, log: Callable[[str], None] = print) 
             log(f"  per-seed check: {line}")
         if c.untested:
             log(f"  not tested statistically: {'; '.join(c.untested)}")
+    if report.over_budget:
+        log(f"\nNOT checked: {len(report.over_budget)} cell(s) whose estimated re-run exceeds the budget: "
+            + "; ".join(cell_label(c) for c in report.over_budget[:5])
+            + (f"; and {len(report.over_budget) - 5} more" if len(report.over_budget) > 5 else ""))
     counts = defaultdict(int)
     for c in report.cells:
         counts[c.verdict] += 1

@@ -163,3 +163,28 @@ def test_records_from_another_cpu_are_checked_statistically_by_default(capsys, m
     assert "statistical check (PROTOCOL 8): 1 of 1 cell(s)" in out and "1 pass, 0 fail" in out
     code, out, err = _run(capsys, "verify", "--statistical", d, "--atol", "0.1")
     assert code == 2 and "--rtol and --atol are tolerances of the bit-for-bit check" in err
+
+
+def test_unit_cost_estimate_by_hand():
+    from qbench.verify_stats import cell_cost_s, unit_cost_s
+
+    trained = [{"metrics": {"wall_s": 0.0}, "poisoned_model": {"train_wall_s": 30.0}},
+               {"metrics": {"unit_wall_s": 10.0, "wall_s": 4.0}, "poisoned_model": {"train_wall_s": 30.0},
+                "oracle_model": {"train_wall_s": 20.0}}]
+    assert unit_cost_s(trained) == 10.0 + 30.0 + 20.0  # its own time, and both models trained again once
+    committed = [{**r, "poisoned_model": {**r["poisoned_model"], "protocol_model": {"sha256": "ab"}}} for r in trained]
+    assert unit_cost_s(committed) == 10.0  # started from committed models: nothing to train
+    assert unit_cost_s([{"metrics": {"unit_wall_s": float("nan")}}]) == 0.0
+    assert cell_cost_s(["a", "b"], {"a": trained, "b": committed}) == 70.0
+
+
+def test_cells_over_the_budget_are_named_not_run(capsys, made, cache_dir):
+    code, out, err = _run(capsys, "verify", "--statistical", made / "records", "--budget", 0.001, "--cache-dir",
+                          cache_dir)
+    assert code == 0, out + err
+    assert "budget 0 s: 0 cell(s) fit" in out and "over the budget: 1 cell(s)" in out
+    assert "no cell fits the budget: nothing re-run" in out
+    assert "NOT checked: 1 cell(s) whose estimated re-run exceeds the budget: unlearning/xxz-4/mlp" in out
+    assert "re-running" not in out
+    code, out, err = _run(capsys, "verify", "--statistical", made / "records", "--budget", -1)
+    assert code == 2 and "--budget must be a positive number of seconds" in err

@@ -18,8 +18,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     all_only = [o for o, v in (("--ledger", args.ledger), ("--model", args.models), ("--suite", args.suites),
                                ("--one-seed-per-scenario", args.one_seed_per_scenario)) if v]
     if args.all_dir is not None:
-        if args.records or args.sample is not None or args.statistical:
-            raise QbenchError("--all DIR takes no RECORDS, no --sample and no --statistical")
+        if args.records or args.sample is not None or args.statistical or args.budget is not None:
+            raise QbenchError("--all DIR takes no RECORDS, no --sample, no --budget and no --statistical")
         return _cmd_verify_all(args, rtol, atol)
     if all_only:
         raise QbenchError(f"{all_only[0]} is an option of `qbench verify --all DIR`")
@@ -78,7 +78,7 @@ def _cmd_statistical(args: argparse.Namespace, only) -> int:
         raise QbenchError("--rtol and --atol are tolerances of the bit-for-bit check, not of --statistical")
     report = verify_statistical(args.records, sample=args.sample, seed=args.seed, data_dir=args.data_dir,
                                 cache_dir=args.cache_dir, threads=args.threads, trust_code=args.trust_code,
-                                only=only)
+                                only=only, budget_s=args.budget)
     print_report(report)
     return 0 if report.ok else 1
 
