@@ -62,7 +62,9 @@ enable_xla_cache(sys.argv[1])
 for i in range(int(sys.argv[2])):  # functions traced first move TensorFlow's function counter
     tf.function(lambda a, i=i: a + i)(tf.constant(1.0))
 from qbench.models import get_model
-from qbench.training import compiled
+from qbench.training import compiled, trace_store
+if sys.argv[3] == "edited":  # as after an edit of qbench's source: another key, the same graph
+    trace_store._SOURCE.append("edited")
 model = get_model("qnn", depth=2).build(16)
 step = compiled.step_fn(model)
 theta = tf.constant(model.init_params(0))
@@ -75,19 +77,25 @@ print(step.experimental_get_tracing_count(), out[0].numpy().tobytes().hex())
 
 def test_a_warm_process_neither_traces_nor_compiles_whatever_ran_before(tmp_path):
     """TensorFlow names a traced function by a process-wide counter, and XLA's persistent cache key holds the
-    name: a stored step runs under a name of its own, so the executable is found after any history."""
+    name: a stored step runs under a name its graph decides, so the executable is found after any history,
+    and after an edit of qbench that leaves the graph as it was."""
     env = {**os.environ, "QBENCH_XLA_CACHE": "1"}
     env.pop("TF_XLA_FLAGS", None)
 
-    def run(traced_before: int) -> list[str]:
-        return subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path), str(traced_before)], env=env, check=True,
-                              capture_output=True, text=True, timeout=600).stdout.split()
+    def run(traced_before: int, source: str = "as is") -> list[str]:
+        return subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path), str(traced_before), source], env=env,
+                              check=True, capture_output=True, text=True, timeout=600).stdout.split()
 
     def executables() -> dict:
         return {p.name: p.stat().st_mtime_ns for p in xla_cache_dir(tmp_path).glob("*.pb")}
 
+    def stored() -> int:
+        return len(list((xla_cache_dir(tmp_path) / "traced").glob("*.npz")))
+
     cold = run(0)
     written = executables()
-    assert cold[0] == "1" and len(written) == 1 and len(list((xla_cache_dir(tmp_path) / "traced").glob("*.npz"))) == 1
+    assert cold[0] == "1" and len(written) == 1 and stored() == 1
     assert run(3) == ["0", cold[1]]  # loaded, not traced: the same numbers
     assert executables() == written  # loaded, not compiled again under another key
+    assert run(0, "edited") == ["1", cold[1]] and stored() == 2  # traced again and stored under the new key...
+    assert executables() == written  # ...but not compiled

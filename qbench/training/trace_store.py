@@ -9,12 +9,15 @@ number of other functions in the process missed the cache and compiled again (me
 shape: 8.5 s instead of 3.4 s).
 
 How. Each traced input signature's graph (its ``FunctionDef``, the one TensorFlow would run) is
-registered in the eager context under a name derived from its key and called by that name, and is
-written with the values of the tensors it captures to ``<XLA cache dir>/traced/<key>.npz``. A later
-process with the same key loads that file instead of tracing. The key covers everything the graph
-is made from: the function's name, the model's shape key, the input signature, the source of the
-whole ``qbench`` package and the versions of the packages it traces through. The stored graph is the
-traced one node for node, so XLA compiles the same computation and the numbers are the same (tested).
+registered in the eager context under a name made from its content (the graph and its captured values)
+and called by that name, and is written with the values of the tensors it captures to
+``<XLA cache dir>/traced/<key>.npz``. A later process with the same key loads that file instead of
+tracing. The key covers everything the graph is made from: the function's name, the model's shape key,
+the input signature, the source of the whole ``qbench`` package and the versions of the packages it
+traces through; an edit of qbench traces again, but where the graph came out the same, its name, and so
+its executable in XLA's cache, are the same. The stored graph is the traced one node for node (less the
+ids of custom gradients, which only differentiating it again would read), so XLA compiles the same
+computation and the numbers are the same (tested).
 
 Only qbench's own functions of qbench's own models are stored (a plugin's code is not in the key);
 anything the store cannot handle (a Python value among the arguments, a call inside another trace, a
@@ -38,7 +41,7 @@ from tensorflow.python.eager import context
 from tensorflow.python.framework import op_def_registry
 
 #: bump when the file layout changes
-FORMAT = 1
+FORMAT = 2
 _PACKAGES = ("tensorflow", "keras", "numpy", "tensorcircuit-ng")
 _LOCK = threading.Lock()
 _SOURCE: list[str] = []
@@ -98,23 +101,24 @@ class StoredFunction:
 
     def _prepare(self, args: tuple, tensors: list[tf.Tensor], signature: tuple) -> Entry | None:
         digest = hashlib.sha256(repr((source_digest(), self._key, signature)).encode()).hexdigest()[:32]
-        name = f"__qbench_{getattr(self._fn, '__name__', 'fn')}_{digest}"
-        if name.encode() in _REGISTERED:
-            return _REGISTERED[name.encode()]
+        if digest in _REGISTERED:
+            return _REGISTERED[digest]
         path = self._folder / f"{digest}.npz"
         loaded = _load(path, tensors)
         if loaded is None:
-            loaded = _from_trace(self._fn.get_concrete_function(*args), len(tensors))
+            loaded = _from_trace(self._fn.get_concrete_function(*args), len(tensors),
+                                 getattr(self._fn, "__name__", "fn"))
             if loaded is None:
                 return None
             _save(path, *loaded)
         fdef, captures, n_out, single = loaded
-        fdef.signature.name = name
+        ctx = context.context()
         try:
-            context.context().add_function_def(fdef)
-        except tf.errors.InvalidArgumentError:  # the name taken by another graph: not expected, but safe
+            if not ctx.has_function(fdef.signature.name):  # the same name: the same graph
+                ctx.add_function_def(fdef)
+        except tf.errors.InvalidArgumentError:  # not a graph TensorFlow takes: trace as before
             return None
-        entry = _REGISTERED[name.encode()] = (name.encode(), [tf.constant(c) for c in captures], n_out, single)
+        entry = _REGISTERED[digest] = (fdef.signature.name.encode(), [tf.constant(c) for c in captures], n_out, single)
         return entry
 
 
@@ -123,13 +127,31 @@ def forget() -> None:
     _REGISTERED.clear()
 
 
+def _content_name(prefix: str, fdef: function_pb2.FunctionDef, captures: list[np.ndarray]) -> str:
+    """A name that only the graph and its captured values decide: an edit of qbench that leaves the graph as
+    it was traces again but finds its executable in XLA's cache."""
+    unnamed = function_pb2.FunctionDef()
+    unnamed.CopyFrom(fdef)
+    unnamed.signature.name = ""
+    h = hashlib.sha256(unnamed.SerializeToString(deterministic=True))
+    for c in captures:
+        h.update(f"{c.dtype.str}{c.shape}".encode() + np.ascontiguousarray(c).tobytes())
+    return f"__qbench_{prefix}_{h.hexdigest()[:32]}"
+
+
 Loaded = tuple[function_pb2.FunctionDef, list[np.ndarray], int, bool]
 
 
-def _from_trace(cf: Any, n_args: int) -> Loaded | None:
-    """The traced graph, its captured values and its output form; None where the store cannot run it."""
+def _from_trace(cf: Any, n_args: int, prefix: str) -> Loaded | None:
+    """The traced graph under its content name, its captured values and its output form; None where the
+    store cannot run it."""
     fdef = function_pb2.FunctionDef()
     fdef.CopyFrom(cf.function_def)  # a copy: the traced function keeps its own name
+    for node in fdef.node_def:
+        # a custom gradient's id: a per-process counter, read only to differentiate the graph again (never
+        # done to a stored step); without it the graph, and so its name, is the same in every process
+        if "_gradient_op_type" in node.attr:
+            del node.attr["_gradient_op_type"]
     captured = cf.captured_inputs
     if any(op_def_registry.get(node.op) is None for node in fdef.node_def):  # a call of another function
         return None
@@ -142,7 +164,9 @@ def _from_trace(cf: Any, n_args: int) -> Loaded | None:
     n_out = 1 if single else len(out)
     if len(fdef.signature.input_arg) != n_args + len(captured) or len(fdef.signature.output_arg) != n_out:
         return None
-    return fdef, [c.numpy() for c in captured], n_out, single
+    captures = [c.numpy() for c in captured]
+    fdef.signature.name = _content_name(prefix, fdef, captures)
+    return fdef, captures, n_out, single
 
 
 def _load(path: Path, tensors: list[tf.Tensor]) -> Loaded | None:
@@ -155,7 +179,7 @@ def _load(path: Path, tensors: list[tf.Tensor]) -> Loaded | None:
         return None
     types = [a.type for a in fdef.signature.input_arg]
     expected = [t.dtype.as_datatype_enum for t in tensors] + [tf.as_dtype(c.dtype).as_datatype_enum for c in captures]
-    if types != expected or len(fdef.signature.output_arg) != n_out:
+    if types != expected or len(fdef.signature.output_arg) != n_out or not fdef.signature.name.startswith("__qbench_"):
         return None
     return fdef, captures, n_out, bool(single)
 
