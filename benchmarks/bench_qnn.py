@@ -67,7 +67,8 @@ class QNNForward:
 def _first_step(shape: str, cache_dir_expr: str | None = None) -> tuple[str, str]:
     """(stmt, setup) of a fresh process's first call of the compiled training step: tracing + XLA, or,
     with XLA's persistent cache in the directory the Python expression ``cache_dir_expr`` names,
-    tracing + a compile or a load of the cached executable. ``setup`` (untimed) imports and builds."""
+    tracing + a compile (cold) or loading the stored trace and the cached executable (warm).
+    ``setup`` (untimed) imports and builds."""
     n, depth, batch, complex_ = QNN_SHAPES[shape]
     cache = "" if cache_dir_expr is None else (
         f"import tempfile\nfrom qbench.xla_cache import enable_xla_cache\nenable_xla_cache({cache_dir_expr})\n")
@@ -170,8 +171,9 @@ class QNNFirstStepCold:
 
 
 class QNNFirstStepWarm:
-    """The same with the cache warm (filled by ``setup``'s run of the same step): what is left is
-    tracing, TensorFlow's graph passes and loading the executable (the issue's target: <= 3 s)."""
+    """The same with the cache warm (filled by ``setup``'s run of the same step): the traced step is
+    loaded from the cache too (``qbench.training.trace_store``), so what is left is TensorFlow's graph
+    passes, lowering to HLO, loading the executable and the first run (the issue's target: <= 3 s)."""
 
     params = ["mnist", "xxz"]
     param_names = ["shape"]

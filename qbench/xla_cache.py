@@ -3,12 +3,15 @@ once per process.
 
 TensorFlow's ``--tf_xla_persistent_cache_directory`` (in ``TF_XLA_FLAGS``) stores every XLA
 executable it builds and loads it again, by the fingerprint of its HLO, in a later process: the
-first call of the XXZ QNN training step went from 18.7 s to 8.9 s (the rest is tracing). A loaded
+first call of the XXZ QNN training step went from 18.7 s to 8.9 s (the rest was tracing). A loaded
 executable is the one that was compiled, so the numbers are the same (tested). Entries are a few
 MB each. The directory is ``<cache dir>/xla/<TensorFlow version>-<CPU fingerprint>``, so neither
 an upgrade nor a cluster of different CPUs ever loads a foreign executable.
 
-Set ``QBENCH_XLA_CACHE=0`` to turn it off; a ``TF_XLA_FLAGS`` that already names a directory is
+Traced steps are kept beside the executables (``<directory>/traced``, see
+:mod:`qbench.training.trace_store`), so that a warm process neither traces nor compiles.
+
+Set ``QBENCH_XLA_CACHE=0`` to turn both off; a ``TF_XLA_FLAGS`` that already names a directory is
 left alone. It acts only before the process's first XLA compilation. Imports no TensorFlow.
 """
 
@@ -52,10 +55,20 @@ def active_xla_cache() -> Path | None:
     return None
 
 
+def _switched_off() -> bool:
+    return os.environ.get(OFF_ENV, "1").strip().lower() in ("0", "false", "no", "off")
+
+
+def traced_dir() -> Path | None:
+    """Where traced steps are stored: in the XLA cache directory in use, unless ``QBENCH_XLA_CACHE`` is off."""
+    d = None if _switched_off() else active_xla_cache()
+    return None if d is None else d / "traced"
+
+
 def enable_xla_cache(cache_root: str | os.PathLike | None = None) -> Path | None:
     """Point XLA's persistent cache at ``xla_cache_dir`` of ``cache_root`` (``--cache-dir``, else
     $QBENCH_CACHE_DIR, else the user cache dir); returns the directory in use, None when off."""
-    if os.environ.get(OFF_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+    if _switched_off():
         return None
     current = active_xla_cache()
     if current is not None:

@@ -52,6 +52,8 @@ import numpy as np
 import tensorcircuit as tc
 import tensorflow as tf
 
+from qbench.models.base import plain_python
+
 __all__ = [
     "entangler_pairs",
     "n_params",
@@ -217,18 +219,24 @@ def _kron_block(Ur, Ui):
 
     Ur, Ui: (..., k, 2, 2) -> (..., 2**k, 2**k) real and imaginary parts of U_0 (x) U_1 (x) ...
     (first qubit = most significant).
+
+    Reshapes, not new-axis indexing: the same computation after XLA's passes (checked on the optimized
+    HLO), in about a quarter fewer traced ops (each indexing is a strided slice with three constants,
+    and its gradient a larger op). Slicing a qubit's matrix stays a slice: unstacking them instead
+    changes the gradient's HLO and moved the last bits of the numbers.
     """
     k = Ur.shape[-3]
+    lead = _lead_shape(Ur, 3)
     Ar, Ai = Ur[..., 0, :, :], Ui[..., 0, :, :]
     for q in range(1, k):
-        Br, Bi = Ur[..., q, :, :], Ui[..., q, :, :]
         m = Ar.shape[-1]
+        ar, ai = (tf.reshape(a, lead + [m, 1, m, 1]) for a in (Ar, Ai))
+        br, bi = (tf.reshape(b, lead + [1, 2, 1, 2]) for b in (Ur[..., q, :, :], Ui[..., q, :, :]))
 
         def kr(a, b):
-            t = a[..., :, None, :, None] * b[..., None, :, None, :]
-            return tf.reshape(t, _lead_shape(t, 4) + [2 * m, 2 * m])
+            return tf.reshape(a * b, lead + [2 * m, 2 * m])
 
-        Ar, Ai = kr(Ar, Br) - kr(Ai, Bi), kr(Ar, Bi) + kr(Ai, Br)
+        Ar, Ai = kr(ar, br) - kr(ai, bi), kr(ar, bi) + kr(ai, br)
     return Ar, Ai
 
 
@@ -415,6 +423,7 @@ def make_logits_fn(n_qubits: int, depth: int, entangler: str = "ring", scale: fl
     n = int(n_qubits)
     core, P = _build_core(n, depth, entangler, scale, complex_input, blocks)
 
+    @plain_python
     def logits_fn(theta, X):
         theta = tf.convert_to_tensor(theta, tf.float32)
         X = tf.convert_to_tensor(X)
@@ -442,6 +451,7 @@ def make_logits_fn_batched(n_qubits: int, depth: int, entangler: str = "ring", s
     n = int(n_qubits)
     core, P = _build_core(n, depth, entangler, scale, complex_input, blocks)
 
+    @plain_python
     def logits_fn(theta, X):
         theta = tf.convert_to_tensor(theta, tf.float32)
         X = tf.convert_to_tensor(X)

@@ -16,6 +16,8 @@ import numpy as np
 import tensorcircuit as tc
 import tensorflow as tf
 
+from qbench.models.base import plain_python
+
 
 def n_params(n_qubits: int, depth: int) -> int:
     return int(depth) * int(n_qubits) * 2
@@ -51,6 +53,7 @@ def make_logits_fn(n_qubits: int, depth: int, scale: float = 5.0):
     perm = tf.constant(cnot_ring_permutation(n), tf.int32)
     zsign = tf.constant(1.0 - 2.0 * (np.arange(2**n) & 1), tf.float32)
 
+    @plain_python
     def logits_fn(theta, X):
         ang = tf.reshape(theta, (d, n, 2))
         state = tf.cast(X, tf.complex64)

@@ -26,7 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 import tensorflow as tf
 
-from qbench.models.base import NoisyLogitsFn
+from qbench.models.base import NoisyLogitsFn, plain_python
 from qbench.models.qnn_circuit import _build_core, _check_shapes, _check_x
 
 #: trajectories averaged per sample in evaluation (``depolarizing`` only): the trajectory mean's
@@ -202,6 +202,7 @@ def make_noisy_logits_fn(n_qubits: int, depth: int, entangler: str = "ring", sca
     core, _ = _build_core(n, d, entangler, scale, complex_input, blocks)
     T = noise.trajectories if (noise.depolarizing > 0 and not training) else 1
 
+    @plain_python
     def logits_fn(theta, X, key):
         theta = tf.convert_to_tensor(theta, tf.float32)
         X = tf.convert_to_tensor(X)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from qbench.models.base import plain_python
 
+
+@plain_python
 def adam_update(
     theta: tf.Tensor,
     grad: tf.Tensor,

@@ -2,7 +2,9 @@
 
 ``tf.function`` keeps one concrete function per input signature; keeping one ``tf.function`` per
 model shape key (not per model object) means a new seed, alpha, method or scenario with the same
-shapes reuses the compiled XLA executable instead of tracing and compiling again.
+shapes reuses the compiled XLA executable instead of tracing and compiling again. With XLA's
+persistent cache on, qbench's own steps are also kept traced on disk (:mod:`qbench.training.trace_store`),
+so that a later process neither traces nor compiles them.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from typing import Callable
 import tensorflow as tf
 
 from qbench.models.base import BinaryModel, bce_with_logits
+from qbench.training import trace_store
 from qbench.training.adam import adam_update
+from qbench.xla_cache import traced_dir
 
 _CACHE: dict[tuple, Callable] = {}
 
@@ -33,15 +37,20 @@ def keyed(noisy_fn: Callable, key: tf.Tensor) -> Callable:
     return lambda theta, x: noisy_fn(theta, x, tf.random.experimental.stateless_fold_in(key, next(calls)))
 
 
-def cached(model: BinaryModel, name: str, factory: Callable[[BinaryModel], Callable]) -> Callable:
+def cached(model: BinaryModel, name: str, factory: Callable[[BinaryModel], Callable], store: bool = False
+           ) -> Callable:
+    """``factory(model)``, made once per model shape; ``store``: a function of qbench's own code only, kept
+    traced on disk where the model is qbench's too (a plugin's code is not part of the store's key)."""
     key = (name, model.shape_key(), use_xla(model))
     if key not in _CACHE:
-        _CACHE[key] = factory(model)
+        own = store and use_xla(model) and type(model).__module__.startswith("qbench.")
+        _CACHE[key] = trace_store.stored(factory(model), key, traced_dir() if own else None)
     return _CACHE[key]
 
 
 def clear_cache() -> None:
     _CACHE.clear()
+    trace_store.forget()
 
 
 def _step_factory(model: BinaryModel) -> Callable:
@@ -68,7 +77,7 @@ def step_fn(model: BinaryModel) -> Callable:
     One step per call, not an epoch in an XLA while loop: on CPU, XLA ran loop iterations after the
     first ~100x slower than a single step for the 8192-input MLP (measured: 7 ms for one step,
     0.4-0.5 s per further iteration). The MLP now skips XLA altogether (``BinaryModel.xla``)."""
-    return cached(model, "step", _step_factory)
+    return cached(model, "step", _step_factory, store=True)
 
 
 def _logits_factory(model: BinaryModel) -> Callable:
@@ -79,4 +88,4 @@ def _logits_factory(model: BinaryModel) -> Callable:
 def logits_fn(model: BinaryModel) -> Callable:
     """The compiled logits; a model with random outputs: its evaluation logits ``(theta, x, key)``, before
     ``model.sample_evaluation``."""
-    return cached(model, "logits", _logits_factory)
+    return cached(model, "logits", _logits_factory, store=True)

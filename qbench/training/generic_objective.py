@@ -205,4 +205,4 @@ def step_fn(model: BinaryModel) -> Callable:
     :func:`step_inputs`; ``key`` (a noisy model's draw, PROTOCOL 2.1) only for a noisy model."""
     from qbench.training import compiled
 
-    return compiled.cached(model, "unlearn:generic", _step_factory)
+    return compiled.cached(model, "unlearn:generic", _step_factory, store=True)
