@@ -47,6 +47,7 @@ def filter_native_stderr() -> None:
     if _INSTALLED:
         return
     _INSTALLED = True
+    _start_resource_tracker()
     sys.stderr.flush()
     real = os.dup(2)
     read_end, write_end = os.pipe()
@@ -66,6 +67,20 @@ def filter_native_stderr() -> None:
         reader.join(timeout=2.0)
 
     atexit.register(close)
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker while descriptor 2 is still the real stderr.
+
+    Started later (by the first process pool), it would inherit the pipe's write end and keep it open
+    until this process ends, so the reader would never see the end of the pipe and every command that
+    used a pool would wait out the reader's join timeout (2 s) at exit.
+    """
+    if os.name != "posix":
+        return
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
 
 
 def _forward(read_end: int, real: int) -> None:

@@ -236,17 +236,20 @@ def _rerun_in_worker(units: dict, keys: list[str], threads: int, ctx, tmp: str) 
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    from qbench.executors.local import end_pool
     from qbench.executors.worker import configure_worker, run_batch
 
     out_dir = f"{tmp}/threads-{threads}"
     payload = [(units[k].suite, k, units[k].config) for k in keys]
     ctx_plain = {"data_dir": ctx.data_dir, "cache_dir": ctx.cache_dir}
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=configure_worker, initargs=(threads, "verify")) as pool:
-        try:
-            pool.submit(run_batch, payload, out_dir, ctx_plain, True, threads, "verify").result()
-        except Exception:  # noqa: BLE001  (the worker died: its units' records are missing, and say so)
-            pass
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=configure_worker, initargs=(threads, "verify"))
+    try:
+        pool.submit(run_batch, payload, out_dir, ctx_plain, True, threads, "verify").result()
+    except Exception:  # noqa: BLE001  (the worker died: its units' records are missing, and say so)
+        pass
+    finally:
+        end_pool(pool)
     store = RecordStore(out_dir)
     return {k: [r for _, r in iter_records([store.path(k)])] if store.has(k) else [] for k in keys}
 

@@ -311,6 +311,31 @@ def test_native_log_filter_drops_tensorflow_lines_and_keeps_the_rest():
         assert fh.read().decode().split("\n") == kept
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads /proc")
+def test_the_log_filters_pipe_is_not_held_open_by_multiprocessings_resource_tracker(tmp_path):
+    # a tracker started by the first process pool would inherit the pipe and keep it open until exit,
+    # so the filter's reader never saw its end and every command that used a pool waited out its timeout
+    script = (
+        "import multiprocessing, os, sys\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from multiprocessing import resource_tracker\n"
+        "from qbench.quiet import filter_native_stderr\n"
+        "if __name__ == '__main__':\n"
+        "    filter_native_stderr()\n"
+        "    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('spawn')) as pool:\n"
+        "        assert pool.submit(abs, -3).result() == 3\n"
+        "    tracker = resource_tracker._resource_tracker._pid\n"
+        "    print(os.readlink(f'/proc/{tracker}/fd/2'), os.readlink(f'/proc/self/fd/{sys.stderr.fileno()}'),\n"
+        "          os.readlink('/proc/self/fd/2'))\n"
+    )
+    (tmp_path / "s.py").write_text(script)
+    r = subprocess.run([sys.executable, str(tmp_path / "s.py")], env=_fresh_env(), cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    tracker_err, real_err, filtered = r.stdout.split()
+    assert tracker_err == real_err and filtered != real_err and filtered.startswith("pipe:")
+
+
 def test_verbose_is_accepted_before_and_after_the_command():
     parser = build_parser()
     assert parser.parse_args(["list"]).verbose is False

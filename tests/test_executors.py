@@ -99,6 +99,20 @@ def test_dask_local_cluster_gives_the_serial_records(tiny_units, serial_run, tmp
     assert comparable(tmp_path) == serial_run
 
 
+def test_end_pool_stops_idle_workers_without_their_interpreter_teardown():
+    import multiprocessing
+    import signal
+    from concurrent.futures import ProcessPoolExecutor
+
+    from qbench.executors.local import end_pool
+
+    pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+    assert sorted(pool.map(abs, [-1, -2, -3])) == [1, 2, 3]
+    procs = list(pool._processes.values())
+    end_pool(pool)
+    assert procs and all(p.exitcode == -signal.SIGTERM for p in procs)
+
+
 def test_progress_counts_done_failed_and_skipped(tiny_units):
     p = Progress(tiny_units[:3], skipped=2, enabled=False)
     p.finish(tiny_units[0].key, "done", final=False)
