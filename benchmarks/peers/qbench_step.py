@@ -1,21 +1,34 @@
-"""qbench's QNN engine: compile time and step time (loss + gradient, whole batch); prints one JSON line."""
+"""qbench's QNN engine, or the straightforward TensorCircuit-NG build of the same circuit (``tc.Circuit``
+gate by gate, ``K.vmap`` over the batch, ``expectation_ps``: qbench's ``reference_logits``), both as one
+XLA-compiled TF value+grad step: compile time and step time; prints one JSON line.
+
+    usage: qbench_step.py SHAPE REPS [qbench|tcng]
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import numpy as np
 import tensorflow as tf
 from common import SCALE, inputs, time_step
 
-from qbench.models.qnn_circuit import make_logits_fn
+from qbench.models.qnn_circuit import make_logits_fn, reference_logits
+
+ENGINES = {"qbench": "qbench (TC-NG conventions, TF + XLA, qnn_circuit.py)",
+           "tcng": "TensorCircuit-NG tc.Circuit + K.vmap, TF + XLA (straightforward)"}
 
 
-def main(shape: str, reps: int) -> None:
+def main(shape: str, reps: int, engine: str = "qbench") -> None:
     n, d, x, y, theta = inputs(shape)
     cplx = np.iscomplexobj(x)
-    logits_fn = make_logits_fn(n, d, scale=SCALE, complex_input=cplx)
+    if engine == "qbench":
+        logits_fn = make_logits_fn(n, d, scale=SCALE, complex_input=cplx)
+    else:
+        def logits_fn(th, xt):
+            return reference_logits(th, xt, n, d, scale=SCALE)
     xt = tf.constant(x.astype(np.complex64 if cplx else np.float32))
     yt = tf.constant(y.astype(np.float32))
 
@@ -33,9 +46,10 @@ def main(shape: str, reps: int) -> None:
         return float(loss), grad.numpy()
 
     compile_s, step_s, (loss, grad) = time_step(run, reps)
-    print(json.dumps({"engine": "qbench (TC-NG, TF + XLA)", "shape": shape, "compile_s": compile_s,
-                      "step_s": step_s, "loss": loss, "grad_norm": float(np.linalg.norm(grad))}))
+    print(json.dumps({"engine": ENGINES[engine], "shape": shape, "compile_s": compile_s, "step_s": step_s,
+                      "loss": loss, "grad_norm": float(np.linalg.norm(grad)),
+                      "tf_threads": int(os.environ.get("TF_NUM_INTRAOP_THREADS") or len(os.sched_getaffinity(0)))}))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1], int(sys.argv[2]), *(sys.argv[3:4]))
