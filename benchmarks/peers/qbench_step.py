@@ -8,7 +8,6 @@ XLA-compiled TF value+grad step: compile time and step time; prints one JSON lin
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import numpy as np
@@ -16,6 +15,7 @@ import tensorflow as tf
 from common import SCALE, inputs, time_step
 
 from qbench.models.qnn_circuit import make_logits_fn, reference_logits
+from qbench.threads import tf_threads
 
 ENGINES = {"qbench": "qbench (TC-NG conventions, TF + XLA, qnn_circuit.py)",
            "tcng": "TensorCircuit-NG tc.Circuit + K.vmap, TF + XLA (straightforward)"}
@@ -48,7 +48,7 @@ def main(shape: str, reps: int, engine: str = "qbench") -> None:
     compile_s, step_s, (loss, grad) = time_step(run, reps)
     print(json.dumps({"engine": ENGINES[engine], "shape": shape, "compile_s": compile_s, "step_s": step_s,
                       "loss": loss, "grad_norm": float(np.linalg.norm(grad)),
-                      "tf_threads": int(os.environ.get("TF_NUM_INTRAOP_THREADS") or len(os.sched_getaffinity(0)))}))
+                      "tf_threads": tf_threads()}))
 
 
 if __name__ == "__main__":
