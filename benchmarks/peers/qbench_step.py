@@ -1,8 +1,9 @@
-"""qbench's QNN engine, or the straightforward TensorCircuit-NG build of the same circuit (``tc.Circuit``
-gate by gate, ``K.vmap`` over the batch, ``expectation_ps``: qbench's ``reference_logits``), both as one
-XLA-compiled TF value+grad step: compile time and step time; prints one JSON line.
+"""qbench's QNN engine (the dense one, or the light-cone one where it applies) or the straightforward
+TensorCircuit-NG build of the same circuit (``tc.Circuit`` gate by gate, ``K.vmap`` over the batch,
+``expectation_ps``: qbench's ``reference_logits``), each as one XLA-compiled TF value+grad step: compile time
+and step time; prints one JSON line.
 
-    usage: qbench_step.py SHAPE REPS [qbench|tcng]
+    usage: qbench_step.py SHAPE REPS [qbench|cone|tcng]
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import tensorflow as tf
 from common import SCALE, inputs, time_step
 
 from qbench.models.qnn_circuit import make_logits_fn, reference_logits
+from qbench.models.qnn_lightcone import make_logits_fn_cone, use_light_cone
 from qbench.threads import tf_threads
 
 ENGINES = {"qbench": "qbench (TC-NG conventions, TF + XLA, qnn_circuit.py)",
+           "cone": "qbench light-cone engine (TF + XLA, qnn_lightcone.py)",
            "tcng": "TensorCircuit-NG tc.Circuit + K.vmap, TF + XLA (straightforward)"}
 
 
@@ -26,6 +29,11 @@ def main(shape: str, reps: int, engine: str = "qbench") -> None:
     cplx = np.iscomplexobj(x)
     if engine == "qbench":
         logits_fn = make_logits_fn(n, d, scale=SCALE, complex_input=cplx)
+    elif engine == "cone":
+        if not use_light_cone(n, d):
+            print(json.dumps({"engine": ENGINES[engine], "shape": shape, "skipped": "the light cone is every qubit"}))
+            return
+        logits_fn = make_logits_fn_cone(n, d, scale=SCALE, complex_input=cplx)
     else:
         def logits_fn(th, xt):
             return reference_logits(th, xt, n, d, scale=SCALE)

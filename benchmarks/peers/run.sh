@@ -3,7 +3,7 @@
 # TensorCircuit-NG build and PennyLane on the same circuit, the same batch and the same parameters, one engine per
 # process, one after another.
 #   usage: benchmarks/peers/run.sh QBENCH_PYTHON PENNYLANE_PYTHON [ENGINES] [SHAPES] [ROUNDS]
-#   ENGINES: any of qbench tcng lightning default-jax (default: all; PENNYLANE_PYTHON is unused, e.g. "-", without
+#   ENGINES: any of qbench cone tcng lightning default-jax (default: all; PENNYLANE_PYTHON is unused, e.g. "-", without
 #   the last two); SHAPES: mnist xxz (default: both); ROUNDS: run the engines in turn this many times (default 1),
 #   so that a ratio is read from several interleaved runs, not one. TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1
 #   in the environment: one thread, as the protocol's sweeps run (default: TensorFlow's, one per core)
@@ -23,7 +23,7 @@ for shape in $shapes; do
   for _ in $(seq "$rounds"); do
     for engine in $engines; do
       case $engine in
-        qbench|tcng) "$qpy" qbench_step.py "$shape" 20 "$engine" ;;
+        qbench|cone|tcng) "$qpy" qbench_step.py "$shape" 20 "$engine" ;;
         lightning) "$plpy" pennylane_step.py lightning "$shape" 3 ;;
         default-jax) "$plpy" pennylane_step.py default-jax "$shape" 5 ;;
         *) echo "unknown engine: $engine" >&2; exit 2 ;;

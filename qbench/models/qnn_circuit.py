@@ -409,6 +409,25 @@ def _check_x(X, n, batched, complex_input):
         raise ValueError(f"X must have last dimension 2**{n} = {2**n}, got {X.shape[-1]}")
 
 
+def logits_fn_from_core(core, n_params: int, n_qubits: int, *, complex_input: bool, batched: bool
+                        ) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+    """The public ``(theta, X) -> logits`` function over an engine's ``core(theta (S, P), X (S, B, 2**N))``,
+    with the input checks; ``batched`` keeps the seed axis, else ``theta`` is (P,) and ``X`` (B, 2**N)."""
+
+    @plain_python
+    def logits_fn(theta, X):
+        theta = tf.convert_to_tensor(theta, tf.float32)
+        X = tf.convert_to_tensor(X)
+        _check_x(X, n_qubits, batched=batched, complex_input=complex_input)
+        rank = 2 if batched else 1
+        if theta.shape.rank is not None and theta.shape.rank != rank:
+            raise ValueError(f"theta must have shape {'(S, P)' if batched else '(P,)'}, got {theta.shape}")
+        return core(theta, X) if batched else core(theta[None], X[None])[0]
+
+    logits_fn.n_params = n_params
+    return logits_fn
+
+
 def make_logits_fn(n_qubits: int, depth: int, entangler: str = "ring", scale: float = 5.0, *,
                    complex_input: bool, blocks: Sequence[int] | None = None
                    ) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
@@ -420,20 +439,8 @@ def make_logits_fn(n_qubits: int, depth: int, entangler: str = "ring", scale: fl
     float32 real and imaginary parts). ``blocks`` (advanced) overrides the Kronecker block sizes.
     """
     _check_shapes(n_qubits, depth, entangler)
-    n = int(n_qubits)
-    core, P = _build_core(n, depth, entangler, scale, complex_input, blocks)
-
-    @plain_python
-    def logits_fn(theta, X):
-        theta = tf.convert_to_tensor(theta, tf.float32)
-        X = tf.convert_to_tensor(X)
-        _check_x(X, n, batched=False, complex_input=complex_input)
-        if theta.shape.rank is not None and theta.shape.rank != 1:
-            raise ValueError(f"theta must have shape (P,), got {theta.shape}")
-        return core(theta[None], X[None])[0]
-
-    logits_fn.n_params = P
-    return logits_fn
+    core, P = _build_core(int(n_qubits), depth, entangler, scale, complex_input, blocks)
+    return logits_fn_from_core(core, P, int(n_qubits), complex_input=complex_input, batched=False)
 
 
 def make_logits_fn_batched(n_qubits: int, depth: int, entangler: str = "ring", scale: float = 5.0, *,
@@ -448,17 +455,5 @@ def make_logits_fn_batched(n_qubits: int, depth: int, entangler: str = "ring", s
     2-D matmuls and pfor is correct.
     """
     _check_shapes(n_qubits, depth, entangler)
-    n = int(n_qubits)
-    core, P = _build_core(n, depth, entangler, scale, complex_input, blocks)
-
-    @plain_python
-    def logits_fn(theta, X):
-        theta = tf.convert_to_tensor(theta, tf.float32)
-        X = tf.convert_to_tensor(X)
-        _check_x(X, n, batched=True, complex_input=complex_input)
-        if theta.shape.rank is not None and theta.shape.rank != 2:
-            raise ValueError(f"theta must have shape (S, P), got {theta.shape}")
-        return core(theta, X)
-
-    logits_fn.n_params = P
-    return logits_fn
+    core, P = _build_core(int(n_qubits), depth, entangler, scale, complex_input, blocks)
+    return logits_fn_from_core(core, P, int(n_qubits), complex_input=complex_input, batched=True)
