@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from qbench.models import qnn_circuit, qnn_cnot_circuit, qnn_noise
+from qbench.models import qnn_circuit, qnn_cnot_circuit, qnn_lightcone, qnn_noise
 from qbench.models.base import BinaryModel, LogitsFn, NoisyLogitsFn
 
 #: "none" is the product control (PROTOCOL 2.4): no RZZ angles in the parameter vector; the rotation
@@ -24,6 +24,11 @@ class QNN(BinaryModel):
     (:mod:`qbench.models.qnn_noise`, off by default): ``shots`` (an integer, or None/"exact"),
     ``depolarizing`` p per qubit after every layer, ``readout`` flip probability q, and ``trajectories``
     averaged per sample in evaluation under depolarizing noise. Only options that are on are recorded.
+
+    Exact model engine: :mod:`qbench.models.qnn_lightcone` where the measured qubit's light cone is small
+    enough to pay (the XXZ shape, the product control), else :mod:`qbench.models.qnn_circuit`; the two
+    compute the same function. Parameters outside the light cone then get a gradient of exactly zero
+    (the dense engine's round-off gradient moved them under Adam, without changing any output).
     """
 
     kind = "qnn"
@@ -75,9 +80,12 @@ class QNN(BinaryModel):
             self._logits_fn = qnn_cnot_circuit.make_logits_fn(n, int(self.depth), scale=float(self.scale))
             return self
         self._n_params = qnn_circuit.n_params(n, int(self.depth), self.entangler)
-        self._logits_fn = qnn_circuit.make_logits_fn(
-            n, int(self.depth), entangler=self.entangler, scale=float(self.scale), complex_input=self.complex_input_
-        )
+        # the same model either way; the light-cone engine where <Z_{N-1}> sees fewer qubits than it costs
+        # to simulate them all (the XXZ shape: 7 of 12), the dense one elsewhere (MNIST: it sees all 10)
+        engine = (qnn_lightcone.make_logits_fn_cone if qnn_lightcone.use_light_cone(n, int(self.depth), self.entangler)
+                  else qnn_circuit.make_logits_fn)
+        self._logits_fn = engine(n, int(self.depth), entangler=self.entangler, scale=float(self.scale),
+                                 complex_input=self.complex_input_)
         return self
 
     @property
