@@ -2,8 +2,9 @@
 
 One full-batch gradient-ascent-form unlearning step, ``CE(retain) - beta * CE(forget)``, at the
 protocol's retain/forget sizes (alpha 0.3), for S = 10 grid points of ``beta``: ``loop`` makes S calls
-of the single-point compiled step, ``batched`` one call on (S, P) parameters (the QNN's batched
-engine, ``make_logits_fn_batched``; for the MLP a batched matmul form of the same network). Compare
+of the single-point compiled step, ``batched`` one call on (S, P) parameters (the batched form of the
+engine the QNN model uses, ``qnn.exact_logits_fn(..., batched=True)``; for the MLP a batched matmul form
+of the same network). Compare
 ``time_loop`` with ``time_batched`` in one run (the sensitivity suite batches only where it wins).
 """
 
@@ -45,7 +46,7 @@ class GridBatching:
 
     def setup(self, model, task):
         from qbench.models import get_model
-        from qbench.models.qnn_circuit import make_logits_fn_batched
+        from qbench.models.qnn import exact_logits_fn
 
         d, cplx, n_r, n_f = SETS[task]
         xr = unit_vectors(n_r, d, cplx, seed=1)
@@ -59,7 +60,7 @@ class GridBatching:
         else:
             n = int(np.log2(d))
             single = get_model("qnn", depth=6 if task == "mnist" else 4).build(d, complex_input=cplx)
-            batched_fn = make_logits_fn_batched(n, single.depth, complex_input=cplx)
+            batched_fn = exact_logits_fn(n, single.depth, complex_input=cplx, batched=True)
             P = single.n_params
             tile = lambda x: tf.constant(np.broadcast_to(x, (S, *x.shape)).copy())  # noqa: E731
         yr = tf.constant(np.random.default_rng(3).integers(0, 2, n_r), tf.float32)

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from qbench.models.qnn_circuit import make_logits_fn, n_params, reference_logits
+from qbench.models.qnn_circuit import make_logits_fn, n_params
 from qbench.models.qnn_lightcone import (
     light_cone,
     make_logits_fn_cone,
     make_logits_fn_cone_batched,
     use_light_cone,
 )
-from tests.test_qnn_circuit import make_data, np_logits
+from tests.test_qnn_circuit import check_engine_against_reference, make_data
 
 CASES = [  # (N, D, entangler, complex input): cones of every shape, D = 1, the product circuit
     (4, 1, "ring", True),
@@ -45,15 +45,7 @@ def test_use_light_cone_picks_the_protocol_shapes():
 
 @pytest.mark.parametrize("n,d,entangler,cplx", CASES)
 def test_cone_equals_reference_and_numpy(n, d, entangler, cplx):
-    rng = np.random.default_rng(n * 10 + d)
-    theta = rng.normal(size=n_params(n, d, entangler)).astype(np.float32)
-    X, _ = make_data(n, 5, cplx, seed=n + d)
-    cone = make_logits_fn_cone(n, d, entangler, complex_input=cplx)(tf.constant(theta), tf.constant(X)).numpy()
-    ref = reference_logits(theta, X, n, d, entangler).numpy()
-    assert cone.shape == (5,) and cone.dtype == np.float32
-    np.testing.assert_allclose(cone, ref, atol=1e-5, rtol=0)
-    if entangler != "none":  # the numpy simulation knows ring and chain
-        np.testing.assert_allclose(cone, np_logits(theta, X.astype(np.complex128), n, d, entangler), atol=1e-5)
+    check_engine_against_reference(make_logits_fn_cone, n, d, entangler, cplx)
 
 
 def _grad_and_hvp(f, theta, X):

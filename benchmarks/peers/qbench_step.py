@@ -19,7 +19,7 @@ from qbench.models.qnn_circuit import make_logits_fn, reference_logits
 from qbench.models.qnn_lightcone import make_logits_fn_cone, use_light_cone
 from qbench.threads import tf_threads
 
-ENGINES = {"qbench": "qbench (TC-NG conventions, TF + XLA, qnn_circuit.py)",
+ENGINES = {"qbench": "qbench dense engine (TC-NG conventions, TF + XLA, qnn_circuit.py)",
            "cone": "qbench light-cone engine (TF + XLA, qnn_lightcone.py)",
            "tcng": "TensorCircuit-NG tc.Circuit + K.vmap, TF + XLA (straightforward)"}
 

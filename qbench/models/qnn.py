@@ -16,6 +16,20 @@ ENTANGLERS = ("ring", "chain", "none")
 ANSATZE = ("rxryrx-rzz", "rxry-cnot")
 
 
+def exact_logits_fn(n_qubits: int, depth: int, entangler: str = "ring", scale: float = 5.0, *,
+                    complex_input: bool, batched: bool = False) -> LogitsFn:
+    """The noise-free QNN's logits on the engine the model uses: the same function either way, computed by
+    the light-cone engine where <Z_{N-1}> sees fewer qubits than it costs to simulate them all (the XXZ
+    shape: 7 of 12; the product control: 1), by the dense one elsewhere (MNIST: it sees all 10).
+    ``batched``: the ``(theta (S, P), X (S, B, 2**N)) -> (S, B)`` form of the same engine."""
+    cone = qnn_lightcone.use_light_cone(n_qubits, depth, entangler)
+    if batched:
+        make = qnn_lightcone.make_logits_fn_cone_batched if cone else qnn_circuit.make_logits_fn_batched
+    else:
+        make = qnn_lightcone.make_logits_fn_cone if cone else qnn_circuit.make_logits_fn
+    return make(n_qubits, depth, entangler, scale, complex_input=complex_input)
+
+
 class QNN(BinaryModel):
     """Amplitude-encoded input; D layers of RX RY RX on every qubit and RZZ on neighbouring pairs;
     logit = scale * <Z_{N-1}>; parameters initialized i.i.d. N(0, init_std^2).
@@ -80,12 +94,8 @@ class QNN(BinaryModel):
             self._logits_fn = qnn_cnot_circuit.make_logits_fn(n, int(self.depth), scale=float(self.scale))
             return self
         self._n_params = qnn_circuit.n_params(n, int(self.depth), self.entangler)
-        # the same model either way; the light-cone engine where <Z_{N-1}> sees fewer qubits than it costs
-        # to simulate them all (the XXZ shape: 7 of 12), the dense one elsewhere (MNIST: it sees all 10)
-        engine = (qnn_lightcone.make_logits_fn_cone if qnn_lightcone.use_light_cone(n, int(self.depth), self.entangler)
-                  else qnn_circuit.make_logits_fn)
-        self._logits_fn = engine(n, int(self.depth), entangler=self.entangler, scale=float(self.scale),
-                                 complex_input=self.complex_input_)
+        self._logits_fn = exact_logits_fn(n, int(self.depth), self.entangler, float(self.scale),
+                                          complex_input=self.complex_input_)
         return self
 
     @property
